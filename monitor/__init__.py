@@ -1,0 +1,1 @@
+"""Stagewatch: monitor package (config, events, engine, sinks, metrics, backtest, CLI)."""

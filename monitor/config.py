@@ -1,0 +1,191 @@
+"""Settings: one frozen object, built once, passed down.
+
+Sources, later wins: defaults < YAML file (``--config`` or ``STAGEWATCH_CONFIG``) < environment
+(``STAGEWATCH_*``, nested with ``__``, e.g. ``STAGEWATCH_KAFKA__BOOTSTRAP_SERVERS``).
+Zero configuration works: every workflow, stage and segment is discovered from the data.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CalendarConfig(_Frozen):
+    """How durations are measured. ``auto`` learns whether the workflow has off-hours."""
+
+    mode: Literal["auto", "wall", "business"] = "auto"
+    timezone: str = "UTC"
+    workdays: tuple[int, ...] = (0, 1, 2, 3, 4)  # Monday = 0
+    start_hour: float = 9.0
+    end_hour: float = 17.0
+    holidays: tuple[date, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz_exists(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(v)
+        except Exception as exc:  # noqa: BLE001 - zoneinfo raises several types
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+    @model_validator(mode="after")
+    def _hours(self) -> CalendarConfig:
+        if not (0 <= self.start_hour < self.end_hour <= 24):
+            raise ValueError("calendar: need 0 <= start_hour < end_hour <= 24")
+        if not self.workdays or any(d < 0 or d > 6 for d in self.workdays):
+            raise ValueError("calendar: workdays are 0 (Monday) .. 6 (Sunday), at least one")
+        return self
+
+
+class StageConfig(_Frozen):
+    sensitivity: float | None = Field(None, gt=0, le=10, description="higher pages sooner")
+    min_threshold_seconds: float | None = Field(None, ge=0)
+    max_threshold_seconds: float | None = Field(None, gt=0)
+    mute: bool = False
+    severity: Literal["page", "ticket", "info"] | None = None
+    terminal: bool | None = None
+
+
+class WorkflowConfig(_Frozen):
+    terminal_stages: tuple[str, ...] = ()
+    segment_by: tuple[str, ...] | None = None  # None: the attribute "segment" when present
+    calendar: CalendarConfig = CalendarConfig()
+    stages: dict[str, StageConfig] = {}
+    severity: Literal["page", "ticket", "info"] = "page"
+    mute: bool = False
+
+
+class EngineConfig(_Frozen):
+    warmup: int = Field(30, ge=3, description="completed durations before a (stage, segment) may page")
+    sensitivity: float = Field(1.0, gt=0, le=10)
+    allowed_lateness_seconds: float = Field(300.0, ge=0)
+    max_future_seconds: float = Field(86400.0, gt=0, description="events further ahead of the clock are rejected")
+    max_workflows: int = Field(50, ge=1)
+    max_stages_per_workflow: int = Field(50, ge=1)
+    max_segments_per_stage: int = Field(20, ge=1)
+    max_open_items: int = Field(5_000_000, ge=1)
+    terminal_learn_min_items: int = Field(50, ge=5)
+    silence_enabled: bool = True
+    drift_enabled: bool = True
+    backlog_enabled: bool = True
+    slow_stage_enabled: bool = True
+    recently_closed: int = Field(200_000, ge=0, description="closed items remembered to ignore their duplicates")
+
+
+class KafkaConfig(_Frozen):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+
+
+class TopicsConfig(_Frozen):
+    events: tuple[str, ...] = ("stagewatch.events",)
+    dlq: str = "stagewatch.events.dlq"
+    alerts: str = "stagewatch.alerts"
+    partitions: int = Field(4, ge=1)
+    replication_factor: int = Field(1, ge=1)
+
+
+class WorkerConfig(_Frozen):
+    app_id: str = "stagewatch"
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(6066, ge=0, le=65535)
+    store: Literal["memory", "rocksdb"] = "memory"
+    data_dir: Path = Path("run/worker")
+    tick_interval_seconds: float = Field(5.0, gt=0)
+    clock: Literal["wall", "event"] = "wall"
+    ingest_token: SecretStr | None = None
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+
+
+class AlertmanagerConfig(_Frozen):
+    urls: tuple[str, ...] = ()
+    resend_interval_seconds: float = Field(60.0, gt=0)
+    resolved_resend_seconds: float = Field(900.0, ge=0, description="keep re-sending resolved alerts this long")
+    buffer_size: int = Field(10_000, ge=1)
+    timeout_seconds: float = Field(5.0, gt=0)
+    item_url_template: str | None = None  # e.g. "http://worker:6066/items/{entity_id}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="STAGEWATCH_", env_nested_delimiter="__", frozen=True, extra="forbid"
+    )
+
+    engine: EngineConfig = EngineConfig()
+    workflows: dict[str, WorkflowConfig] = {}
+    kafka: KafkaConfig = KafkaConfig()
+    topics: TopicsConfig = TopicsConfig()
+    worker: WorkerConfig = WorkerConfig()
+    alertmanager: AlertmanagerConfig = AlertmanagerConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # environment beats the file (passed as init kwargs), like every twelve-factor tool
+        return env_settings, init_settings, file_secret_settings
+
+    def workflow(self, name: str) -> WorkflowConfig:
+        return self.workflows.get(name) or _DEFAULT_WORKFLOW
+
+    def stage(self, workflow: str, stage: str) -> StageConfig:
+        return self.workflow(workflow).stages.get(stage) or _DEFAULT_STAGE
+
+
+_DEFAULT_WORKFLOW = WorkflowConfig()
+_DEFAULT_STAGE = StageConfig()
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read the YAML file (if any), then the environment. Raises ConfigError with a readable message."""
+    path = path or os.environ.get("STAGEWATCH_CONFIG")
+    data: dict[str, Any] = {}
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist")
+        try:
+            loaded = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {p} is not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {p}: the top level must be a mapping")
+        data.update(loaded)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    try:
+        return Settings(**data)
+    except Exception as exc:  # pydantic.ValidationError: keep its precise field paths
+        raise ConfigError(f"invalid configuration{f' in {path}' if path else ''}:\n{exc}") from exc

@@ -1,0 +1,279 @@
+"""Event and alert models, and the decoder every driver uses.
+
+The event contract (``shared/DESIGN.md``): one JSON object per event, or a JSON array of them
+in one Kafka record. ``decode_record`` never raises on bad input: it returns the good events and,
+for every bad part, the original bytes with a reason, so the caller can send them to the DLQ.
+
+Fast path: msgspec decodes straight into :class:`WireEvent`. Only when that fails do we take the
+slow path, which decodes generically and validates each element so a batch of mixed validity keeps
+its good events and every bad one gets its own, specific reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+# Bounds that keep one event from costing unbounded memory or producing absurd clocks.
+MAX_ID_LEN = 256
+MAX_NAME_LEN = 128
+MAX_ATTRIBUTES = 64
+MAX_ATTR_VALUE_LEN = 512
+MIN_TIMESTAMP = 0.0  # 1970-01-01
+MAX_TIMESTAMP = 7258118400.0  # 2200-01-01
+EPOCH_MS_THRESHOLD = 1e11  # numbers above this are epoch milliseconds (year 5138 in seconds)
+
+
+class WireEvent(msgspec.Struct, forbid_unknown_fields=False):
+    """The event as it travels (JSON). ``timestamp`` is ISO-8601 text or epoch s/ms."""
+
+    workflow: str
+    entity_id: str
+    stage: str
+    timestamp: datetime | float
+    event_id: str | None = None
+    attributes: dict[str, Any] | None = None
+    waiting_on: str | None = None
+
+
+class Event(msgspec.Struct, frozen=True, gc=False):
+    """A validated event; ``timestamp`` is epoch seconds (float, UTC)."""
+
+    event_id: str
+    workflow: str
+    entity_id: str
+    stage: str
+    timestamp: float
+    attributes: dict[str, str] = {}
+    waiting_on: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "workflow": self.workflow,
+            "entity_id": self.entity_id,
+            "stage": self.stage,
+            "timestamp": format_ts(self.timestamp),
+            "attributes": dict(self.attributes),
+            "waiting_on": self.waiting_on,
+        }
+
+
+class Alert(msgspec.Struct, omit_defaults=False):
+    """The alert contract. ``alert_id`` is stable for (kind, workflow, stage, entity)."""
+
+    alert_id: str
+    kind: str
+    status: str
+    workflow: str
+    stage: str | None
+    entity_id: str | None
+    segment: str | None
+    at: str
+    observed_seconds: float
+    expected_seconds: float
+    threshold_seconds: float
+    score: float
+    severity: str
+    summary: str
+    waiting_on: str | None = None
+    details: dict[str, Any] = {}
+
+
+class BadRecord(msgspec.Struct):
+    """One undecodable or invalid part of a record, kept with its original bytes."""
+
+    raw: bytes
+    reason: str
+
+
+class ValidationError(ValueError):
+    pass
+
+
+_encoder = msgspec.json.Encoder()
+_wire_decoder = msgspec.json.Decoder(WireEvent)
+_wire_batch_decoder = msgspec.json.Decoder(list[WireEvent])
+_any_decoder = msgspec.json.Decoder()
+
+
+def alert_id(kind: str, workflow: str, stage: str | None, entity_id: str | None) -> str:
+    key = "\x1f".join((kind, workflow, stage or "", entity_id or ""))
+    return hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
+
+
+def format_ts(ts: float) -> str:
+    dt = datetime.fromtimestamp(ts, tz=UTC)
+    if dt.microsecond:
+        return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def parse_timestamp(value: Any) -> float:
+    """ISO-8601 text with offset or ``Z``, or epoch seconds / milliseconds as a number."""
+    if isinstance(value, bool):
+        raise ValidationError("timestamp: a boolean is not a time")
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValidationError("timestamp: ISO-8601 text needs an offset or 'Z' (e.g. 2026-03-02T14:05:00Z)")
+        ts = value.timestamp()
+    elif isinstance(value, int | float):
+        ts = float(value)
+        if ts != ts:  # NaN
+            raise ValidationError("timestamp: NaN is not a time")
+        if abs(ts) >= EPOCH_MS_THRESHOLD:
+            ts /= 1000.0
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            number = float(text)
+        except ValueError:
+            number = None
+        if number is not None:
+            return parse_timestamp(number)
+        try:
+            dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ValidationError(f"timestamp: {text[:64]!r} is not ISO-8601 or epoch seconds") from None
+        return parse_timestamp(dt)
+    else:
+        raise ValidationError(f"timestamp: expected ISO-8601 text or a number, got {type(value).__name__}")
+    if not (MIN_TIMESTAMP <= ts < MAX_TIMESTAMP):
+        raise ValidationError(f"timestamp: {ts:.0f} is outside 1970..2200")
+    return ts
+
+
+def _text(field: str, value: Any, limit: int) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{field}: expected a string, got {type(value).__name__}")
+    value = value.strip()
+    if not value:
+        raise ValidationError(f"{field}: must not be empty")
+    if len(value) > limit:
+        raise ValidationError(f"{field}: longer than {limit} characters")
+    if not value.isprintable():
+        raise ValidationError(f"{field}: contains control characters")
+    return value
+
+
+def _attributes(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError(f"attributes: expected an object, got {type(value).__name__}")
+    if len(value) > MAX_ATTRIBUTES:
+        raise ValidationError(f"attributes: more than {MAX_ATTRIBUTES} keys")
+    out: dict[str, str] = {}
+    for k, v in value.items():
+        if v is None:
+            continue
+        if isinstance(v, dict | list):
+            raise ValidationError(f"attributes.{str(k)[:32]}: nested values are not allowed")
+        text = v if isinstance(v, str) else (str(v).lower() if isinstance(v, bool) else str(v))
+        if len(text) > MAX_ATTR_VALUE_LEN:
+            raise ValidationError(f"attributes.{str(k)[:32]}: longer than {MAX_ATTR_VALUE_LEN} characters")
+        out[str(k)[:MAX_NAME_LEN]] = text
+    return out
+
+
+def derive_event_id(workflow: str, entity_id: str, stage: str, ts: float) -> str:
+    """An id for sources that send none: the same transition always gets the same id."""
+    key = f"{workflow}\x1f{entity_id}\x1f{stage}\x1f{ts!r}"
+    return "h-" + hashlib.blake2b(key.encode(), digest_size=10).hexdigest()
+
+
+def validate(obj: Any) -> Event:
+    """Validate one decoded JSON value (dict or WireEvent) into an :class:`Event`."""
+    if isinstance(obj, WireEvent):
+        get = obj.__getattribute__
+        d = None
+    elif isinstance(obj, dict):
+        d = obj
+        get = None
+    else:
+        raise ValidationError(f"an event must be a JSON object, got {type(obj).__name__}")
+
+    def field(name: str, required: bool = True) -> Any:
+        value = get(name) if get is not None else d.get(name)  # type: ignore[union-attr]
+        if value is None and required:
+            raise ValidationError(f"{name}: missing")
+        return value
+
+    workflow = _text("workflow", field("workflow"), MAX_NAME_LEN)
+    entity_id = _text("entity_id", field("entity_id"), MAX_ID_LEN)
+    stage = _text("stage", field("stage"), MAX_NAME_LEN)
+    ts = parse_timestamp(field("timestamp"))
+    raw_id = field("event_id", required=False)
+    event_id = (
+        _text("event_id", raw_id if isinstance(raw_id, str) else str(raw_id), MAX_ID_LEN)
+        if raw_id is not None
+        else derive_event_id(workflow, entity_id, stage, ts)
+    )
+    waiting = field("waiting_on", required=False)
+    waiting_on = _text("waiting_on", waiting, MAX_NAME_LEN) if waiting not in (None, "") else None
+    return Event(event_id, workflow, entity_id, stage, ts, _attributes(field("attributes", False)), waiting_on)
+
+
+def decode_record(raw: bytes | bytearray | memoryview | str) -> tuple[list[Event], list[BadRecord]]:
+    """Decode one record value: an event object or an array of them. Never raises."""
+    data = bytes(raw) if not isinstance(raw, bytes) else raw
+    if isinstance(raw, str):
+        data = raw.encode("utf-8", "surrogateescape")
+    head = data.lstrip()[:1]
+    try:
+        if head == b"[":
+            events = [validate(w) for w in _wire_batch_decoder.decode(data)]
+        else:
+            events = [validate(_wire_decoder.decode(data))]
+        return events, []
+    except (msgspec.DecodeError, msgspec.ValidationError, ValidationError, ValueError, OverflowError):
+        pass
+    return _decode_slow(data)
+
+
+def _decode_slow(data: bytes) -> tuple[list[Event], list[BadRecord]]:
+    try:
+        value = _any_decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        reason = "invalid UTF-8" if _bad_utf8(data) else f"invalid JSON: {exc}"
+        return [], [BadRecord(data, reason)]
+    except RecursionError:
+        return [], [BadRecord(data, "invalid JSON: nested too deeply")]
+    if isinstance(value, list):
+        if not value:
+            return [], [BadRecord(data, "empty batch: a JSON array must hold at least one event")]
+        good: list[Event] = []
+        bad: list[BadRecord] = []
+        for i, item in enumerate(value):
+            try:
+                good.append(validate(item))
+            except (ValidationError, ValueError, OverflowError) as exc:
+                bad.append(BadRecord(_encoder.encode(item), f"batch element {i}: {exc}"))
+        return good, bad
+    try:
+        return [validate(value)], []
+    except (ValidationError, ValueError, OverflowError) as exc:
+        return [], [BadRecord(data, str(exc))]
+
+
+def _bad_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def encode(obj: Any) -> bytes:
+    return _encoder.encode(obj)
+
+
+def encode_alert(alert: Alert) -> bytes:
+    return _encoder.encode(alert)
+
+
+def decode_alert(raw: bytes) -> Alert:
+    return msgspec.json.decode(raw, type=Alert)
