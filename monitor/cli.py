@@ -29,6 +29,250 @@ def _settings(config: Optional[Path]):
         raise typer.Exit(2) from None
 
 
+@app.command()
+def up(
+    detach: bool = typer.Option(False, "--detach", help="Start in the background, write stack.json, return."),
+    run_dir: Path = typer.Option(Path("run"), "--run-dir", help="Data, logs and stack.json go here."),
+    no_prometheus: bool = typer.Option(False, "--no-prometheus", help="Do not start Prometheus."),
+    no_alertmanager: bool = typer.Option(False, "--no-alertmanager", help="Do not start Alertmanager."),
+) -> None:
+    """Start the local stack (Kafka, Prometheus, Alertmanager) on free loopback ports; Ctrl-C stops it."""
+    import signal
+    import time
+
+    from monitor.stack import Stack, StackError
+
+    def _terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    started = time.monotonic()
+    stack = Stack(run_dir, prometheus=not no_prometheus, alertmanager=not no_alertmanager, detach=detach)
+    try:
+        stack.start()
+    except StackError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"ready in {time.monotonic() - started:.1f} s (run dir {stack.run_dir})")
+    typer.echo(f"  Kafka bootstrap  {stack.kafka_bootstrap}")
+    if stack.prometheus_url:
+        typer.echo(f"  Prometheus       {stack.prometheus_url}")
+    if stack.alertmanager_url:
+        typer.echo(f"  Alertmanager     {stack.alertmanager_url}")
+    if detach:
+        typer.echo(f"detached; stop with: stagewatch down --run-dir {run_dir}")
+        return
+    typer.echo("Ctrl-C stops the stack.")
+    exited = None
+    try:
+        exited = stack.wait()
+    except KeyboardInterrupt:
+        typer.echo("stopping…")
+    finally:
+        stack.stop()
+    if exited is not None:
+        typer.secho(f"{exited.name} exited; log {exited.log_path}:\n{exited.log_tail()}", fg="red", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def down(
+    run_dir: Path = typer.Option(Path("run"), "--run-dir", help="The run directory given to `stagewatch up`."),
+) -> None:
+    """Stop the local stack listed in RUN_DIR/stack.json."""
+    from monitor.stack import down as stack_down
+
+    stopped = stack_down(run_dir)
+    typer.echo(f"stopped: {', '.join(stopped)}" if stopped else f"nothing running from {run_dir}")
+
+
+@app.command()
+def backtest(
+    events: Path = typer.Argument(..., help="Events file: JSONL (event contract), CSV or XES."),
+    alerts_out: Optional[Path] = typer.Option(None, "--alerts-out", "-o", help="Write every alert change here (JSONL)."),
+    config: Optional[Path] = ConfigOpt,
+    fmt: str = typer.Option("auto", "--format", help="auto | jsonl | csv | xes"),
+    tick: float = typer.Option(60.0, "--tick", help="Event-time seconds between engine ticks (the live timer)."),
+    dlq_out: Optional[Path] = typer.Option(None, "--dlq-out", help="Bad records (default: ALERTS.dlq.jsonl)."),
+    entity_col: Optional[str] = typer.Option(None, "--entity-col", help="CSV: column with the item id."),
+    stage_col: Optional[str] = typer.Option(None, "--stage-col", help="CSV: column with the stage entered."),
+    time_col: Optional[str] = typer.Option(None, "--time-col", help="CSV: column with the timestamp."),
+    workflow: Optional[str] = typer.Option(None, "--workflow", help="CSV/XES: workflow name (column or constant)."),
+    segment_col: Optional[str] = typer.Option(None, "--segment-col", help="CSV: column with the segment."),
+    tz: str = typer.Option("UTC", "--tz", help="Time zone for timestamps without an offset (CSV/XES)."),
+    json_summary: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    partitions: int = typer.Option(1, "--partitions", help="Replay as N Kafka partitions (one engine each), like the live worker."),
+) -> None:
+    """Replay an events file through the engine in event time and write what would have fired."""
+    import json as _json
+
+    from monitor.backtest import print_summary, run_backtest
+    from monitor.progress import count_progress
+
+    settings = _settings(config)
+    if not events.exists():
+        typer.secho(f"{events}: no such file", fg="red", err=True)
+        raise typer.Exit(2)
+    mapping = {k: v for k, v in dict(entity_col=entity_col, stage_col=stage_col, time_col=time_col,
+               workflow=workflow, segment_col=segment_col, tz=tz).items() if v is not None}
+    try:
+        summary = run_backtest(events, alerts_out, settings, fmt=fmt, mapping=mapping, step=tick,
+                               dlq_out=dlq_out, progress=None if json_summary else count_progress,
+                               partitions=partitions)
+    except ValueError as exc:
+        typer.secho(f"cannot read {events}: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    if json_summary:
+        typer.echo(_json.dumps(summary.as_dict()))
+    else:
+        print_summary(summary)
+
+
+@app.command()
+def simulate(
+    scenario: str = typer.Option(..., "--scenario", help="steady | segmented | business_hours | slowdown | "
+                                 "silence | out_of_order | all (one subdirectory each)."),
+    out: Path = typer.Option(..., "--out", help="Directory for events.<format> and truth.json."),
+    items: int = typer.Option(6000, "--items", min=1, help="Items (deals + tickets) to simulate."),
+    seed: int = typer.Option(1, "--seed", help="Random seed: same seed, same output."),
+    fmt: str = typer.Option("jsonl", "--format", help="jsonl | csv | xes"),
+    speed: float = typer.Option(1.0, "--speed", help="Divide every duration by this (live demo: 1000)."),
+    start: str = typer.Option("2026-01-05T00:00:00Z", "--start", help="Start of the stream (ISO-8601, or 'now')."),
+) -> None:
+    """Simulate workflows with injected anomalies; writes the events and the ground truth."""
+    import time as _time
+
+    from monitor import simulate as sim
+
+    try:
+        written = sim.run(scenario, out, items=items, seed=seed, fmt=fmt, speed=speed,  # type: ignore[arg-type]
+                          start=_time.time() if start == "now" else start)
+    except ValueError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    for name, path in written.items():
+        typer.echo(f"{name}: {path} (truth: {path.parent / 'truth.json'})")
+
+
+@app.command()
+def evaluate(
+    truth: Path | None = typer.Option(None, "--truth", help="truth.json written by `stagewatch simulate`."),
+    alerts: Path | None = typer.Option(None, "--alerts", help="Alert JSONL from `stagewatch backtest --alerts-out`."),
+    events: Path | None = typer.Option(None, "--events", help="events.jsonl: adds the oracle / SLA / river p99 rows."),
+    scenario: str | None = typer.Option(None, "--scenario", help="Quality run: simulate+backtest+evaluate "
+                                           "this scenario (or all) instead of reading files."),
+    items: int = typer.Option(6000, "--items", min=1, help="Quality run: items per scenario."),
+    seeds: str = typer.Option("1", "--seeds", help="Quality run: comma-separated seeds."),
+    engine_cmd: str | None = typer.Option(None, "--engine-cmd", help="Quality run: command producing the alerts, "
+                                             "with {events} and {alerts} placeholders (default: the Python API)."),
+    config: Path | None = ConfigOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Score alerts against simulated ground truth (precision, recall, delays, baselines)."""
+    import json as _json
+
+    if scenario is not None:
+        from monitor.quality import print_quality, run_quality
+
+        try:
+            seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+            rows = run_quality([scenario], items=items, seeds=seed_list, settings=_settings(config),
+                               engine_cmd=engine_cmd)
+        except ValueError as exc:
+            typer.secho(str(exc), fg="red", err=True)
+            raise typer.Exit(2) from None
+        if as_json:
+            typer.echo(_json.dumps(rows, indent=1))
+        else:
+            print_quality(rows)
+        return
+    if truth is None or (alerts is None and events is None):
+        typer.secho("give --truth with --alerts and/or --events, or --scenario for a quality run", fg="red", err=True)
+        raise typer.Exit(2)
+    from monitor.evaluate import evaluate as run_evaluate
+    from monitor.evaluate import print_evaluation
+
+    for p in (truth, alerts, events):
+        if p is not None and not p.exists():
+            typer.secho(f"{p}: no such file", fg="red", err=True)
+            raise typer.Exit(2)
+    try:
+        result = run_evaluate(truth, alerts, events)
+    except (ValueError, KeyError) as exc:
+        typer.secho(f"cannot evaluate: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(_json.dumps(result.as_dict(), indent=1))
+    else:
+        print_evaluation(result)
+
+
+@app.command()
+def worker(
+    config: Optional[Path] = ConfigOpt,
+    clock: Optional[str] = typer.Option(None, "--clock", help="wall (default) or event: tick on event time, for replays."),
+    web_port: Optional[int] = typer.Option(None, "--web-port", help="Port of /health, /metrics, /items, /events."),
+    bootstrap: Optional[str] = typer.Option(None, "--bootstrap", help="Kafka bootstrap servers (host:port,...)."),
+    loglevel: str = typer.Option("info", "--loglevel", "-l"),
+) -> None:
+    """Run the streaming worker: consume events from Kafka, page stalled items, serve metrics."""
+    from monitor.config import ConfigError, load_settings
+    from streams.app import run_worker
+
+    overrides: dict = {}
+    if clock:
+        overrides.setdefault("worker", {})["clock"] = clock
+    if web_port is not None:
+        overrides.setdefault("worker", {})["web_port"] = web_port
+    if bootstrap:
+        overrides["kafka"] = {"bootstrap_servers": bootstrap}
+    try:
+        settings = load_settings(config, **overrides)
+    except ConfigError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    run_worker(settings, loglevel=loglevel)
+
+
+@app.command()
+def produce(
+    events: Path = typer.Argument(..., help="Events file (JSONL, CSV or XES)."),
+    config: Optional[Path] = ConfigOpt,
+    topic: Optional[str] = typer.Option(None, "--topic", help="Default: the first events topic of the settings."),
+    bootstrap: Optional[str] = typer.Option(None, "--bootstrap", help="Kafka bootstrap servers."),
+    rate: Optional[float] = typer.Option(None, "--rate", help="At most this many events per second."),
+    batch: int = typer.Option(1, "--batch", help="Events per Kafka record (same partition), e.g. 100."),
+    live: bool = typer.Option(False, "--live", help="Rewrite timestamps to now keeping the gaps, and pace them."),
+    speed: float = typer.Option(1.0, "--speed", help="With --live: divide the gaps by this factor."),
+    fmt: str = typer.Option("auto", "--format"),
+) -> None:
+    """Send an events file to Kafka, batched per partition, with a progress counter."""
+    from rich.console import Console
+
+    from monitor.config import ConfigError, load_settings
+    from monitor.produce import live_timestamps, produce as do_produce, read_valid
+
+    try:
+        settings = load_settings(config, **({"kafka": {"bootstrap_servers": bootstrap}} if bootstrap else {}))
+    except ConfigError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    if not events.exists():
+        typer.secho(f"{events}: no such file", fg="red", err=True)
+        raise typer.Exit(2)
+    console = Console(stderr=True)
+    bad: list = []
+    stream = read_valid(events, fmt=fmt, on_bad=bad.append)
+    if live:
+        stream = live_timestamps(stream, speed=speed)
+    with console.status("producing...") as status:
+        n = do_produce(settings, stream, topic=topic, batch=batch, rate=rate, paced=live,
+                       on_progress=lambda k: status.update(f"produced {k:,} events"))
+    console.print(f"produced {n:,} events to {topic or settings.topics.events[0]}")
+    if bad:
+        console.print(f"[yellow]{len(bad)} bad records not sent; first: {bad[0].reason}[/yellow]")
+
+
 def main() -> None:
     app()
 

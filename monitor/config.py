@@ -101,7 +101,7 @@ class TopicsConfig(_Frozen):
     events: tuple[str, ...] = ("stagewatch.events",)
     dlq: str = "stagewatch.events.dlq"
     alerts: str = "stagewatch.alerts"
-    partitions: int = Field(4, ge=1)
+    partitions: int = Field(1, ge=1, description="one engine per partition: raise it to scale out workers")
     replication_factor: int = Field(1, ge=1)
 
 
@@ -112,6 +112,7 @@ class WorkerConfig(_Frozen):
     store: Literal["memory", "rocksdb"] = "memory"
     data_dir: Path = Path("run/worker")
     tick_interval_seconds: float = Field(5.0, gt=0)
+    checkpoint_interval_seconds: float = Field(5.0, gt=0)
     clock: Literal["wall", "event"] = "wall"
     ingest_token: SecretStr | None = None
     max_body_bytes: int = Field(1_048_576, ge=1024)

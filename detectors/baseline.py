@@ -1,0 +1,325 @@
+"""Stage-duration baseline: what a normal duration of one (workflow, stage, segment) looks like.
+
+Representation
+    A decayed histogram over log-duration. Bins are 0.1 wide in log space (≈10 % relative width)
+    and grow on demand, so a baseline holds only the bins its data touch (≈40..150 bins, 1..2.5 KB).
+    Each bin keeps its weight and the weighted sum of its log-durations (its centroid), so quantiles
+    interpolate between centroids: exact for repeated values, about 1 % off for smooth data.
+
+Forgetting (the choice asked for in the design)
+    Exponential forgetting with an effective memory of ``window`` observations (default 1000):
+    every new observation weighs ``e^(1/window)`` times the previous one (the growing-weight trick,
+    O(1) per update; all weights are rescaled when they get large). Slow seasonal change of the
+    normal is followed within about ``window`` completions; a sudden shift is for
+    :class:`detectors.drift.ShiftDetector` to find and :meth:`DurationBaseline.reset` to absorb.
+
+Threshold (when an open item is "stalled")
+    In log space: centre = median, spread = (p90 - p50) / 1.2816 (a robust sigma for lognormal data).
+    The limit is ``exp(p50 + excess / sensitivity)`` where the excess over typical is the largest of
+    2.5 spreads, ``ln 3`` (never page before 3x typical) and ``ln(1.1 * p99 / p50)`` (never below the
+    learned p99 with a margin, for tails heavier than lognormal). Explainable as "typical 3.5 days,
+    p95 8.1 days, pages after 11 days".
+
+Censoring
+    A duration at or above 98 % of the current threshold (or passed with ``censored=True``: the
+    engine clips paged items at the threshold) only tells us "at least this long": it is counted in
+    :meth:`censored_fraction` but does not enter the histogram. So a stage whose items stall cannot
+    learn that stalling is normal, and clipped values cannot ratchet the threshold upward; the
+    quantiles describe the normal (non-stalled) items. Summaries used by the threshold are refreshed
+    on every update during the first ``2 * warmup`` updates, then every 16 updates (cheap updates).
+
+>>> import random
+>>> rng = random.Random(7)
+>>> b = DurationBaseline(warmup=30)
+>>> for _ in range(2000):
+...     b.learn_one(3600 * rng.lognormvariate(0.0, 0.5))
+>>> round(b.typical() / 3600, 1), round(b.quantile(0.95) / 3600, 1), round(b.threshold() / 3600, 1)
+(1.0, 2.3, 3.5)
+>>> b.score_one(3600) < 0.6 < 0.99 < b.score_one(6 * 3600)
+True
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Sequence
+from typing import Any, Self
+
+_BIN = 0.1  # bin width in log-seconds
+_MIN_SECONDS = 1e-3
+_MAX_SECONDS = 1e10
+_LOG_MIN = math.log(_MIN_SECONDS)
+_RESCALE_AT = 1e12  # rescale all weights when the next weight exceeds this
+_Z90 = 1.2815515655446004  # standard normal 0.9 quantile
+_K = 2.5  # spreads above the median at sensitivity 1
+_MIN_FACTOR = 3.0  # never below this multiple of typical at sensitivity 1
+_P99_MARGIN = 1.1
+_MIN_SPREAD = 0.05  # log units: constant data still gets a sane spread
+_CENSOR_AT = 0.98  # fraction of the threshold from which a duration counts as censored
+_REFRESH_EVERY = 16
+_SUMMARY_QS = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
+
+
+def _centre_spread(sm):
+    l10, l25, l50, l75, l90, l99 = sm
+    return l50, max((l90 - l50) / _Z90, _MIN_SPREAD)
+
+
+def _rule(sm, sensitivity):
+    c, spread = _centre_spread(sm)
+    excess = max(_K * spread, math.log(_MIN_FACTOR), sm[5] + math.log(_P99_MARGIN) - c)
+    return c + excess / sensitivity
+
+
+class DurationBaseline:
+    """Online, outlier- and censoring-robust baseline of one key's stage durations (seconds)."""
+
+    __slots__ = (
+        "warmup", "window", "n", "_growth", "_w", "_lo", "_wt", "_ls", "_total", "_censored",
+        "_since", "_summary", "_limit",
+    )
+
+    def __init__(self, warmup: int = 30, window: int = 1000) -> None:
+        if warmup < 3 or window < 10:
+            raise ValueError("DurationBaseline: warmup >= 3 and window >= 10")
+        self.warmup = int(warmup)
+        self.window = int(window)
+        self._growth = math.exp(1.0 / self.window)
+        self._clear()
+
+    def _clear(self) -> None:
+        self.n = 0  # durations learned (censored ones included)
+        self._w = 1.0  # weight of the next observation
+        self._lo = 0  # bin index of _wt[0]
+        self._wt = array("d")  # bin weights
+        self._ls = array("d")  # bin weighted sums of log-durations
+        self._total = 0.0  # histogram weight
+        self._censored = 0.0  # weight of censored durations
+        self._since = 0  # updates since the last summary refresh
+        self._summary: tuple[float, float, float] | None = None  # (log p50, log p90, log p99)
+        self._limit: float | None = None  # log-duration from which values count as censored
+
+    # -- learning ---------------------------------------------------------------------------------
+
+    def learn_one(self, seconds: float, censored: bool = False) -> None:
+        """Learn one completed duration. ``censored``: the true duration is at least ``seconds``."""
+        if not math.isfinite(seconds):
+            raise ValueError(f"duration must be finite, got {seconds!r}")
+        x = math.log(min(max(seconds, _MIN_SECONDS), _MAX_SECONDS))
+        w = self._w
+        self.n += 1
+        if censored or (self._limit is not None and x >= self._limit):
+            self._censored += w
+        else:
+            i = int((x - _LOG_MIN) / _BIN)
+            j = i - self._lo
+            if not self._wt:
+                self._lo, j = i, 0
+                self._wt.append(0.0)
+                self._ls.append(0.0)
+            elif j < 0:
+                pad = array("d", bytes(8 * -j))
+                self._wt[0:0] = pad
+                self._ls[0:0] = pad
+                self._lo, j = i, 0
+            elif j >= len(self._wt):
+                pad = array("d", bytes(8 * (j - len(self._wt) + 1)))
+                self._wt.extend(pad)
+                self._ls.extend(pad)
+            self._wt[j] += w
+            self._ls[j] += w * x
+            self._total += w
+        w *= self._growth
+        self._w = w
+        if w > _RESCALE_AT:
+            self._rescale()
+        self._since += 1
+        if self.n <= 2 * self.warmup or self._since >= _REFRESH_EVERY:
+            self._refresh()
+
+    def reset(self, keep_recent: Sequence[float] = ()) -> None:
+        """Forget everything (after a detected shift) and relearn from ``keep_recent`` durations."""
+        self._clear()
+        for seconds in keep_recent:
+            self.learn_one(seconds)
+        self._refresh()
+
+    def _rescale(self) -> None:
+        f = 1.0 / self._w
+        wt, ls = self._wt, self._ls
+        for j in range(len(wt)):
+            wt[j] *= f
+            ls[j] *= f
+        self._total *= f
+        self._censored *= f
+        self._w = 1.0
+        # drop edge bins whose weight has decayed to nothing, so memory stays bounded
+        floor = 1e-9 * self._total
+        lo, hi = 0, len(wt)
+        while lo < hi and wt[lo] <= floor:
+            lo += 1
+        while hi > lo and wt[hi - 1] <= floor:
+            hi -= 1
+        if lo or hi < len(wt):
+            dropped = sum(wt[:lo]) + sum(wt[hi:])
+            self._total -= dropped
+            self._wt, self._ls = wt[lo:hi], ls[lo:hi]
+            self._lo += lo
+
+    def _refresh(self) -> None:
+        self._since = 0
+        qs = self._log_quantiles(_SUMMARY_QS)
+        if qs is None:
+            self._summary = None
+            self._limit = None
+            return
+        self._summary = tuple(qs)
+        t = self._log_threshold(1.0) if self.n >= self.warmup else None
+        self._limit = None if t is None else t + math.log(_CENSOR_AT)
+        if self._limit is not None and self._prune(self._limit):
+            qs = self._log_quantiles(_SUMMARY_QS)
+            if qs is not None:
+                self._summary = tuple(qs)
+
+    def _prune(self, limit: float) -> bool:
+        """Move histogram bins whose centroid is past ``limit`` to the censored mass (stalls learned
+        during warm-up, before there was a threshold to censor them)."""
+        wt, ls = self._wt, self._ls
+        j = len(wt) - 1
+        moved = 0.0
+        while j > 0:
+            w = wt[j]
+            if w > 0.0:
+                if ls[j] / w < limit:
+                    break
+                moved += w
+            j -= 1
+        if moved <= 0.0 or j <= 0:
+            return False
+        del wt[j + 1:]
+        del ls[j + 1:]
+        self._total -= moved
+        self._censored += moved
+        return True
+
+    # -- queries (pure) ---------------------------------------------------------------------------
+
+    def _log_quantiles(self, qs: Sequence[float]) -> list[float] | None:
+        """Quantiles (ascending ``qs``) of the log-duration histogram, interpolating centroids."""
+        total = self._total
+        if total <= 0.0:
+            return None
+        targets = [q * total for q in qs]
+        out: list[float] = []
+        k = 0
+        cum = 0.0
+        prev_pos = prev_c = 0.0
+        first = True
+        wt, ls = self._wt, self._ls
+        for j in range(len(wt)):
+            w = wt[j]
+            if w <= 0.0:
+                continue
+            c = ls[j] / w
+            pos = cum + 0.5 * w
+            while k < len(targets) and targets[k] <= pos:
+                if first:
+                    out.append(c)
+                else:
+                    out.append(prev_c + (c - prev_c) * (targets[k] - prev_pos) / (pos - prev_pos))
+                k += 1
+            prev_pos, prev_c, first = pos, c, False
+            cum += w
+        while k < len(targets):
+            out.append(prev_c)
+            k += 1
+        return out
+
+    def _log_threshold(self, sensitivity: float) -> float | None:
+        if self._summary is None:
+            return None
+        return _rule(self._summary, sensitivity)
+
+    def typical(self) -> float | None:
+        """The median duration (seconds) of normal items; None until 3 durations are known."""
+        return self.quantile(0.5) if self.n >= 3 else None
+
+    def quantile(self, q: float) -> float | None:
+        """The ``q`` quantile (0..1) of normal durations in seconds; None before any is learned."""
+        if not 0.0 <= q <= 1.0:
+            raise ValueError("q must be within [0, 1]")
+        qs = self._log_quantiles((q,))
+        return None if qs is None else math.exp(qs[0])
+
+    def threshold(self, sensitivity: float = 1.0) -> float | None:
+        """Seconds past which an open item is stalled; None until ``warmup`` durations are known.
+
+        Higher ``sensitivity`` pages sooner: the log-excess over typical is divided by it.
+        """
+        if sensitivity <= 0:
+            raise ValueError("sensitivity must be > 0")
+        if self.n < self.warmup:
+            return None
+        t = self._log_threshold(sensitivity)
+        return None if t is None else math.exp(t)
+
+    def spread(self) -> float | None:
+        """Robust sigma of log-durations (from p50..p90), None before any duration is learned."""
+        if self._summary is None:
+            return None
+        return _centre_spread(self._summary)[1]
+
+    def score_one(self, seconds: float) -> float:
+        """How abnormal (slow) ``seconds`` is, 0..1: the share of normal durations shorter than it
+        under the learned lognormal shape. 0.0 while fewer than 3 durations are known."""
+        if self.n < 3 or self._summary is None or not seconds > 0:
+            return 0.0
+        x = math.log(min(max(seconds, _MIN_SECONDS), _MAX_SECONDS))
+        centre, spread = _centre_spread(self._summary)
+        z = (x - centre) / spread
+        return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+    def censored_fraction(self) -> float:
+        """Decayed share of learned durations that were censored (stalled, clipped)."""
+        t = self._total + self._censored
+        return self._censored / t if t > 0 else 0.0
+
+    # -- persistence ------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "v": 1, "warmup": self.warmup, "window": self.window, "n": self.n, "w": self._w,
+            "lo": self._lo, "wt": list(self._wt), "ls": list(self._ls), "total": self._total,
+            "censored": self._censored, "since": self._since,
+            "summary": None if self._summary is None else list(self._summary), "limit": self._limit,
+        }
+
+    @classmethod
+    def restore(cls, data: dict[str, Any]) -> Self:
+        b = cls(warmup=int(data["warmup"]), window=int(data["window"]))
+        b.n = int(data["n"])
+        b._w = float(data["w"])
+        b._lo = int(data["lo"])
+        b._wt = array("d", data["wt"])
+        b._ls = array("d", data["ls"])
+        b._total = float(data["total"])
+        b._censored = float(data["censored"])
+        b._since = int(data["since"])
+        s = data["summary"]
+        b._summary = None if s is None else (float(s[0]), float(s[1]), float(s[2]))
+        b._limit = None if data["limit"] is None else float(data["limit"])
+        return b
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self.snapshot()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        other = type(self).restore(state)
+        for name in self.__slots__:
+            setattr(self, name, getattr(other, name))
+
+    def __repr__(self) -> str:
+        t, th = self.typical(), self.threshold()
+        return (f"DurationBaseline(n={self.n}, typical={t and round(t, 3)}, "
+                f"threshold={th and round(th, 3)})")

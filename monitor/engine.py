@@ -1,0 +1,1085 @@
+"""The detection engine: plain Python, no I/O.
+
+``process(event) -> alerts`` and ``tick(now) -> alerts`` are the whole interface for drivers; the Faust
+worker (wall clock drives ``tick``) and ``stagewatch backtest`` (event time drives ``tick``) run this
+same code, so a backtest shows exactly what the live system would have paged.
+
+State, per workflow: a clock (wall or business calendar, possibly learned), per stage-state
+(a stage, or a stage while ``waiting_on`` someone) the duration baselines per segment plus the
+stage-level fallback, a drift detector, a flow tracker; per open item a small slotted record and
+one entry in a deadline heap (lazy invalidation), so ``tick`` costs O(due · log n).
+
+How an open item is judged
+    When an item enters a stage-state its deadline is ``entered_at + threshold`` in the workflow's
+    clock. At the deadline the item is re-judged with the *current* baseline (it may have moved):
+    still past it → ``stalled`` fires; not yet → re-scheduled. Warming baselines re-check later
+    with back-off. Two guards keep false pages down where the cause is not the item:
+    - a stage where a large share of the open items is past the limit is a stage-wide slowdown:
+      item pages are held, and the drift detector decides whether the normal has moved;
+    - a workflow whose source looks quiet (no events for far longer than its rate explains) holds
+      its item pages: the events may be lost, not the work stalled. Items open across a detected
+      silence are not paged until they show a new event.
+
+Censoring: a duration that was paged as stalled is learned clipped at the limit it broke, so
+stalling cannot become normal by slow creep; a real, lasting change is the drift detector's call,
+which resets the baselines to the new normal (and says so with ``bottleneck_shift``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import pickle
+from bisect import bisect_left
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from detectors import (
+    ActivityProfile,
+    BusinessCalendar,
+    DurationBaseline,
+    FlowTracker,
+    ShiftDetector,
+    SourceRate,
+    WallClock,
+)
+from monitor.config import Settings, WorkflowConfig
+from monitor.events import Alert, Event, alert_id, format_ts
+from monitor.metrics import DURATION_BUCKETS
+from monitor.views import BaselineView, Counters, HistogramView, ItemView, SourceView, StageView
+
+OTHER = "other"
+ALL_SEGMENTS = "*"
+DEFAULT_SEGMENT = "all"
+
+# Judgement constants, each explainable in business words.
+NORMAL_OVERDUE_SHARE = 0.04  # share of a stage's open items normally past the limit (tails + real stalls)
+STAGE_WIDE_MIN_OVERDUE = 4  # fewer overdue items than this is never "stage-wide"
+QUIET_FACTOR = 0.5  # no event for half the silence limit: item pages wait until the source is clear
+STAGE_CHECK_EVERY = 60.0  # seconds between backlog / source checks, however often tick runs
+WARMING_RECHECK = 3600.0  # first re-check of an item whose baseline is warming (seconds), doubling after
+MAX_RECHECK = 7 * 86400.0
+RECENT_PER_SEGMENT = 48  # durations kept per segment to re-seed a baseline after a shift
+SHIFT_RESOLVE_AFTER = 30  # completed items in the new normal before a bottleneck_shift resolves
+
+SEVERITY = {
+    "stalled": None,  # from config (workflow/stage severity), default "page"
+    "slow_stage": "ticket",
+    "bottleneck_shift": "ticket",
+    "backlog_growth": "ticket",
+    "source_silent": "page",
+}
+
+
+def _stage_wide(overdue: int, wip: int) -> bool:
+    """More open items past the limit than chance explains (binomial, 3 sigma above the normal share)."""
+    if overdue < STAGE_WIDE_MIN_OVERDUE or wip <= 0:
+        return False
+    p = NORMAL_OVERDUE_SHARE
+    return overdue > wip * p + 3.0 * math.sqrt(wip * p * (1 - p))
+
+
+class EventRejected(ValueError):
+    """A valid-looking event the engine refuses (e.g. far in the future); the driver sends it to the DLQ."""
+
+
+def human_duration(seconds: float, business: bool = False) -> str:
+    if business:
+        return f"{seconds / 3600:.1f} working hours"
+    s = abs(seconds)
+    if s < 120:
+        return f"{seconds:.0f} s"
+    if s < 7200:
+        return f"{seconds / 60:.0f} min"
+    if s < 2 * 86400:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{seconds / 86400:.1f} days"
+
+
+class Item:
+    __slots__ = (
+        "entity_id",
+        "wf",
+        "state",
+        "segment",
+        "entered_at",
+        "last_ts",
+        "seq",
+        "fired",
+        "fired_limit",
+        "ids",
+        "suspect",
+        "recheck",
+        "slow_alert",
+        "held",
+    )
+
+    def __init__(self, entity_id: str, wf: WorkflowState, state: StageState, segment: str, ts: float) -> None:
+        self.entity_id = entity_id
+        self.wf = wf
+        self.state = state
+        self.segment = segment
+        self.entered_at = ts
+        self.last_ts = ts
+        self.seq = 0  # the heap entry that is current for this item (0 = none)
+        self.fired = False
+        self.fired_limit = 0.0
+        self.ids: tuple[str, ...] = ()
+        self.suspect = False
+        self.recheck = WARMING_RECHECK
+        self.slow_alert: str | None = None
+        self.held = False
+
+
+class SegmentStats:
+    """Baseline, histogram and recent durations of one (stage-state, segment)."""
+
+    __slots__ = ("baseline", "buckets", "sum", "count", "recent")
+
+    def __init__(self, warmup: int) -> None:
+        self.baseline = DurationBaseline(warmup=warmup)
+        self.buckets = [0] * (len(DURATION_BUCKETS) + 1)
+        self.sum = 0.0
+        self.count = 0
+        self.recent: deque[float] = deque(maxlen=RECENT_PER_SEGMENT)
+
+    def observe(self, seconds: float, learned: float) -> None:
+        self.buckets[bisect_left(DURATION_BUCKETS, seconds)] += 1
+        self.sum += seconds
+        self.count += 1
+        self.recent.append(seconds)
+        self.baseline.learn_one(learned)
+
+
+class StageState:
+    """One stage, or one stage while waiting on someone (``waiting_on``)."""
+
+    __slots__ = (
+        "wf",
+        "name",
+        "stage",
+        "waiting_on",
+        "segments",
+        "all",
+        "drift",
+        "flow",
+        "terminal",
+        "configured_terminal",
+        "wip",
+        "stalled",
+        "first_arrival",
+        "shift_alert",
+        "shift_remaining",
+        "backlog_alert",
+        "held",
+        "cfg",
+    )
+
+    def __init__(self, wf: WorkflowState, name: str, stage: str, waiting_on: str | None, warmup: int) -> None:
+        self.wf = wf
+        self.name = name
+        self.stage = stage
+        self.waiting_on = waiting_on
+        self.segments: dict[str, SegmentStats] = {}
+        self.all = SegmentStats(warmup)
+        self.drift = ShiftDetector()
+        self.flow = FlowTracker()
+        cfg = wf.engine.settings.stage(wf.name, stage)
+        self.cfg = cfg
+        self.configured_terminal = bool(cfg.terminal) or stage in wf.cfg.terminal_stages
+        self.terminal = self.configured_terminal
+        self.wip = 0
+        self.stalled = 0
+        self.first_arrival: float | None = None
+        self.shift_alert: Alert | None = None
+        self.shift_remaining = 0
+        self.backlog_alert: Alert | None = None
+        self.held = 0  # open items past the limit whose page is held back by a stage-wide slowdown
+
+
+class WorkflowState:
+    __slots__ = (
+        "engine",
+        "name",
+        "cfg",
+        "clock",
+        "business",
+        "profile",
+        "states",
+        "stage_count",
+        "rate",
+        "last_ts",
+        "events",
+        "silent_alert",
+        "silences",
+        "all",
+    )
+
+    def __init__(self, engine: Engine, name: str) -> None:
+        self.engine = engine
+        self.name = name
+        self.cfg: WorkflowConfig = engine.settings.workflow(name)
+        cal = self.cfg.calendar
+        self.profile: ActivityProfile | None = None
+        self.clock: Any
+        if cal.mode == "business":
+            self.clock = BusinessCalendar(cal.timezone, cal.workdays, cal.start_hour, cal.end_hour, cal.holidays)
+        else:
+            self.clock = WallClock()
+            if cal.mode == "auto":
+                self.profile = ActivityProfile(timezone=cal.timezone)
+        self.business = cal.mode == "business"
+        self.states: dict[tuple[str, str | None], StageState] = {}
+        self.stage_count = 0
+        self.rate = SourceRate()
+        self.last_ts: float | None = None
+        self.events = 0
+        self.silent_alert: Alert | None = None
+        self.silences: list[tuple[float, float]] = []  # (start, end) of detected silences; end=inf while silent
+        self.all = SegmentStats(engine.settings.engine.warmup)  # workflow-level fallback
+
+
+class Engine:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        ec = self.settings.engine
+        self.ec = ec
+        self.items: dict[str, Item] = {}
+        self.workflows: dict[str, WorkflowState] = {}
+        self.heap: list[tuple[float, int, Item]] = []
+        self.seq = 0
+        self.buffer: list[tuple[float, int, Event]] = []
+        self.buffer_seq = 0
+        self.max_ts: float | None = None
+        self.clock: float | None = None  # the last tick's now
+        self.closed: OrderedDict[str, tuple[float, tuple[str, ...]]] = OrderedDict()
+        self.counters = Counters()
+        self.active: dict[str, Alert] = {}  # alert_id -> firing alert
+        self.next_stage_check = -math.inf
+        self.dirty: set[str] | None = None  # entity ids changed since the last checkpoint (worker only)
+
+    # ------------------------------------------------------------------ intake
+    def process(self, event: Event) -> list[Alert]:
+        """Take one validated event. Returns the alerts whose status changed."""
+        ts = event.timestamp
+        ref = self.max_ts if self.max_ts is not None else self.clock
+        if ref is not None and ts > max(ref, self.clock or ref) + self.ec.max_future_seconds:
+            self._count(event.workflow, "rejected")
+            raise EventRejected(
+                f"timestamp {format_ts(ts)} is more than {human_duration(self.ec.max_future_seconds)} "
+                f"ahead of the stream's clock {format_ts(max(ref, self.clock or ref))}"
+            )
+        if self.max_ts is None or ts > self.max_ts:
+            self.max_ts = ts
+        lateness = self.ec.allowed_lateness_seconds
+        if lateness <= 0:
+            out: list[Alert] = []
+            self._apply(event, out)
+            return out
+        self.buffer_seq += 1
+        heapq.heappush(self.buffer, (ts, self.buffer_seq, event))
+        return self._release(self.max_ts - lateness)
+
+    def _release(self, watermark: float) -> list[Alert]:
+        out: list[Alert] = []
+        buf = self.buffer
+        while buf and buf[0][0] <= watermark:
+            self._apply(heapq.heappop(buf)[2], out)
+        return out
+
+    def flush(self) -> list[Alert]:
+        """Release every buffered event (end of a replay)."""
+        return self._release(math.inf)
+
+    def _count(self, workflow: str, outcome: str) -> None:
+        key = (workflow, outcome)
+        ev = self.counters.events
+        ev[key] = ev.get(key, 0) + 1
+
+    def _workflow(self, name: str) -> WorkflowState:
+        wf = self.workflows.get(name)
+        if wf is None:
+            if len(self.workflows) >= self.ec.max_workflows and name != OTHER:
+                self._overflow("workflow")
+                return self._workflow(OTHER)
+            wf = self.workflows[name] = WorkflowState(self, name)
+        return wf
+
+    def _overflow(self, dimension: str) -> None:
+        ov = self.counters.overflow
+        ov[dimension] = ov.get(dimension, 0) + 1
+
+    def _state(self, wf: WorkflowState, stage: str, waiting_on: str | None) -> StageState:
+        key = (stage, waiting_on)
+        st = wf.states.get(key)
+        if st is None:
+            if wf.stage_count >= self.ec.max_stages_per_workflow and stage != OTHER:
+                self._overflow("stage")
+                return self._state(wf, OTHER, None)
+            name = stage if waiting_on is None else f"{stage} (waiting on {waiting_on})"
+            st = wf.states[key] = StageState(wf, name, stage, waiting_on, self.ec.warmup)
+            wf.stage_count += 1
+        return st
+
+    def _segment_of(self, wf: WorkflowState, attributes: dict[str, str]) -> str:
+        keys = wf.cfg.segment_by
+        if keys is None:
+            return attributes.get("segment", DEFAULT_SEGMENT)
+        return "/".join(attributes.get(k, "-") for k in keys) or DEFAULT_SEGMENT
+
+    def _segment_stats(self, st: StageState, segment: str) -> tuple[str, SegmentStats]:
+        seg = st.segments.get(segment)
+        if seg is None:
+            if len(st.segments) >= self.ec.max_segments_per_stage and segment != OTHER:
+                self._overflow("segment")
+                return self._segment_stats(st, OTHER)
+            seg = st.segments[segment] = SegmentStats(self.ec.warmup)
+        return segment, seg
+
+    def _apply(self, ev: Event, out: list[Alert]) -> None:
+        wf = self._workflow(ev.workflow)
+        ts = ev.timestamp
+        wfname = wf.name
+        item = self.items.get(ev.entity_id)
+        if item is None:
+            closed = self.closed.get(ev.entity_id)
+            if closed is not None:
+                if ev.event_id in closed[1]:
+                    self._count(wfname, "duplicate")
+                    return
+                if ts <= closed[0]:
+                    self._count(wfname, "late")
+                    return
+                del self.closed[ev.entity_id]
+        else:
+            if ev.event_id in item.ids:
+                self._count(wfname, "duplicate")
+                return
+            if ts < item.entered_at:
+                self._count(wfname, "late")
+                return
+        self._count(wfname, "accepted")
+        wf.events += 1
+        # source rate and calendar learning (event time)
+        if wf.last_ts is None or ts > wf.last_ts:
+            wf.last_ts = ts
+        wf.rate.observe(ts)
+        if wf.profile is not None:
+            wf.profile.learn_one(ts)
+            if wf.profile.decided():
+                self._adopt_calendar(wf)
+        if wf.silent_alert is not None:
+            self._end_silence(wf, ts, out)
+
+        st = self._state(wf, ev.stage, ev.waiting_on)
+        if item is not None and item.state is st:
+            # the same stage-state again: a heartbeat, not a transition
+            item.ids = (item.ids + (ev.event_id,))[-4:]
+            item.last_ts = ts
+            if self.dirty is not None:
+                self.dirty.add(ev.entity_id)
+            return
+        segment = self._segment_of(wf, ev.attributes) if item is None else item.segment
+        if item is not None:
+            self._leave(item, ts, out)
+            if item.wf is not wf:  # an entity id reused across workflows: start over in the new one
+                self._close(item, ts, out)
+                item = None
+        if item is None:
+            if len(self.items) >= self.ec.max_open_items:
+                self._overflow("item")
+                self._count(wfname, "dropped_capacity")
+                return
+            segment = self._segment_stats(st, segment)[0] if segment not in st.segments else segment
+            item = Item(ev.entity_id, wf, st, segment, ts)
+            self.items[ev.entity_id] = item
+        item.ids = (item.ids + (ev.event_id,))[-4:]
+        self._enter(item, st, ts)
+        if self.dirty is not None:
+            self.dirty.add(ev.entity_id)
+
+    # ------------------------------------------------------------ transitions
+    def _enter(self, item: Item, st: StageState, ts: float) -> None:
+        item.state = st
+        item.entered_at = ts
+        item.last_ts = ts
+        item.fired = False
+        item.suspect = False
+        item.recheck = WARMING_RECHECK
+        st.wip += 1
+        if st.first_arrival is None:
+            st.first_arrival = ts
+        st.flow.arrive(ts)
+        if st.terminal:
+            self._close(item, ts, [])
+            return
+        self._schedule(item, ts)
+
+    def _leave(self, item: Item, ts: float, out: list[Alert]) -> None:
+        """The item leaves its stage-state at ts: learn the duration, resolve its alerts."""
+        st = item.state
+        wf = item.wf
+        st.wip -= 1
+        item.seq = 0  # invalidate the heap entry
+        if item.held:
+            item.held = False
+            st.held -= 1
+        seconds = wf.clock.business_seconds(item.entered_at, ts)
+        st.flow.depart(ts, seconds)
+        if item.slow_alert is not None:
+            self._resolve(item.slow_alert, ts, out, "the item moved on")
+            item.slow_alert = None
+        limit, _basis = self._limit(st, item.segment)
+        if item.fired:
+            st.stalled -= 1
+            self._resolve(
+                alert_id("stalled", wf.name, st.stage, item.entity_id),
+                ts,
+                out,
+                f"{item.entity_id} left {st.name} after {human_duration(seconds, wf.business)}",
+            )
+            learned = min(seconds, item.fired_limit) if item.fired_limit else seconds
+        else:
+            learned = seconds if limit is None else min(seconds, limit * 1.5)
+            if (
+                limit is not None
+                and seconds > limit
+                and not item.suspect
+                and self.ec.slow_stage_enabled
+                and not st.cfg.mute
+                and not wf.cfg.mute
+            ):
+                alert = self._item_alert("slow_stage", item, ts, seconds, limit, "firing")
+                item.slow_alert = alert.alert_id
+                out.append(alert)
+        if item.suspect:
+            return  # the duration spans lost events: learn nothing from it
+        segment, seg = self._segment_stats(st, item.segment)
+        seg.observe(seconds, learned)
+        st.all.observe(seconds, learned)
+        wf.all.baseline.learn_one(learned)
+        if self.ec.drift_enabled:
+            shift = st.drift.update(seconds, ts)
+            if shift is not None:
+                self._shift(st, shift, ts, out)
+            elif st.shift_alert is not None:
+                st.shift_remaining -= 1
+                if st.shift_remaining <= 0:
+                    self._resolve(st.shift_alert.alert_id, ts, out, f"{st.name} has settled at its new normal")
+                    st.shift_alert = None
+
+    def _close(self, item: Item, ts: float, out: list[Alert]) -> None:
+        st = item.state
+        if st.terminal:
+            st.wip -= 1
+            st.flow.depart(ts, 0.0)
+        if item.slow_alert is not None:
+            self._resolve(item.slow_alert, ts, out, "the item closed")
+            item.slow_alert = None
+        item.seq = 0
+        self.items.pop(item.entity_id, None)
+        if self.dirty is not None:
+            self.dirty.add(item.entity_id)
+        if self.ec.recently_closed:
+            self.closed[item.entity_id] = (ts, item.ids)
+            if len(self.closed) > self.ec.recently_closed:
+                self.closed.popitem(last=False)
+
+    # --------------------------------------------------------------- limits
+    def _sensitivity(self, st: StageState) -> float:
+        return st.cfg.sensitivity or self.ec.sensitivity
+
+    def _limit(self, st: StageState, segment: str) -> tuple[float | None, str]:
+        """The current stall limit for an item of this segment, and which level gave it."""
+        sens = self._sensitivity(st)
+        seg = st.segments.get(segment)
+        limit = seg.baseline.threshold(sens) if seg is not None else None
+        basis = "segment"
+        if limit is None:
+            limit = st.all.baseline.threshold(sens)
+            basis = "stage"
+        if limit is None and st.all.baseline.n >= 3:
+            # workflow-level fallback only once the stage has shown a few completions of its own,
+            # and never below what this stage has already shown
+            wl = st.wf.all.baseline.threshold(sens)
+            own = st.all.baseline.quantile(0.99)
+            if wl is not None:
+                limit = max(wl, (own or 0.0) * 2.0)
+                basis = "workflow"
+        if limit is None:
+            return None, "warming"
+        if st.cfg.min_threshold_seconds is not None:
+            limit = max(limit, st.cfg.min_threshold_seconds)
+        if st.cfg.max_threshold_seconds is not None:
+            limit = min(limit, st.cfg.max_threshold_seconds)
+        return limit, basis
+
+    def _expected(self, st: StageState, segment: str) -> tuple[float | None, float | None]:
+        seg = st.segments.get(segment)
+        for b in ((seg.baseline if seg else None), st.all.baseline):
+            if b is not None and b.typical() is not None and b.n >= 3:
+                return b.typical(), b.quantile(0.95)
+        return None, None
+
+    def _schedule(self, item: Item, now: float) -> None:
+        st = item.state
+        limit, _ = self._limit(st, item.segment)
+        if limit is None:
+            due = now + item.recheck
+            item.recheck = min(item.recheck * 2, MAX_RECHECK)
+        else:
+            due = item.wf.clock.add_business(item.entered_at, limit)
+            if due <= now:
+                due = now
+        self.seq += 1
+        item.seq = self.seq
+        heapq.heappush(self.heap, (due, self.seq, item))
+
+    # ----------------------------------------------------------------- tick
+    def tick(self, now: float) -> list[Alert]:
+        """Advance the clock to ``now``: release late-buffered events, judge due items, check sources."""
+        out: list[Alert] = []
+        if self.ec.allowed_lateness_seconds > 0 and self.buffer:
+            out.extend(self._release(now - self.ec.allowed_lateness_seconds))
+        self.clock = now if self.clock is None else max(self.clock, now)
+        stage_checks = now >= self.next_stage_check
+        if stage_checks:
+            self.next_stage_check = now + STAGE_CHECK_EVERY
+            for wf in self.workflows.values():
+                self._check_source(wf, now, out)
+        heap = self.heap
+        while heap and heap[0][0] <= now:
+            _due, seq, item = heapq.heappop(heap)
+            if item.seq != seq:
+                continue  # stale entry: the item moved on or was re-scheduled
+            item.seq = 0
+            self._judge(item, now, out)
+            if self.dirty is not None:
+                self.dirty.add(item.entity_id)
+        if stage_checks and self.ec.backlog_enabled:
+            for wf in self.workflows.values():
+                for st in wf.states.values():
+                    if not st.terminal:
+                        self._check_backlog(st, now, out)
+        return out
+
+    def _judge(self, item: Item, now: float, out: list[Alert]) -> None:
+        st = item.state
+        wf = item.wf
+        if st.terminal:  # learned terminal after the item entered
+            self._close(item, now, out)
+            return
+        if item.fired:
+            return
+        limit, _ = self._limit(st, item.segment)
+        if limit is None:
+            self._learn_terminal(st, now)
+            if st.terminal:
+                self._close(item, now, out)
+                return
+            self._schedule(item, now)
+            return
+        age = wf.clock.business_seconds(item.entered_at, now)
+        if age < limit:
+            self._schedule(item, now)
+            return
+        if st.cfg.mute or wf.cfg.mute:
+            return
+        # guard 1: events may be lost, not the work stalled
+        if item.suspect or self._overlaps_silence(wf, item.entered_at):
+            item.suspect = True
+            return
+        if self._quiet(wf, now):
+            self._defer(item, now, max(limit * 0.05, 60.0))
+            return
+        # guard 2: a stage-wide slowdown is the stage's problem (drift decides), not this item's
+        overdue = st.stalled + st.held + (0 if item.held else 1)
+        if _stage_wide(overdue, st.wip):
+            if not item.held:
+                item.held = True
+                st.held += 1
+            self._defer(item, now, max(limit * 0.25, 60.0))
+            return
+        if item.held:
+            item.held = False
+            st.held -= 1
+        item.fired = True
+        item.fired_limit = limit
+        st.stalled += 1
+        out.append(self._item_alert("stalled", item, now, age, limit, "firing"))
+
+    def _defer(self, item: Item, now: float, delay: float) -> None:
+        self.seq += 1
+        item.seq = self.seq
+        heapq.heappush(self.heap, (now + delay, self.seq, item))
+
+    def _learn_terminal(self, st: StageState, now: float) -> None:
+        """A stage no item ever left, long after many entered it, is where items end."""
+        if st.terminal or st.flow.departures or st.first_arrival is None:
+            return
+        if st.flow.arrivals < self.ec.terminal_learn_min_items:
+            return
+        longest = 0.0
+        for other in st.wf.states.values():
+            if other is not st and other.all.baseline.n >= 3:
+                p = other.all.baseline.quantile(0.99) or 0.0
+                longest = max(longest, p)
+        if longest and now - st.first_arrival > 3 * longest:
+            st.terminal = True
+
+    # ---------------------------------------------------------- stage alerts
+    def _shift(self, st: StageState, shift: Any, ts: float, out: list[Alert]) -> None:
+        wf = st.wf
+        for seg in st.segments.values():
+            seg.baseline.reset(keep_recent=list(seg.recent)[-SHIFT_RESOLVE_AFTER:])
+        st.all.baseline.reset(keep_recent=list(st.all.recent)[-SHIFT_RESOLVE_AFTER:])
+        if shift.ratio < 1.0 or not self.ec.drift_enabled:
+            return  # a stage that got faster re-learns quietly
+        words = "slower" if shift.ratio >= 1 else "faster"
+        aid = alert_id("bottleneck_shift", wf.name, st.stage, None)
+        if aid in self.active:
+            self._resolve(aid, ts, out, "superseded by a new shift")
+        alert = Alert(
+            alert_id=aid,
+            kind="bottleneck_shift",
+            status="firing",
+            workflow=wf.name,
+            stage=st.stage,
+            entity_id=None,
+            segment=None,
+            at=format_ts(ts),
+            observed_seconds=round(shift.after_seconds, 3),
+            expected_seconds=round(shift.before_seconds, 3),
+            threshold_seconds=round(shift.before_seconds * 1.5, 3),
+            score=round(min(1.0, abs(math.log(max(shift.ratio, 1e-9))) / math.log(4)), 3),
+            severity=SEVERITY["bottleneck_shift"] or "ticket",
+            summary=(
+                f"{st.name} in {wf.name} got {shift.ratio:.1f}x {words}: typical is now "
+                f"{human_duration(shift.after_seconds, wf.business)}, was "
+                f"{human_duration(shift.before_seconds, wf.business)}"
+            ),
+            waiting_on=st.waiting_on,
+            details={"ratio": round(shift.ratio, 3)},
+        )
+        st.shift_alert = alert
+        st.shift_remaining = SHIFT_RESOLVE_AFTER
+        self._fire(alert, out)
+
+    def _check_backlog(self, st: StageState, now: float, out: list[Alert]) -> None:
+        backlog = st.flow.check(now)
+        wf = st.wf
+        if backlog is None:
+            if st.backlog_alert is not None:
+                self._resolve(st.backlog_alert.alert_id, now, out, "departures caught up with arrivals")
+                st.backlog_alert = None
+            return
+        if st.backlog_alert is not None or st.cfg.mute or wf.cfg.mute:
+            return
+        if self._quiet(wf, now):
+            return
+        alert = Alert(
+            alert_id=alert_id("backlog_growth", wf.name, st.stage, None),
+            kind="backlog_growth",
+            status="firing",
+            workflow=wf.name,
+            stage=st.stage,
+            entity_id=None,
+            segment=None,
+            at=format_ts(now),
+            observed_seconds=0.0,
+            expected_seconds=0.0,
+            threshold_seconds=0.0,
+            score=round(min(1.0, backlog.growth_ratio / 4), 3),
+            severity=SEVERITY["backlog_growth"] or "ticket",
+            summary=(
+                f"work is piling up in {st.name} ({wf.name}): {backlog.wip} items waiting, "
+                f"about {backlog.expected_wip:.0f} expected for the current flow; "
+                f"{backlog.arrival_rate_per_s * 86400:.0f}/day arrive, "
+                f"{backlog.departure_rate_per_s * 86400:.0f}/day leave"
+            ),
+            waiting_on=st.waiting_on,
+            details={"wip": backlog.wip, "expected_wip": round(backlog.expected_wip, 2)},
+        )
+        st.backlog_alert = alert
+        self._fire(alert, out)
+
+    def _quiet(self, wf: WorkflowState, now: float) -> bool:
+        """No event for longer than the source's rate explains (silence not necessarily declared yet)."""
+        if wf.last_ts is None:
+            return False
+        limit = wf.rate.silent_after(wf.last_ts)
+        return limit is not None and now > wf.last_ts + (limit - wf.last_ts) * QUIET_FACTOR
+
+    def _overlaps_silence(self, wf: WorkflowState, since: float) -> bool:
+        return any(end >= since for _start, end in wf.silences)
+
+    def _check_source(self, wf: WorkflowState, now: float, out: list[Alert]) -> None:
+        if not self.ec.silence_enabled or wf.silent_alert is not None or wf.last_ts is None:
+            return
+        limit = wf.rate.silent_after(wf.last_ts)
+        if limit is None or now < limit or wf.cfg.mute:
+            return
+        gap = now - wf.last_ts
+        expected = wf.rate.expected_gap(wf.last_ts) or 0.0
+        wf.silences.append((wf.last_ts, math.inf))
+        alert = Alert(
+            alert_id=alert_id("source_silent", wf.name, None, None),
+            kind="source_silent",
+            status="firing",
+            workflow=wf.name,
+            stage=None,
+            entity_id=None,
+            segment=None,
+            at=format_ts(now),
+            observed_seconds=round(gap, 3),
+            expected_seconds=round(expected, 3),
+            threshold_seconds=round(limit - wf.last_ts, 3),
+            score=0.999,
+            severity=SEVERITY["source_silent"] or "page",
+            summary=(
+                f"no {wf.name} events for {human_duration(gap)}; at this time they usually arrive every "
+                f"{human_duration(expected)} — is the integration down?"
+            ),
+            details={"last_event_at": format_ts(wf.last_ts)},
+        )
+        wf.silent_alert = alert
+        self._fire(alert, out)
+
+    def _end_silence(self, wf: WorkflowState, ts: float, out: list[Alert]) -> None:
+        assert wf.silent_alert is not None
+        start, _ = wf.silences[-1]
+        wf.silences[-1] = (start, ts)
+        if len(wf.silences) > 16:
+            del wf.silences[0]
+        self._resolve(wf.silent_alert.alert_id, ts, out, f"{wf.name} events are arriving again")
+        wf.silent_alert = None
+
+    def _adopt_calendar(self, wf: WorkflowState) -> None:
+        assert wf.profile is not None
+        cal = wf.profile.calendar()
+        wf.profile = None
+        if cal is None or isinstance(cal, WallClock):
+            return
+        # durations learned so far were wall time: start the baselines over in business time
+        wf.clock = cal
+        wf.business = True
+        warmup = self.ec.warmup
+        wf.all = SegmentStats(warmup)
+        for st in wf.states.values():
+            st.all = SegmentStats(warmup)
+            st.segments = {name: SegmentStats(warmup) for name in st.segments}
+            st.drift = ShiftDetector()
+
+    # ------------------------------------------------------- alert lifecycle
+    def _item_alert(self, kind: str, item: Item, at: float, observed: float, limit: float, status: str) -> Alert:
+        st = item.state
+        wf = item.wf
+        typical, p95 = self._expected(st, item.segment)
+        typical = typical or limit / 3
+        seg_words = f" for {item.segment}" if item.segment not in (DEFAULT_SEGMENT, ALL_SEGMENTS) else ""
+        p95_words = f" (p95 {human_duration(p95, wf.business)})" if p95 else ""
+        biz = wf.business
+        wait = f" waiting on {st.waiting_on}" if st.waiting_on else ""
+        if kind == "stalled":
+            summary = (
+                f"{item.entity_id} has been in {st.stage}{wait} {human_duration(observed, biz)}; "
+                f"typical{seg_words} is {human_duration(typical, biz)}{p95_words}"
+            )
+        else:
+            summary = (
+                f"{item.entity_id} spent {human_duration(observed, biz)} in {st.stage}{wait}; "
+                f"typical{seg_words} is {human_duration(typical, biz)}{p95_words}"
+            )
+        seg = st.segments.get(item.segment)
+        base = seg.baseline if seg is not None and seg.baseline.threshold() is not None else st.all.baseline
+        sev = st.cfg.severity or wf.cfg.severity if kind == "stalled" else SEVERITY[kind]
+        alert = Alert(
+            alert_id=alert_id(kind, wf.name, st.stage, item.entity_id),
+            kind=kind,
+            status=status,
+            workflow=wf.name,
+            stage=st.stage,
+            entity_id=item.entity_id,
+            segment=item.segment,
+            at=format_ts(at),
+            observed_seconds=round(observed, 3),
+            expected_seconds=round(typical, 3),
+            threshold_seconds=round(limit, 3),
+            score=round(base.score_one(observed), 4),
+            severity=sev or "page",
+            summary=summary,
+            waiting_on=st.waiting_on,
+            details={"time_basis": "business" if biz else "wall", "entered_at": format_ts(item.entered_at)},
+        )
+        if status == "firing":
+            self._fire(alert, [])
+        return alert
+
+    def _fire(self, alert: Alert, out: list[Alert]) -> None:
+        self.active[alert.alert_id] = alert
+        key = (alert.workflow, alert.kind)
+        an = self.counters.anomalies
+        an[key] = an.get(key, 0) + 1
+        out.append(alert)
+
+    def _resolve(self, aid: str, ts: float, out: list[Alert], why: str) -> None:
+        alert = self.active.pop(aid, None)
+        if alert is None:
+            return
+        resolved = Alert(**{f: getattr(alert, f) for f in alert.__struct_fields__})
+        resolved.status = "resolved"
+        resolved.at = format_ts(ts)
+        resolved.details = {**alert.details, "resolution": why}
+        out.append(resolved)
+
+    # ---------------------------------------------------------------- views
+    def stage_views(self, now: float) -> Iterator[StageView]:
+        oldest: dict[int, float] = {}
+        due: dict[int, int] = {}
+        horizon = now + 3600
+        for _d, seq, item in self.heap:
+            if item.seq != seq:
+                continue
+            key = id(item.state)
+            age = now - item.entered_at
+            if age > oldest.get(key, 0.0):
+                oldest[key] = age
+            if _d <= horizon and not item.fired:
+                due[key] = due.get(key, 0) + 1
+        for wf in self.workflows.values():
+            total = sum((st.all.baseline.typical() or 0.0) * max(st.wip, 0) for st in wf.states.values()) or 1.0
+            for st in wf.states.values():
+                share = (st.all.baseline.typical() or 0.0) * max(st.wip, 0) / total
+                if st.shift_alert is not None:
+                    share = max(share, 0.5 + 0.5 * min(1.0, st.shift_alert.details.get("ratio", 1.0) / 4))
+                yield StageView(
+                    workflow=wf.name,
+                    stage=st.name,
+                    wip=0 if st.terminal else max(st.wip, 0),
+                    stalled=st.stalled,
+                    oldest_age_seconds=oldest.get(id(st), 0.0),
+                    due_next_hour=due.get(id(st), 0),
+                    arrivals_total=st.flow.arrivals,
+                    departures_total=st.flow.departures,
+                    bottleneck_score=round(share, 4),
+                    terminal=st.terminal,
+                )
+
+    def baseline_views(self) -> Iterator[BaselineView]:
+        for wf in self.workflows.values():
+            basis = "business" if wf.business else "wall"
+            for st in wf.states.values():
+                if st.terminal:
+                    continue
+                for segment, seg in [(ALL_SEGMENTS, st.all), *st.segments.items()]:
+                    b = seg.baseline
+                    limit, source = self._limit(st, segment) if segment != ALL_SEGMENTS else (
+                        b.threshold(self._sensitivity(st)),
+                        "stage" if b.threshold() is not None else "warming",
+                    )
+                    yield BaselineView(
+                        workflow=wf.name,
+                        stage=st.name,
+                        segment=segment,
+                        n=b.n,
+                        typical_seconds=b.typical(),
+                        p95_seconds=b.quantile(0.95),
+                        threshold_seconds=limit,
+                        source=source,
+                        time_basis=basis,
+                    )
+
+    def source_views(self, now: float) -> Iterator[SourceView]:
+        for wf in self.workflows.values():
+            if wf.last_ts is None:
+                continue
+            yield SourceView(
+                workflow=wf.name,
+                last_event_timestamp=wf.last_ts,
+                events_total=wf.events,
+                silent=wf.silent_alert is not None,
+                expected_gap_seconds=wf.rate.expected_gap(now),
+            )
+
+    def histogram_views(self) -> Iterator[HistogramView]:
+        for wf in self.workflows.values():
+            for st in wf.states.values():
+                for segment, seg in st.segments.items():
+                    if seg.count:
+                        yield HistogramView(wf.name, st.name, segment, list(seg.buckets), seg.sum, seg.count)
+
+    def item_view(self, entity_id: str, now: float) -> ItemView | None:
+        item = self.items.get(entity_id)
+        if item is None:
+            return None
+        st = item.state
+        wf = item.wf
+        age = wf.clock.business_seconds(item.entered_at, now)
+        typical, _p95 = self._expected(st, item.segment)
+        limit, basis = self._limit(st, item.segment)
+        deadline = wf.clock.add_business(item.entered_at, limit) if limit is not None else None
+        biz = wf.business
+        if limit is None:
+            why = f"{st.name} has too few completed items to judge yet (baseline warming up)"
+        elif item.fired:
+            why = (
+                f"stalled: {human_duration(age, biz)} in {st.name}, past the limit of "
+                f"{human_duration(limit, biz)} ({basis} baseline)"
+            )
+        elif item.suspect:
+            why = f"not paged: {wf.name} events may have been lost while the source was silent"
+        else:
+            why = (
+                f"on track: {human_duration(age, biz)} of a {human_duration(limit, biz)} limit "
+                f"({basis} baseline, typical {human_duration(typical or 0, biz)})"
+            )
+        return ItemView(
+            entity_id=entity_id,
+            workflow=wf.name,
+            stage=st.name,
+            segment=item.segment,
+            entered_at=item.entered_at,
+            age_seconds=age,
+            expected_seconds=typical,
+            threshold_seconds=limit,
+            deadline=deadline,
+            waiting_on=st.waiting_on,
+            stalled=item.fired,
+            why=why,
+        )
+
+    def active_alerts(self) -> list[Alert]:
+        return list(self.active.values())
+
+    @property
+    def open_items(self) -> int:
+        return len(self.items)
+
+    # ------------------------------------------------------------ snapshot
+    def snapshot(self) -> bytes:
+        """Everything learned and open, as bytes (the settings are not part of it)."""
+        return pickle.dumps(self._state_dict(with_items=True), protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def restore(cls, data: bytes, settings: Settings | None = None) -> Engine:
+        engine = cls(settings)
+        engine.__dict__.update(pickle.loads(data))  # noqa: S301 - our own snapshot, never user input
+        engine._rebind()
+        return engine
+
+    def _state_dict(self, with_items: bool) -> dict[str, Any]:
+        skip = {"settings", "ec", "dirty"} | (set() if with_items else {"items", "heap", "closed", "active"})
+        state = {k: v for k, v in self.__dict__.items() if k not in skip}
+        if not with_items:
+            # stage-level alerts travel with the learned state, item alerts with their item
+            state["active"] = {k: a for k, a in self.active.items() if a.entity_id is None}
+        return state
+
+    def _rebind(self) -> None:
+        for wf in self.workflows.values():
+            wf.engine = self
+        self.reconfigure(self.settings)
+
+    def snapshot_learned(self) -> bytes:
+        """What was learned (baselines, detectors, stage alerts, counters), without the open items."""
+        return pickle.dumps(self._state_dict(with_items=False), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def export_item(self, entity_id: str) -> bytes | None:
+        """One open item's state for a changelog; None when the item is closed (a tombstone)."""
+        item = self.items.get(entity_id)
+        if item is None:
+            return None
+        st = item.state
+        alerts = [
+            self.active[a]
+            for a in (alert_id("stalled", item.wf.name, st.stage, entity_id), item.slow_alert)
+            if a is not None and a in self.active
+        ]
+        return pickle.dumps(
+            (
+                item.wf.name, st.stage, st.waiting_on, item.segment, item.entered_at, item.last_ts,
+                item.fired, item.fired_limit, item.ids, item.suspect, item.held, item.recheck,
+                item.slow_alert, alerts,
+            ),
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+
+    @classmethod
+    def restore_parts(
+        cls, learned: bytes | None, items: Iterable[tuple[str, bytes]], settings: Settings | None, now: float
+    ) -> Engine:
+        """Rebuild an engine from a learned-state snapshot and item records (changelog recovery)."""
+        engine = cls(settings)
+        if learned:
+            engine.__dict__.update(pickle.loads(learned))  # noqa: S301 - our own snapshot
+            engine.items, engine.heap, engine.closed = {}, [], OrderedDict()
+            engine._rebind()
+        for wf in engine.workflows.values():
+            for st in wf.states.values():
+                st.wip = st.stalled = st.held = 0
+        for entity_id, raw in items:
+            (wfname, stage, waiting_on, segment, entered_at, last_ts, fired, fired_limit, ids, suspect, held,
+             recheck, slow_alert, alerts) = pickle.loads(raw)  # noqa: S301 - our own changelog
+            wf = engine._workflow(wfname)
+            st = engine._state(wf, stage, waiting_on)
+            item = Item(entity_id, wf, st, segment, entered_at)
+            item.last_ts, item.fired, item.fired_limit, item.ids = last_ts, fired, fired_limit, ids
+            item.suspect, item.held, item.recheck, item.slow_alert = suspect, held, recheck, slow_alert
+            engine.items[entity_id] = item
+            for a in alerts:
+                engine.active[a.alert_id] = a
+            st.wip += 1
+            st.stalled += fired
+            st.held += held
+            if not fired:
+                engine._schedule(item, now)
+        return engine
+
+    def reconfigure(self, settings: Settings) -> None:
+        """Apply new settings (thresholds, mutes, severities) keeping everything learned."""
+        self.settings = settings
+        self.ec = settings.engine
+        for wf in self.workflows.values():
+            wf.cfg = settings.workflow(wf.name)
+            for st in wf.states.values():
+                st.cfg = settings.stage(wf.name, st.stage)
+                st.configured_terminal = bool(st.cfg.terminal) or st.stage in wf.cfg.terminal_stages
+                st.terminal = st.terminal or st.configured_terminal
+
+
+
+class EventClock:
+    """Ticks an engine in fixed steps of event time, as the live timer would tick it on the wall clock.
+
+    Used by ``backtest`` and by the worker's ``--clock event`` mode, so both tick identically.
+    """
+
+    __slots__ = ("step", "next_tick", "last_ts")
+
+    def __init__(self, step: float) -> None:
+        self.step = step
+        self.next_tick: float | None = None
+        self.last_ts: float | None = None
+
+    def advance(self, engine: Engine, ts: float) -> list[Alert]:
+        """Tick every step up to ``ts`` (call before processing an event with timestamp ``ts``)."""
+        if self.last_ts is None or ts > self.last_ts:
+            self.last_ts = ts
+        if self.next_tick is None:
+            self.next_tick = ts + self.step
+            return []
+        if ts < self.next_tick:
+            return []
+        out: list[Alert] = []
+        while ts >= self.next_tick:
+            out.extend(engine.tick(self.next_tick))
+            self.next_tick += self.step
+        return out
+
+    def finish(self, engine: Engine) -> list[Alert]:
+        """End of a replay: release buffered events and tick at the last event time."""
+        out = engine.flush()
+        if self.last_ts is not None:
+            out.extend(engine.tick(self.last_ts))
+        return out

@@ -1,0 +1,415 @@
+"""Streaming readers for event files: JSONL (the event contract), CSV with a column mapping, XES.
+
+``read_events`` yields ``(event, None)`` or ``(None, bad)`` pairs one at a time and never loads the
+whole file, so a bad line is reported (with its line number) instead of stopping the read.
+
+XES (IEEE 1849) logs are grouped by trace, not ordered by time; :func:`sort_by_time` restores time
+order in bounded memory (sorted chunks spilled to temporary files, merged with ``heapq.merge``).
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import itertools
+import os
+import tempfile
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from monitor.events import BadRecord, Event, ValidationError, decode_record, validate
+
+Pair = tuple[Event | None, BadRecord | None]
+FileFormat = Literal["auto", "jsonl", "csv", "xes"]
+
+
+class MappingError(ValueError):
+    """The mapping does not fit the file (e.g. a named column is missing)."""
+
+
+@dataclass(frozen=True)
+class CsvMapping:
+    """Which CSV column holds what. Columns not mapped become event attributes (empty cells skipped)."""
+
+    entity_col: str = "case_id"
+    stage_col: str = "activity"
+    time_col: str = "timestamp"
+    workflow_col: str | None = None  # None: the column "workflow" if present, else ``workflow``
+    workflow: str | None = None  # a column name or a constant; None: column "workflow", else the file stem
+    segment_col: str | None = None  # None: the column "segment" if present
+    event_id_col: str | None = None  # None: the column "event_id" if present, else derived
+    waiting_on_col: str | None = None  # None: the column "waiting_on" if present
+    tz: str = "UTC"  # for timestamps without an offset
+    delimiter: str = ","
+    extra_attributes: bool = True  # keep the other columns as attributes
+
+
+@dataclass(frozen=True)
+class XesMapping:
+    """How XES attributes become events. Trace ``concept:name`` is the entity, event ``concept:name`` the stage."""
+
+    transitions: tuple[str, ...] = ("complete",)  # lifecycle:transition values kept ("*": all)
+    workflow: str | None = None  # constant; None: trace attribute ``workflow_attr``, else log name, else file stem
+    workflow_attr: str = "workflow"
+    tz: str = "UTC"  # for timestamps without an offset
+    rename: dict[str, str] = field(default_factory=lambda: {"org:resource": "owner", "identity:id": "event_id"})
+
+
+def detect_format(path: Path) -> str:
+    name = path.name.lower()
+    for suffix, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "jsonl"), (".csv", "csv"),
+                        (".xes", "xes"), (".xml", "xes")):
+        if name.endswith(suffix):
+            return fmt
+    raise MappingError(f"{path}: cannot tell the format from the name; pass fmt= jsonl, csv or xes")
+
+
+def read_events(
+    path: str | Path,
+    fmt: FileFormat = "auto",
+    mapping: CsvMapping | XesMapping | None = None,
+) -> Iterator[Pair]:
+    """Stream ``(Event, None)`` / ``(None, BadRecord)`` pairs from a file."""
+    p = Path(path)
+    kind = detect_format(p) if fmt == "auto" else fmt
+    if kind == "jsonl":
+        return _read_jsonl(p)
+    if kind == "csv":
+        return _read_csv(p, _mapping(CsvMapping, mapping, "CSV"))
+    if kind == "xes":
+        return _read_xes(p, _mapping(XesMapping, mapping, "XES"))
+    raise MappingError(f"unknown format {fmt!r}; known: jsonl, csv, xes")
+
+
+def _mapping(cls: type[Any], mapping: Any, what: str) -> Any:
+    """A mapping object from an instance, ``None`` (defaults) or a dict of its field names."""
+    if mapping is None:
+        return cls()
+    if isinstance(mapping, cls):
+        return mapping
+    if isinstance(mapping, dict):
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(mapping) - names)
+        if unknown:
+            raise MappingError(f"{what} mapping: {', '.join(unknown)} not understood; options: {', '.join(sorted(names))}")
+        if "tz" in mapping:
+            try:
+                ZoneInfo(mapping["tz"])
+            except Exception:  # noqa: BLE001 - zoneinfo raises several types
+                raise MappingError(f"unknown time zone {mapping['tz']!r}") from None
+        return cls(**mapping)
+    raise MappingError(f"a {what} file needs a {cls.__name__} or a dict, got {type(mapping).__name__}")
+
+
+def events_only(pairs: Iterable[Pair]) -> Iterator[Event]:
+    for ev, _bad in pairs:
+        if ev is not None:
+            yield ev
+
+
+# --------------------------------------------------------------------------- JSONL
+
+
+def _read_jsonl(path: Path) -> Iterator[Pair]:
+    with open(path, "rb") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            good, bad = decode_record(line.rstrip(b"\r\n"))
+            for ev in good:
+                yield ev, None
+            for b in bad:
+                yield None, BadRecord(b.raw, f"line {lineno}: {b.reason}")
+
+
+# --------------------------------------------------------------------------- time parsing
+
+
+def parse_local_time(text: str, tz: ZoneInfo) -> float:
+    """ISO-8601 or epoch text; a time without an offset is read in ``tz``."""
+    s = text.strip()
+    if not s:
+        raise ValidationError("timestamp: empty")
+    try:
+        number = float(s)
+    except ValueError:
+        number = None
+    if number is not None:
+        return number / 1000.0 if abs(number) >= 1e11 else number
+    try:
+        dt = datetime.fromisoformat(s.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValidationError(f"timestamp: {s[:64]!r} is not ISO-8601 or epoch seconds") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=tz)
+    return dt.timestamp()
+
+
+def _to_event(fields: dict[str, Any], raw: bytes, where: str) -> Pair:
+    try:
+        return validate(fields), None
+    except (ValidationError, ValueError, OverflowError) as exc:
+        return None, BadRecord(raw, f"{where}: {exc}")
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def _read_csv(path: Path, m: CsvMapping) -> Iterator[Pair]:
+    tz = ZoneInfo(m.tz)
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.reader(f, delimiter=m.delimiter)
+        header = next(reader, None)
+        if header is None:
+            raise MappingError(f"{path}: empty file, expected a header row")
+        header = [h.strip() for h in header]
+        idx = {h: i for i, h in enumerate(header)}
+
+        def need(role: str, col: str) -> int:
+            if col not in idx:
+                raise MappingError(
+                    f"{path}: {role} column {col!r} is not in the header; columns are: {', '.join(header)}"
+                )
+            return idx[col]
+
+        def optional(col: str | None, default: str) -> int | None:
+            if col is not None:
+                return need(default, col)
+            return idx.get(default)
+
+        i_entity = need("entity", m.entity_col)
+        i_stage = need("stage", m.stage_col)
+        i_time = need("time", m.time_col)
+        if m.workflow_col is not None:
+            i_wf: int | None = need("workflow", m.workflow_col)
+        elif m.workflow is not None:
+            i_wf = idx.get(m.workflow)  # the name of a column, else a constant
+        else:
+            i_wf = idx.get("workflow")
+        i_seg = optional(m.segment_col, "segment")
+        i_id = optional(m.event_id_col, "event_id")
+        i_wait = optional(m.waiting_on_col, "waiting_on")
+        constant_wf = m.workflow if m.workflow is not None and i_wf is None else path.stem
+        used = {i_entity, i_stage, i_time, i_wf, i_seg, i_id, i_wait}
+        extra = [(h, i) for h, i in idx.items() if i not in used] if m.extra_attributes else []
+        width = len(header)
+        for row in reader:
+            lineno = reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            raw = m.delimiter.join(row).encode()
+            if len(row) != width:
+                yield None, BadRecord(raw, f"line {lineno}: {len(row)} fields, the header has {width}")
+                continue
+            try:
+                ts = parse_local_time(row[i_time], tz)
+            except ValidationError as exc:
+                yield None, BadRecord(raw, f"line {lineno}: {exc}")
+                continue
+            attrs = {h: row[i] for h, i in extra if row[i] != ""}
+            if i_seg is not None and row[i_seg] != "":
+                attrs["segment"] = row[i_seg]
+            fields = {
+                "workflow": (row[i_wf] if i_wf is not None else constant_wf) or constant_wf,
+                "entity_id": row[i_entity],
+                "stage": row[i_stage],
+                "timestamp": ts,
+                "event_id": row[i_id] if i_id is not None and row[i_id] else None,
+                "attributes": attrs,
+                "waiting_on": row[i_wait] if i_wait is not None and row[i_wait] else None,
+            }
+            yield _to_event(fields, raw, f"line {lineno}")
+
+
+# --------------------------------------------------------------------------- XES
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+_XES_TYPES = {"string", "date", "int", "float", "boolean", "id"}
+
+
+def _read_xes(path: Path, m: XesMapping) -> Iterator[Pair]:
+    """Stream an XES log with ``iterparse``; each trace is buffered (one case), elements are cleared."""
+    tz = ZoneInfo(m.tz)
+    keep_all = "*" in m.transitions
+    keep = {t.lower() for t in m.transitions}
+    log_name: str | None = None
+    event_defaults: dict[str, str] = {}
+    stack: list[str] = []  # local tag names of open elements
+    trace_attrs: dict[str, str] = {}
+    trace_events: list[dict[str, str]] = []
+    trace_no = 0
+    root: ET.Element | None = None
+    context = ET.iterparse(path, events=("start", "end"))
+    for action, elem in context:
+        tag = _local(elem.tag)
+        if action == "start":
+            if root is None:
+                root = elem
+            stack.append(tag)
+            if tag == "trace" and len(stack) == 2:
+                trace_attrs = {}
+                trace_events = []
+                trace_no += 1
+            elif tag == "event" and len(stack) == 3 and stack[1] == "trace":
+                trace_events.append({})
+            continue
+        stack.pop()
+        depth = len(stack)  # depth of the parent
+        parent = stack[-1] if stack else None
+        if tag in _XES_TYPES and "key" in elem.attrib:
+            key = elem.attrib["key"]
+            value = elem.attrib.get("value", "")
+            if parent == "event" and depth == 3 and stack[1] == "trace":
+                trace_events[-1][key] = value
+            elif parent == "trace" and depth == 2:
+                trace_attrs[key] = value
+            elif parent == "global" and depth == 2 and _scope_is_event(root, elem):
+                event_defaults[key] = value
+            elif parent == "log" and depth == 1 and key == "concept:name":
+                log_name = value
+            if depth >= 2:
+                continue  # cleared with its parent
+        elif tag == "event" and parent == "trace":
+            pass  # attributes already collected
+        elif tag == "trace" and depth == 1:
+            yield from _emit_trace(path, m, tz, keep_all, keep, log_name, event_defaults, trace_attrs,
+                                   trace_events, trace_no)
+            elem.clear()
+            if root is not None:
+                root.clear()  # drop finished traces from the tree
+            continue
+        if tag == "event" and depth == 2 and stack[1] == "trace":
+            elem.clear()
+
+
+def _scope_is_event(root: ET.Element | None, attr_elem: ET.Element) -> bool:
+    if root is None:
+        return False
+    for g in root:
+        if _local(g.tag) == "global" and any(child is attr_elem for child in g):
+            return g.attrib.get("scope", "event") == "event"
+    return False
+
+
+def _emit_trace(
+    path: Path,
+    m: XesMapping,
+    tz: ZoneInfo,
+    keep_all: bool,
+    keep: set[str],
+    log_name: str | None,
+    defaults: dict[str, str],
+    trace_attrs: dict[str, str],
+    events: list[dict[str, str]],
+    trace_no: int,
+) -> Iterator[Pair]:
+    entity = trace_attrs.get("concept:name", "")
+    workflow = m.workflow or trace_attrs.get(m.workflow_attr) or log_name or path.stem
+    case_attrs = {
+        m.rename.get(k, k): v for k, v in trace_attrs.items() if k not in ("concept:name", m.workflow_attr)
+    }
+    for n, raw_ev in enumerate(events, 1):
+        ev = {**defaults, **raw_ev}
+        where = f"trace {trace_no} ({entity[:64]!r}) event {n}"
+        raw = msgspec.json.encode({"trace": entity, "event": raw_ev})
+        transition = ev.get("lifecycle:transition", "complete").lower()
+        if not keep_all and transition not in keep:
+            continue
+        try:
+            ts = parse_local_time(raw_ev.get("time:timestamp", ""), tz)
+        except ValidationError as exc:
+            yield None, BadRecord(raw, f"{where}: {exc}")
+            continue
+        attrs = dict(case_attrs)
+        event_id = None
+        waiting_on = None
+        for k, v in ev.items():
+            if k in ("concept:name", "time:timestamp", "lifecycle:transition"):
+                continue
+            name = m.rename.get(k, k)
+            if name == "event_id":
+                event_id = v
+            elif name == "waiting_on":
+                waiting_on = v or None
+            else:
+                attrs[name] = v
+        if keep_all and transition != "complete":
+            attrs["lifecycle"] = transition
+        fields = {
+            "workflow": workflow,
+            "entity_id": entity,
+            "stage": raw_ev.get("concept:name", ""),
+            "timestamp": ts,
+            "event_id": event_id,
+            "attributes": attrs,
+            "waiting_on": waiting_on,
+        }
+        yield _to_event(fields, raw, where)
+
+
+# --------------------------------------------------------------------------- time order
+
+
+_spill_decoder = msgspec.json.Decoder(tuple[float, int, Event])
+_spill_encoder = msgspec.json.Encoder()
+
+
+def sort_by_time(
+    events: Iterable[Event], chunk_size: int = 200_000, tmp_dir: str | Path | None = None
+) -> Iterator[Event]:
+    """Yield ``events`` in timestamp order (ties keep input order), in bounded memory.
+
+    Up to ``chunk_size`` events are sorted in memory; beyond that each sorted chunk is spilled to a
+    temporary JSONL file and the chunks are merged lazily. Temporary files are removed at the end.
+    """
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be >= 1")
+    seq = itertools.count()
+    it = iter(events)
+    first = [(ev.timestamp, next(seq), ev) for ev in itertools.islice(it, chunk_size)]
+    first.sort(key=lambda x: (x[0], x[1]))
+    nxt = list(itertools.islice(it, 1))
+    if not nxt:
+        for _, _, ev in first:
+            yield ev
+        return
+    with tempfile.TemporaryDirectory(prefix="stagewatch-sort-", dir=tmp_dir) as d:
+        files: list[str] = []
+
+        def spill(chunk: list[tuple[float, int, Event]]) -> None:
+            name = os.path.join(d, f"chunk-{len(files):05d}.jsonl")
+            with open(name, "wb") as f:
+                for row in chunk:
+                    f.write(_spill_encoder.encode(row))
+                    f.write(b"\n")
+            files.append(name)
+
+        spill(first)
+        del first
+        rest = itertools.chain(nxt, it)
+        while True:  # bounded by the input length
+            chunk = [(ev.timestamp, next(seq), ev) for ev in itertools.islice(rest, chunk_size)]
+            if not chunk:
+                break
+            chunk.sort(key=lambda x: (x[0], x[1]))
+            spill(chunk)
+
+        handles = [open(name, "rb") for name in files]  # noqa: SIM115 - closed below
+        try:
+            streams = [(_spill_decoder.decode(line) for line in h) for h in handles]
+            for _, _, ev in heapq.merge(*streams, key=lambda x: (x[0], x[1])):
+                yield ev
+        finally:
+            for h in handles:
+                h.close()

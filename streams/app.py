@@ -1,0 +1,439 @@
+"""The Faust worker: events from Kafka → one engine per partition → alerts, metrics, DLQ.
+
+Design (see ``streams/group.py`` for why one engine per partition):
+
+- The agent reads raw bytes and decodes them itself, so a bad record is never silently acked and
+  skipped: it goes to the DLQ topic with its original bytes, the reason, and where it came from.
+- State: a Faust table (Kafka changelog, memory or RocksDB store) holds, per partition, every open
+  item (key ``{p}/i/{entity_id}``) and the learned state (key ``{p}/learned`` + chunks). A checkpoint
+  writes the items changed since the last one and the learned state, flushes the producer, and
+  only then acks the events it covers: Faust commits offsets only for events whose effects are in
+  the changelog, so a crash replays from the last checkpoint and loses nothing. Events already in
+  a checkpoint are skipped by offset when they are redelivered.
+- Clock: ``wall`` — a Faust timer ticks every engine every ``tick_interval_seconds`` (an open item
+  pages within one interval of crossing its limit, with no further event for it); ``event`` — each
+  partition ticks in fixed event-time steps as events arrive, exactly as ``stagewatch backtest``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any
+
+import faust
+import msgspec
+from kafka.partitioner.default import murmur2
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from monitor import metrics as metrics_mod
+from monitor.config import Settings
+from monitor.engine import Engine, EventClock, EventRejected
+from monitor.events import Alert, decode_record, encode, encode_alert
+from streams.group import EngineGroup
+
+log = logging.getLogger("stagewatch.worker")
+
+CHUNK = 512 * 1024  # changelog record size for the learned state (Kafka's default limit is 1 MiB)
+PARTITION_CACHE = 1 << 16
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """Kafka's default partitioner (murmur2, positive), as the Java client and kafka-python use it."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def kafka_client_kwargs(settings: Settings) -> dict[str, Any]:
+    """Security settings for kafka-python clients (producers in CLI and tests)."""
+    k = settings.kafka
+    out: dict[str, Any] = {"bootstrap_servers": k.bootstrap_servers.split(","), "security_protocol": k.security_protocol}
+    if k.sasl_mechanism:
+        out["sasl_mechanism"] = k.sasl_mechanism
+        out["sasl_plain_username"] = k.sasl_username
+        out["sasl_plain_password"] = k.sasl_password.get_secret_value() if k.sasl_password else None
+    if k.ssl_cafile:
+        out["ssl_cafile"] = str(k.ssl_cafile)
+    if k.ssl_certfile:
+        out["ssl_certfile"] = str(k.ssl_certfile)
+    if k.ssl_keyfile:
+        out["ssl_keyfile"] = str(k.ssl_keyfile)
+    return out
+
+
+def _faust_credentials(settings: Settings) -> Any:
+    k = settings.kafka
+    ssl_context = None
+    if k.security_protocol in ("SSL", "SASL_SSL"):
+        import ssl
+
+        ssl_context = ssl.create_default_context(cafile=str(k.ssl_cafile) if k.ssl_cafile else None)
+        if k.ssl_certfile:
+            ssl_context.load_cert_chain(str(k.ssl_certfile), str(k.ssl_keyfile) if k.ssl_keyfile else None)
+    if k.sasl_mechanism:
+        password = k.sasl_password.get_secret_value() if k.sasl_password else ""
+        if k.sasl_mechanism == "PLAIN":
+            return faust.SASLCredentials(
+                username=k.sasl_username, password=password, mechanism="PLAIN", ssl_context=ssl_context
+            )
+        return faust.SASLCredentials(
+            username=k.sasl_username, password=password, mechanism=k.sasl_mechanism, ssl_context=ssl_context
+        )
+    if ssl_context is not None:
+        return faust.SSLCredentials(ssl_context)
+    return None
+
+
+class Worker:
+    """Owns the Faust app, the partition engines, and the sinks."""
+
+    def __init__(self, settings: Settings, *, extra_sinks: Iterable[Any] = ()) -> None:
+        self.settings = settings
+        w = settings.worker
+        self.group = EngineGroup()
+        self.clocks: dict[int, EventClock] = {}
+        self.applied: dict[tuple[str, int], int] = {}  # (topic, partition) -> last offset applied
+        self.covered: dict[tuple[str, int], int] = {}  # ... last offset covered by a checkpoint
+        self.pending: dict[int, list[Any]] = {}  # partition -> events not acked yet
+        self.partition_cache: OrderedDict[str, int] = OrderedDict()
+        self.partitions = settings.topics.partitions
+        self.started = time.time()
+        self.registry = CollectorRegistry()
+        self.now = time.time if w.clock == "wall" else self._event_now
+        self.metrics = metrics_mod.create(self.registry, lambda: self.group, self.now)
+        self.sinks: list[Any] = list(extra_sinks)
+        self.alertmanager = None
+        if settings.alertmanager.urls:
+            from monitor.sinks import AlertmanagerSink
+
+            self.alertmanager = AlertmanagerSink.from_config(settings.alertmanager, self.metrics)
+            self.sinks.append(self.alertmanager)
+        store = "memory://" if w.store == "memory" else f"rocksdb://{w.data_dir}"
+        self.app = faust.App(
+            w.app_id,
+            broker=[f"kafka://{b}" for b in settings.kafka.bootstrap_servers.split(",")],
+            broker_credentials=_faust_credentials(settings),
+            store=store,
+            datadir=str(w.data_dir),
+            web_host=w.web_host,
+            web_port=w.web_port,
+            web_bind=w.web_host,
+            topic_partitions=self.partitions,
+            topic_replication_factor=settings.topics.replication_factor,
+            topic_disable_leader=True,
+            consumer_auto_offset_reset="earliest",
+            key_serializer="raw",
+            value_serializer="raw",
+            table_standby_replicas=0,
+            broker_commit_interval=1.0,
+            producer_max_request_size=2 * CHUNK,
+        )
+        self.events_topic = self.app.topic(
+            *settings.topics.events, key_type=bytes, value_type=bytes, partitions=self.partitions
+        )
+        self.dlq_topic = self.app.topic(settings.topics.dlq, key_type=bytes, value_type=bytes, partitions=self.partitions)
+        self.alerts_topic = self.app.topic(
+            settings.topics.alerts, key_type=bytes, value_type=bytes, partitions=self.partitions
+        )
+        self.table = self.app.Table(
+            f"{w.app_id}-state",
+            default=None,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=self.partitions,
+        )
+        self._wire()
+
+    # ------------------------------------------------------------------ wiring
+    def _wire(self) -> None:
+        app = self.app
+        worker = self
+
+        @app.agent(self.events_topic, name=f"{self.settings.worker.app_id}-events")
+        async def consume(stream: Any) -> None:
+            s = stream.noack()
+            async for event in s.events():
+                worker.handle(event)
+                await worker.ack_covered(s)
+
+        if self.settings.worker.clock == "wall":
+
+            @app.timer(self.settings.worker.tick_interval_seconds)
+            async def tick() -> None:
+                fired = worker.tick(time.time())
+                if fired:
+                    await worker.checkpoint()
+
+        @app.timer(self.settings.worker.checkpoint_interval_seconds)
+        async def checkpoint() -> None:
+            await worker.checkpoint()
+
+        @app.task
+        async def start_sinks() -> None:
+            if worker.alertmanager is not None:
+                asyncio.ensure_future(worker.alertmanager.run())
+
+        @app.on_partitions_revoked.connect
+        async def on_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
+            for tp in revoked:
+                worker.group.engines.pop(tp.partition, None)
+                worker.clocks.pop(tp.partition, None)
+                worker.pending.pop(tp.partition, None)
+                worker.applied.pop((tp.topic, tp.partition), None)
+
+        self._web()
+
+    # ---------------------------------------------------------------- engines
+    def engine_for(self, partition: int) -> Engine:
+        eng = self.group.engines.get(partition)
+        if eng is None:
+            eng = self._recover(partition)
+            self.group.engines[partition] = eng
+        return eng
+
+    def _recover(self, partition: int) -> Engine:
+        prefix = f"{partition}/".encode()
+        items: list[tuple[str, bytes]] = []
+        learned_meta: dict[str, Any] | None = None
+        chunks: dict[int, bytes] = {}
+        for key, value in list(self.table.data.items()):
+            if not isinstance(key, bytes) or not key.startswith(prefix) or value is None:
+                continue
+            rest = key[len(prefix):].decode()
+            if rest.startswith("i/"):
+                items.append((rest[2:], value))
+            elif rest == "learned":
+                learned_meta = msgspec.msgpack.decode(value)
+            elif rest.startswith("learned/"):
+                chunks[int(rest[8:])] = value
+        learned = None
+        if learned_meta is not None:
+            n = learned_meta["chunks"]
+            if all(i in chunks for i in range(n)):
+                learned = zlib.decompress(b"".join(chunks[i] for i in range(n)))
+                for topic, off in learned_meta.get("applied", {}).items():
+                    self.applied[(topic, partition)] = off
+                    self.covered[(topic, partition)] = off
+            else:
+                log.warning("partition %s: learned state incomplete (%s chunks missing); relearning", partition, n)
+        eng = Engine.restore_parts(learned, items, self.settings, time.time())
+        eng.dirty = set()
+        if learned is not None or items:
+            log.info("partition %s: recovered %d open items", partition, len(items))
+        return eng
+
+    # ---------------------------------------------------------------- hot path
+    def handle(self, event: Any) -> None:
+        msg = event.message
+        p = msg.partition
+        tpkey = (msg.topic, p)
+        if msg.offset <= self.applied.get(tpkey, -1):
+            self.pending.setdefault(p, []).append(event)
+            return  # already part of the recovered state
+        eng = self.engine_for(p)
+        events, bad = decode_record(msg.value if msg.value is not None else b"")
+        for b in bad:
+            self.dead_letter(msg, b.raw, b.reason)
+        out: list[Alert] = []
+        clock = self.clocks.get(p) if self.settings.worker.clock == "event" else None
+        if clock is None and self.settings.worker.clock == "event":
+            clock = self.clocks[p] = EventClock(self.settings.worker.tick_interval_seconds)
+        key = msg.key
+        wall = time.time()
+        for ev in events:
+            if (key is None or ev.entity_id.encode() != key) and self._partition_of(ev.entity_id) != p:
+                self.dead_letter(
+                    msg,
+                    encode(ev.to_wire()),
+                    f"entity_id {ev.entity_id!r} belongs to partition {self._partition_of(ev.entity_id)}, "
+                    f"record is in partition {p}: a batched record must hold events keyed to its partition",
+                )
+                continue
+            if clock is not None:
+                out.extend(clock.advance(eng, ev.timestamp))
+            try:
+                out.extend(eng.process(ev))
+            except EventRejected as exc:
+                self.dead_letter(msg, encode(ev.to_wire()), str(exc))
+                continue
+            self.metrics.observe_event_lag(wall, ev.timestamp)
+        self.applied[tpkey] = msg.offset
+        self.pending.setdefault(p, []).append(event)
+        if out:
+            self.publish(out)
+
+    def _partition_of(self, entity_id: str) -> int:
+        cache = self.partition_cache
+        p = cache.get(entity_id)
+        if p is None:
+            p = cache[entity_id] = partition_for(entity_id.encode(), self.partitions)
+            if len(cache) > PARTITION_CACHE:
+                cache.popitem(last=False)
+        return p
+
+    def dead_letter(self, msg: Any, raw: bytes, reason: str) -> None:
+        cls = self.metrics.record_dlq(reason)
+        self.dlq_topic.send_soon(
+            key=msg.key,
+            value=raw,
+            headers=[
+                ("reason", reason.encode()[:1000]),
+                ("reason_class", cls.encode()),
+                ("source_topic", msg.topic.encode()),
+                ("source_partition", str(msg.partition).encode()),
+                ("source_offset", str(msg.offset).encode()),
+            ],
+        )
+
+    def publish(self, alerts: list[Alert]) -> None:
+        for a in alerts:
+            self.alerts_topic.send_soon(key=a.alert_id.encode(), value=encode_alert(a))
+            self.metrics.alerts_published.labels(kind=a.kind, status=a.status).inc()
+        for sink in self.sinks:
+            sink.submit(alerts)
+
+    def tick(self, now: float) -> int:
+        started = time.perf_counter()
+        fired = 0
+        for eng in list(self.group.engines.values()):
+            out = eng.tick(now)
+            if out:
+                fired += len(out)
+                self.publish(out)
+        self.metrics.tick_duration.observe(time.perf_counter() - started)
+        return fired
+
+    def _event_now(self) -> float:
+        return max((c.last_ts or 0.0 for c in self.clocks.values()), default=0.0) or time.time()
+
+    # -------------------------------------------------------------- checkpoint
+    def _write(self, partition: int, key: bytes, value: bytes | None) -> None:
+        if value is None:
+            self.table.data.pop(key, None)
+        else:
+            self.table.data[key] = value
+        self.table.send_changelog(partition, key, value)
+
+    async def checkpoint(self) -> None:
+        """Write changed items and learned state per partition, flush, then mark the offsets covered."""
+        marks: dict[tuple[str, int], int] = {}
+        for p, eng in list(self.group.engines.items()):
+            dirty = eng.dirty or set()
+            eng.dirty = set()
+            applied = {t: o for (t, pp), o in self.applied.items() if pp == p}
+            if not dirty and all(self.covered.get((t, p)) == o for t, o in applied.items()):
+                continue
+            for entity_id in dirty:
+                self._write(p, f"{p}/i/{entity_id}".encode(), eng.export_item(entity_id))
+            blob = zlib.compress(eng.snapshot_learned(), 3)
+            chunks = [blob[i : i + CHUNK] for i in range(0, len(blob), CHUNK)] or [b""]
+            for i, c in enumerate(chunks):
+                self._write(p, f"{p}/learned/{i}".encode(), c)
+            self._write(p, f"{p}/learned".encode(), msgspec.msgpack.encode({"chunks": len(chunks), "applied": applied}))
+            for t, o in applied.items():
+                marks[(t, p)] = o
+        if marks:
+            await self.app.producer.flush()
+            self.covered.update(marks)
+
+    async def ack_covered(self, stream: Any) -> None:
+        """Ack (so Faust may commit) the events whose effects are in a flushed checkpoint."""
+        for p, events in list(self.pending.items()):
+            if not events:
+                continue
+            keep = []
+            for ev in events:
+                m = ev.message
+                if m.offset <= self.covered.get((m.topic, p), -1):
+                    await stream.ack(ev)
+                else:
+                    keep.append(ev)
+            self.pending[p] = keep
+
+    # --------------------------------------------------------------------- web
+    def _web(self) -> None:
+        app = self.app
+        worker = self
+        settings = self.settings
+
+        def ready() -> bool:
+            rec = getattr(app.tables, "recovery", None)
+            return bool(rec is not None and rec.completed.is_set() and not app.rebalancing)
+
+        @app.page("/health")
+        class Health(faust.web.View):
+            async def get(self, request: Any) -> Any:
+                ok = ready()
+                return self.json(
+                    {"status": "ready" if ok else "recovering", "partitions": sorted(worker.group.engines),
+                     "open_items": worker.group.open_items},
+                    status=200 if ok else 503,
+                )
+
+        @app.page("/metrics")
+        class Metrics(faust.web.View):
+            async def get(self, request: Any) -> Any:
+                return self.bytes(generate_latest(worker.registry), content_type=CONTENT_TYPE_LATEST)
+
+        @app.page("/items/{entity_id}")
+        class ItemPage(faust.web.View):
+            async def get(self, request: Any, entity_id: str) -> Any:
+                view = worker.group.item_view(entity_id, worker.now())
+                if view is None:
+                    return self.json({"error": f"no open item {entity_id!r} on this worker"}, status=404)
+                return self.json(msgspec.to_builtins(view))
+
+        @app.page("/baselines")
+        class Baselines(faust.web.View):
+            async def get(self, request: Any) -> Any:
+                views = sorted(worker.group.baseline_views(), key=lambda v: (v.workflow, v.stage, v.segment))
+                return self.json([msgspec.to_builtins(v) for v in views])
+
+        @app.page("/alerts")
+        class Alerts(faust.web.View):
+            async def get(self, request: Any) -> Any:
+                return self.json([msgspec.to_builtins(a) for a in worker.group.active_alerts()])
+
+        token = settings.worker.ingest_token
+        limit = settings.worker.max_body_bytes
+
+        @app.page("/events")
+        class Ingest(faust.web.View):
+            async def post(self, request: Any) -> Any:
+                if token is None:
+                    return self.json({"error": "ingest is disabled: set worker.ingest_token"}, status=403)
+                auth = request.headers.get("Authorization", "")
+                given = auth[7:] if auth.startswith("Bearer ") else ""
+                if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+                    return self.json({"error": "missing or wrong bearer token"}, status=401)
+                if (request.content_length or 0) > limit:
+                    return self.json({"error": f"body larger than {limit} bytes"}, status=413)
+                body = await request.content.read(limit + 1)
+                if len(body) > limit:
+                    return self.json({"error": f"body larger than {limit} bytes"}, status=413)
+                events, bad = decode_record(body)
+                if bad and not events:
+                    return self.json({"error": "no valid event", "rejected": [b.reason for b in bad]}, status=422)
+                topic = settings.topics.events[0]
+                for ev in events:
+                    await app.send(topic, key=ev.entity_id.encode(), value=encode(ev.to_wire()))
+                return self.json({"accepted": len(events), "rejected": [b.reason for b in bad]}, status=202)
+
+
+def create_worker(settings: Settings) -> Worker:
+    return Worker(settings)
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    """Run the worker in the foreground until SIGINT/SIGTERM (Faust handles both)."""
+    import sys
+
+    worker = create_worker(settings)
+    w = settings.worker
+    sys.argv = ["stagewatch", "worker", "--loglevel", loglevel, "--web-port", str(w.web_port), "--web-host", w.web_host]
+    worker.app.main()
