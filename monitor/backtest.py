@@ -61,6 +61,7 @@ def replay(
     step: float = DEFAULT_TICK,
     on_bad: Any = None,
     summary: BacktestSummary | None = None,
+    finish: bool = True,
 ) -> Iterator[Alert]:
     """Drive engines over records in event time. Bad records go to ``on_bad(bad)``.
 
@@ -106,7 +107,8 @@ def replay(
             if on_bad is not None:
                 on_bad(BadRecord(encode(ev.to_wire()), str(exc)))
     for engine, clock in zip(engines, clocks, strict=True):
-        yield from clock.finish(engine)
+        if finish:
+            yield from clock.finish(engine)
         if clock.last_ts is not None and (s.last_ts is None or clock.last_ts > s.last_ts):
             s.last_ts = clock.last_ts
     s.items = len(seen) if seen is not None else -1
@@ -128,6 +130,7 @@ def run_backtest(
     progress: Any = None,
     engine: Engine | None = None,
     partitions: int = 1,
+    finish: bool = True,
 ) -> BacktestSummary:
     """Replay a file; write every alert change as JSONL. Returns the summary."""
     from monitor.readers import read_events
@@ -151,7 +154,7 @@ def run_backtest(
     if progress is not None:
         records = progress(records, summary)
     try:
-        for alert in replay(engines, records, step=step, on_bad=on_bad, summary=summary):
+        for alert in replay(engines, records, step=step, on_bad=on_bad, summary=summary, finish=finish):
             summary.alert_changes += 1
             if alert.status == "firing":
                 summary.firing[alert.kind] += 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -19,7 +18,7 @@ app = typer.Typer(
 ConfigOpt = typer.Option(None, "--config", "-c", help="YAML settings file (env STAGEWATCH_* overrides it).")
 
 
-def _settings(config: Optional[Path]):
+def _settings(config: Path | None):
     from monitor.config import ConfigError, load_settings
 
     try:
@@ -89,16 +88,16 @@ def down(
 @app.command()
 def backtest(
     events: Path = typer.Argument(..., help="Events file: JSONL (event contract), CSV or XES."),
-    alerts_out: Optional[Path] = typer.Option(None, "--alerts-out", "-o", help="Write every alert change here (JSONL)."),
-    config: Optional[Path] = ConfigOpt,
+    alerts_out: Path | None = typer.Option(None, "--alerts-out", "-o", help="Write every alert change here (JSONL)."),
+    config: Path | None = ConfigOpt,
     fmt: str = typer.Option("auto", "--format", help="auto | jsonl | csv | xes"),
     tick: float = typer.Option(60.0, "--tick", help="Event-time seconds between engine ticks (the live timer)."),
-    dlq_out: Optional[Path] = typer.Option(None, "--dlq-out", help="Bad records (default: ALERTS.dlq.jsonl)."),
-    entity_col: Optional[str] = typer.Option(None, "--entity-col", help="CSV: column with the item id."),
-    stage_col: Optional[str] = typer.Option(None, "--stage-col", help="CSV: column with the stage entered."),
-    time_col: Optional[str] = typer.Option(None, "--time-col", help="CSV: column with the timestamp."),
-    workflow: Optional[str] = typer.Option(None, "--workflow", help="CSV/XES: workflow name (column or constant)."),
-    segment_col: Optional[str] = typer.Option(None, "--segment-col", help="CSV: column with the segment."),
+    dlq_out: Path | None = typer.Option(None, "--dlq-out", help="Bad records (default: ALERTS.dlq.jsonl)."),
+    entity_col: str | None = typer.Option(None, "--entity-col", help="CSV: column with the item id."),
+    stage_col: str | None = typer.Option(None, "--stage-col", help="CSV: column with the stage entered."),
+    time_col: str | None = typer.Option(None, "--time-col", help="CSV: column with the timestamp."),
+    workflow: str | None = typer.Option(None, "--workflow", help="CSV/XES: workflow name (column or constant)."),
+    segment_col: str | None = typer.Option(None, "--segment-col", help="CSV: column with the segment."),
     tz: str = typer.Option("UTC", "--tz", help="Time zone for timestamps without an offset (CSV/XES)."),
     json_summary: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
     partitions: int = typer.Option(1, "--partitions", help="Replay as N Kafka partitions (one engine each), like the live worker."),
@@ -209,10 +208,10 @@ def evaluate(
 
 @app.command()
 def worker(
-    config: Optional[Path] = ConfigOpt,
-    clock: Optional[str] = typer.Option(None, "--clock", help="wall (default) or event: tick on event time, for replays."),
-    web_port: Optional[int] = typer.Option(None, "--web-port", help="Port of /health, /metrics, /items, /events."),
-    bootstrap: Optional[str] = typer.Option(None, "--bootstrap", help="Kafka bootstrap servers (host:port,...)."),
+    config: Path | None = ConfigOpt,
+    clock: str | None = typer.Option(None, "--clock", help="wall (default) or event: tick on event time, for replays."),
+    web_port: int | None = typer.Option(None, "--web-port", help="Port of /health, /metrics, /items, /events."),
+    bootstrap: str | None = typer.Option(None, "--bootstrap", help="Kafka bootstrap servers (host:port,...)."),
     loglevel: str = typer.Option("info", "--loglevel", "-l"),
 ) -> None:
     """Run the streaming worker: consume events from Kafka, page stalled items, serve metrics."""
@@ -237,10 +236,10 @@ def worker(
 @app.command()
 def produce(
     events: Path = typer.Argument(..., help="Events file (JSONL, CSV or XES)."),
-    config: Optional[Path] = ConfigOpt,
-    topic: Optional[str] = typer.Option(None, "--topic", help="Default: the first events topic of the settings."),
-    bootstrap: Optional[str] = typer.Option(None, "--bootstrap", help="Kafka bootstrap servers."),
-    rate: Optional[float] = typer.Option(None, "--rate", help="At most this many events per second."),
+    config: Path | None = ConfigOpt,
+    topic: str | None = typer.Option(None, "--topic", help="Default: the first events topic of the settings."),
+    bootstrap: str | None = typer.Option(None, "--bootstrap", help="Kafka bootstrap servers."),
+    rate: float | None = typer.Option(None, "--rate", help="At most this many events per second."),
     batch: int = typer.Option(1, "--batch", help="Events per Kafka record (same partition), e.g. 100."),
     live: bool = typer.Option(False, "--live", help="Rewrite timestamps to now keeping the gaps, and pace them."),
     speed: float = typer.Option(1.0, "--speed", help="With --live: divide the gaps by this factor."),
@@ -250,7 +249,8 @@ def produce(
     from rich.console import Console
 
     from monitor.config import ConfigError, load_settings
-    from monitor.produce import live_timestamps, produce as do_produce, read_valid
+    from monitor.produce import live_timestamps, read_valid
+    from monitor.produce import produce as do_produce
 
     try:
         settings = load_settings(config, **({"kafka": {"bootstrap_servers": bootstrap}} if bootstrap else {}))
@@ -271,6 +271,26 @@ def produce(
     console.print(f"produced {n:,} events to {topic or settings.topics.events[0]}")
     if bad:
         console.print(f"[yellow]{len(bad)} bad records not sent; first: {bad[0].reason}[/yellow]")
+
+
+@app.command()
+def demo(
+    duration: float = typer.Option(120.0, "--duration", help="Seconds of accelerated stream (a simulated day ~6 s)."),
+    no_ui: bool = typer.Option(False, "--no-ui", help="No live terminal view: progress lines and a summary (for scripts)."),
+    run_dir: Path = typer.Option(Path("run/demo"), "--run-dir", help="Where the services keep data and logs."),
+    items: int = typer.Option(1500, "--items", help="Simulated items."),
+) -> None:
+    """Run the whole product locally: Kafka, worker, Prometheus, Alertmanager, a live simulated pipeline."""
+    from monitor.demo import run_demo
+    from monitor.stack import StackError
+
+    try:
+        result = run_demo(duration=duration, ui=not no_ui, run_dir=run_dir, items=items)
+    except StackError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 def main() -> None:

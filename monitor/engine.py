@@ -706,7 +706,7 @@ class Engine:
 
     def _quiet(self, wf: WorkflowState, now: float) -> bool:
         """No event for longer than the source's rate explains (silence not necessarily declared yet)."""
-        if wf.last_ts is None:
+        if wf.last_ts is None or not self.ec.silence_enabled:
             return False
         limit = wf.rate.silent_after(wf.last_ts)
         return limit is not None and now > wf.last_ts + (limit - wf.last_ts) * QUIET_FACTOR

@@ -12,8 +12,8 @@ stage crosses a limit, evaluated at the next event time (or the end of the strea
 - STATIC SLA: per (workflow, stage), the p99 of durations completed in the first 30 days, active after.
 - RIVER P99: an online ``river.stats.Quantile(0.99)`` per (workflow, stage), after 30 observations.
 
-Business time: working seconds are computed with :class:`monitor.simulate.WorkCalendar` (the minimal
-calendar the simulator itself runs on), so the baselines use exactly the truth's time basis.
+Business time: working seconds come from ``detectors.calendar.BusinessCalendar`` (the engine's calendar)
+when it imports, else from :class:`monitor.simulate.WorkCalendar`, the minimal calendar the simulator runs on.
 """
 
 from __future__ import annotations
@@ -49,6 +49,16 @@ class Page(NamedTuple):
 # --------------------------------------------------------------------------- truth
 
 
+def business_calendar(c: dict[str, Any], origin: float, horizon: float) -> Any:
+    """The project's ``detectors.calendar.BusinessCalendar`` when importable, else the simulator's
+    minimal :class:`WorkCalendar`; both offer ``business_seconds(a, b)`` and ``add_business(a, s)``."""
+    try:
+        from detectors.calendar import BusinessCalendar
+    except ImportError:
+        return WorkCalendar(c["timezone"], c["workdays"], c["start_hour"], c["end_hour"], origin, horizon)
+    return BusinessCalendar(c["timezone"], c["workdays"], c["start_hour"], c["end_hour"])
+
+
 class Truth:
     """The simulator's truth document with the lookups scoring needs."""
 
@@ -60,14 +70,10 @@ class Truth:
         self.start = parse_timestamp(doc["start"])
         self.end = parse_timestamp(doc["end"])
         self.terminal = {wf: set(w.get("terminal", [])) for wf, w in doc["workflows"].items()}
-        self.calendars: dict[str, WorkCalendar] = {}
+        self.calendars: dict[str, Any] = {}
         for wf, w in doc["workflows"].items():
             if w.get("calendar"):
-                c = w["calendar"]
-                self.calendars[wf] = WorkCalendar(
-                    c["timezone"], c["workdays"], c["start_hour"], c["end_hour"],
-                    origin=self.start - 7 * DAY, horizon=self.end + 400 * DAY,
-                )
+                self.calendars[wf] = business_calendar(w["calendar"], self.start - 7 * DAY, self.end + 400 * DAY)
         self.anomalies = {(a["workflow"], a["entity_id"], a["stage"]): a for a in doc["anomalies"]}
         self.lost_entities = set(doc.get("lost_event_entities", []))
         self._medians: dict[tuple[str, str, str], list[tuple[float, float, float]]] = {}
@@ -97,7 +103,7 @@ class Truth:
     def after(self, workflow: str, a: float, seconds: float) -> float:
         """The wall instant ``seconds`` (in the workflow's time basis) after ``a``."""
         cal = self.calendars.get(workflow)
-        return cal.add(a, seconds) if cal else a + seconds
+        return cal.add_business(a, seconds) if cal else a + seconds
 
     def onset(self, anomaly: dict[str, Any]) -> float:
         entered = parse_timestamp(anomaly["entered_at"])
@@ -411,9 +417,16 @@ def replay_pages(truth: Truth, steps: list[Step], policy: Policy) -> list[Page]:
             it.paged = True
             pages.append(Page(key[0], key[1], it.stage, now))
 
+    def rearm(now: float) -> None:
+        for wf_stage in policy.armed(now):
+            for k in unarmed.pop(wf_stage, set()):
+                if k in open_:
+                    arm(k)
+
     for s in steps:
         if s.ts > truth.end:
             break
+        rearm(s.ts)
         due(s.ts)
         key = (s.workflow, s.entity_id)
         prev = open_.pop(key, None)
@@ -426,10 +439,8 @@ def replay_pages(truth: Truth, steps: list[Step], policy: Policy) -> list[Page]:
             gen += 1
             open_[key] = _Open(s.stage, s.segment, s.ts, gen)
             arm(key)
-        for wf_stage in policy.armed(s.ts):
-            for k in unarmed.pop(wf_stage, set()):
-                if k in open_:
-                    arm(k)
+        rearm(s.ts)
+    rearm(truth.end)
     due(truth.end)
     return pages
 
@@ -485,11 +496,18 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return str(v)
 
 
-def print_evaluation(ev: Evaluation, console: Any = None) -> None:
+def wide_console() -> Any:
+    """A rich console that does not squeeze wide tables when stdout is not a terminal."""
     from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
+def print_evaluation(ev: Evaluation, console: Any = None) -> None:
     from rich.table import Table
 
-    console = console or Console()
+    console = console or wide_console()
     t = Table(title=f"evaluation: {ev.scenario} (seed {ev.seed}, {ev.items} items)")
     for col in ("detector", "P", "R", "F1", "paged", "detected/anomalies", "false pages/1000",
                 "delay median h", "delay p90 h", "pages on lost"):

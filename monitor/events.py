@@ -219,13 +219,16 @@ def validate(obj: Any) -> Event:
 
 def decode_record(raw: bytes | bytearray | memoryview | str) -> tuple[list[Event], list[BadRecord]]:
     """Decode one record value: an event object or an array of them. Never raises."""
-    data = bytes(raw) if not isinstance(raw, bytes) else raw
     if isinstance(raw, str):
         data = raw.encode("utf-8", "surrogateescape")
+    else:
+        data = raw if isinstance(raw, bytes) else bytes(raw)
     head = data.lstrip()[:1]
     try:
         if head == b"[":
             events = [validate(w) for w in _wire_batch_decoder.decode(data)]
+            if not events:
+                return [], [BadRecord(data, "empty batch: a JSON array must hold at least one event")]
         else:
             events = [validate(_wire_decoder.decode(data))]
         return events, []

@@ -106,10 +106,11 @@ def summarize(ev: dict[str, Any]) -> dict[str, Any]:
 
 
 def print_quality(rows: list[dict[str, Any]], console: Any = None) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    from monitor.evaluate import wide_console
+
+    console = console or wide_console()
     t = Table(title="stagewatch quality (engine vs baselines on simulated ground truth)")
     cols = [
         ("scenario", "scenario", None), ("seed", "seed", None), ("P", "precision", 3), ("R", "recall", 3),

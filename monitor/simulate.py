@@ -105,19 +105,22 @@ class WorkCalendar:
         return self._cum[i] + min(wall, self._ends[i]) - self._starts[i]
 
     def wall(self, clock: float) -> float:
-        """The wall instant at which the business clock reads ``clock`` (start of working time)."""
-        if clock >= self._total or math.isinf(clock):
+        """The earliest wall instant at which the business clock reads ``clock``."""
+        if clock > self._total or math.isinf(clock):
             return math.inf
-        i = bisect.bisect_right(self._cum, clock) - 1
-        i = max(i, 0)
+        i = bisect.bisect_left(self._cum, clock) - 1
+        if i < 0:
+            return self._starts[0]
         return self._starts[i] + (clock - self._cum[i])
 
     def business_seconds(self, a: float, b: float) -> float:
         """Working seconds between wall instants ``a`` <= ``b``."""
         return self.clock(b) - self.clock(a)
 
-    def add(self, wall: float, business: float) -> float:
-        """The wall instant ``business`` working seconds after ``wall``."""
+    def add_business(self, wall: float, business: float) -> float:
+        """The earliest wall instant ``business`` working seconds after ``wall``."""
+        if business <= 0:
+            return wall
         return self.wall(self.clock(wall) + business)
 
 

@@ -369,9 +369,11 @@ class Worker:
         class Health(faust.web.View):
             async def get(self, request: Any) -> Any:
                 ok = ready()
+                assigned = sorted(tp.partition for tp in app.consumer.assignment()
+                                  if tp.topic in settings.topics.events) if ok else []
                 return self.json(
-                    {"status": "ready" if ok else "recovering", "partitions": sorted(worker.group.engines),
-                     "open_items": worker.group.open_items},
+                    {"status": "ready" if ok else "recovering", "assigned": assigned,
+                     "engines": sorted(worker.group.engines), "open_items": worker.group.open_items},
                     status=200 if ok else 503,
                 )
 
@@ -392,6 +394,12 @@ class Worker:
         class Baselines(faust.web.View):
             async def get(self, request: Any) -> Any:
                 views = sorted(worker.group.baseline_views(), key=lambda v: (v.workflow, v.stage, v.segment))
+                return self.json([msgspec.to_builtins(v) for v in views])
+
+        @app.page("/stages")
+        class Stages(faust.web.View):
+            async def get(self, request: Any) -> Any:
+                views = sorted(worker.group.stage_views(worker.now()), key=lambda v: (v.workflow, v.stage))
                 return self.json([msgspec.to_builtins(v) for v in views])
 
         @app.page("/alerts")

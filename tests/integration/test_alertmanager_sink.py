@@ -39,7 +39,8 @@ def _free_port() -> int:
 class LocalAlertmanager:
     """One Alertmanager process on a loopback port, gossip off, state in a temp directory."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, config: str = MINIMAL_CONFIG) -> None:
+        self.config = config
         self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
@@ -51,7 +52,7 @@ class LocalAlertmanager:
             pytest.fail(f"{BINARY} is not installed (the Makefile installs it: apt-get install prometheus-alertmanager)")
         self.workdir.mkdir(parents=True, exist_ok=True)
         cfg = self.workdir / "alertmanager.yml"
-        cfg.write_text(MINIMAL_CONFIG)
+        cfg.write_text(self.config)
         self.log = (self.workdir / "alertmanager.log").open("ab")
         self.proc = subprocess.Popen(
             [binary, f"--config.file={cfg}", f"--storage.path={self.workdir / 'data'}",
@@ -225,3 +226,40 @@ def test_alerts_are_buffered_while_alertmanager_is_down_and_delivered_when_it_st
     finally:
         am.stop()
         other.stop()
+
+
+def test_deploy_config_inhibits_stalled_items_of_a_silent_workflow(tmp_path: Path) -> None:
+    config = (Path(__file__).resolve().parents[2] / "deploy/alertmanager/alertmanager.yml").read_text()
+    am = LocalAlertmanager(tmp_path / "deploy-am", config=config)
+    am.start()
+    try:
+        stalled = make_alert("deal-7")
+        silent_sales = Alert(
+            alert_id=alert_id("source_silent", "sales", None, None), kind="source_silent", status="firing",
+            workflow="sales", stage=None, entity_id=None, segment=None, at=format_ts(time.time()),
+            observed_seconds=7200.0, expected_seconds=300.0, threshold_seconds=1800.0, score=0.99,
+            severity="page", summary="sales sent no event for 2.0 h; typical gap 5 min",
+        )
+        other = Alert(**{**{f: getattr(stalled, f) for f in stalled.__struct_fields__},
+                         "workflow": "claims", "alert_id": alert_id("stalled", "claims", "contract", "deal-7")})
+
+        async def scenario() -> bool:
+            sink = AlertmanagerSink([am.url], resend_interval=30.0, timeout=3.0)
+            sink.submit([stalled, silent_sales, other])
+            return await sink.flush(10.0)
+
+        assert asyncio.run(scenario())
+
+        def states() -> dict[tuple[str, str], str] | None:
+            got = httpx.get(am.url + "/api/v2/alerts", timeout=5).json()
+            out = {(a["labels"]["alertname"], a["labels"]["workflow"]): a["status"]["state"] for a in got}
+            return out if len(out) == 3 and "unprocessed" not in out.values() else None
+
+        result = wait_for(states, 15.0)
+        assert result == {
+            ("StagewatchItemStalled", "sales"): "suppressed",  # inhibited by the silent source
+            ("StagewatchSourceSilent", "sales"): "active",
+            ("StagewatchItemStalled", "claims"): "active",  # another workflow: not inhibited
+        }
+    finally:
+        am.stop()

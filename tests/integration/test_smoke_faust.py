@@ -33,7 +33,9 @@ def _poll_view(url: str, worker: subprocess.Popen[bytes], log: Path, want: int, 
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    raise AssertionError(f"view {url} did not show {want} event(s) in time; last {last}:\n{log.read_text()[-3000:]}")
+    raise AssertionError(
+        f"view {url} did not show {want} event(s) in time; last {last}:\n{log.read_text()[-3000:]}"
+    )
 
 
 def test_event_produced_to_kafka_is_seen_by_faust_agent_via_web_view(

@@ -179,7 +179,7 @@ def test_business_hours_events_only_in_berlin_working_time_and_durations_in_busi
 def test_work_calendar_skips_nights_and_weekends():
     friday_16 = parse_timestamp("2026-01-09T15:00:00Z")  # 16:00 in Berlin (UTC+1 in January)
     cal = WorkCalendar("Europe/Berlin", origin=friday_16 - 10 * DAY, horizon=friday_16 + 30 * DAY)
-    monday_10 = cal.add(friday_16, 2 * 3600)  # 1 h on Friday, 1 h on Monday
+    monday_10 = cal.add_business(friday_16, 2 * 3600)  # 1 h on Friday, 1 h on Monday
     assert monday_10 == parse_timestamp("2026-01-12T09:00:00Z")
     assert cal.business_seconds(friday_16, monday_10) == 2 * 3600
     assert cal.business_seconds(parse_timestamp("2026-01-10T10:00:00Z"), parse_timestamp("2026-01-11T12:00:00Z")) == 0
@@ -208,3 +208,15 @@ def test_run_all_writes_one_directory_per_scenario(tmp_path):
         assert keys <= set(truth)
     with pytest.raises(ValueError, match="unknown scenario"):
         run("nope", tmp_path)
+
+
+def test_work_calendar_agrees_with_the_engine_calendar():
+    calendar = pytest.importorskip("detectors.calendar")
+    start = parse_timestamp("2026-03-02T00:00:00Z")  # spans the Berlin DST change of 2026-03-29
+    ours = WorkCalendar("Europe/Berlin", origin=start, horizon=start + 120 * DAY)
+    theirs = calendar.BusinessCalendar("Europe/Berlin", (0, 1, 2, 3, 4), 9.0, 17.0)
+    for k in range(40):
+        a = start + k * 1.37 * DAY
+        b = a + (k + 1) * 0.61 * DAY
+        assert ours.business_seconds(a, b) == pytest.approx(theirs.business_seconds(a, b), abs=1e-3)
+        assert ours.add_business(a, k * 5000.0) == pytest.approx(theirs.add_business(a, k * 5000.0), abs=1e-3)

@@ -1,0 +1,401 @@
+"""Business time: how many working seconds lie between two instants, and its inverse.
+
+A :class:`BusinessCalendar` is a weekly working set in local time (a sorted list of
+``[start, end)`` intervals in seconds since Monday 00:00) plus holidays (local dates). The
+``workdays``/``start_hour``/``end_hour`` constructor builds that set; :meth:`from_hour_mask` builds
+it from a 168-bin hour-of-week mask (what :class:`ActivityProfile` learns).
+
+Cost: whole weeks are counted arithmetically and the position inside a week by bisection, so a
+span costs O(log intervals) per UTC-offset period plus one step per DST transition and per holiday
+inside it: O(1) for long spans in practice. DST is exact: inside a period of constant UTC offset,
+local time is epoch time plus the offset; transitions are found once per (zone, year) with
+zoneinfo and cached.
+
+:class:`WallClock` has the same methods with identity semantics, so the engine can use either.
+
+>>> cal = BusinessCalendar("Europe/Berlin")
+>>> fri_16 = datetime(2026, 3, 6, 16, tzinfo=ZoneInfo("Europe/Berlin")).timestamp()
+>>> mon_10 = datetime(2026, 3, 9, 10, tzinfo=ZoneInfo("Europe/Berlin")).timestamp()
+>>> cal.business_seconds(fri_16, mon_10) / 3600
+2.0
+>>> cal.add_business(fri_16, 2 * 3600) == mon_10
+True
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import Any, Self
+from zoneinfo import ZoneInfo
+
+WEEK = 7 * 86400
+_MONDAY_SHIFT = 3 * 86400  # 1970-01-01 was a Thursday: naive local epoch + 3 days = since a Monday
+_MAX_STEPS = 100_000  # bound on loop iterations (DST periods + holidays crossed in one call)
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def utc_offset(tz: str, ts: float) -> float:
+    """UTC offset (seconds) of zone ``tz`` at epoch instant ``ts``."""
+    if tz == "UTC":
+        return 0.0
+    off = datetime.fromtimestamp(ts, _zone(tz)).utcoffset()
+    return off.total_seconds() if off is not None else 0.0
+
+
+@lru_cache(maxsize=1024)
+def _transitions_in_year(tz: str, year: int) -> tuple[float, ...]:
+    """Epoch instants (seconds) where the UTC offset of ``tz`` changes during UTC year ``year``."""
+    if tz == "UTC":
+        return ()
+    start = datetime(year, 1, 1, tzinfo=UTC).timestamp()
+    end = datetime(year + 1, 1, 1, tzinfo=UTC).timestamp()
+    out: list[float] = []
+    t, off = start, utc_offset(tz, start)
+    while t < end:  # daily probes, then bisect to the second
+        nxt = min(t + 86400, end)
+        o2 = utc_offset(tz, nxt)
+        if o2 != off:
+            lo, hi = t, nxt
+            while hi - lo > 1:
+                mid = math.floor((lo + hi) / 2)
+                if utc_offset(tz, mid) == off:
+                    lo = mid
+                else:
+                    hi = mid
+            out.append(float(hi))
+            off = o2
+        t = nxt
+    return tuple(out)
+
+
+def next_transition(tz: str, ts: float) -> float:
+    """The first UTC-offset change strictly after ``ts`` (``inf`` when none within ~2 years)."""
+    year = datetime.fromtimestamp(ts, UTC).year
+    for y in (year, year + 1, year + 2):
+        for t in _transitions_in_year(tz, y):
+            if t > ts:
+                return t
+    return math.inf
+
+
+def hour_of_week(tz: str, ts: float) -> int:
+    """Hour-of-week bin (0 = Monday 00:00..01:00 local) of epoch instant ``ts``."""
+    local = ts + utc_offset(tz, ts) + _MONDAY_SHIFT
+    return int(local // 3600) % 168
+
+
+class WallClock:
+    """Wall time: every second counts."""
+
+    __slots__ = ()
+
+    def business_seconds(self, a: float, b: float) -> float:
+        return b - a if b > a else 0.0
+
+    def add_business(self, a: float, seconds: float) -> float:
+        return a + max(seconds, 0.0)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"type": "wall"}
+
+    @classmethod
+    def restore(cls, data: dict[str, Any]) -> Self:
+        return cls()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WallClock)
+
+    def __hash__(self) -> int:
+        return hash("wall")
+
+    def __repr__(self) -> str:
+        return "WallClock()"
+
+
+class BusinessCalendar:
+    """Working time of a weekly schedule in a time zone, minus holidays (local dates)."""
+
+    def __init__(
+        self,
+        timezone: str = "UTC",
+        workdays: Sequence[int] = (0, 1, 2, 3, 4),
+        start_hour: float = 9.0,
+        end_hour: float = 17.0,
+        holidays: Iterable[date | str] = (),
+    ) -> None:
+        if not 0.0 <= start_hour < end_hour <= 24.0:
+            raise ValueError("need 0 <= start_hour < end_hour <= 24")
+        days = sorted(set(int(d) for d in workdays))
+        if not days or days[0] < 0 or days[-1] > 6:
+            raise ValueError("workdays are 0 (Monday) .. 6 (Sunday), at least one")
+        intervals = [(d * 86400 + start_hour * 3600, d * 86400 + end_hour * 3600) for d in days]
+        self._setup(timezone, intervals, holidays)
+
+    @classmethod
+    def from_intervals(
+        cls, timezone: str, intervals: Iterable[Sequence[float]], holidays: Iterable[date | str] = ()
+    ) -> Self:
+        """Build from ``[start, end)`` seconds since Monday 00:00 local (within one week)."""
+        cal = cls.__new__(cls)
+        cal._setup(timezone, [(float(s), float(e)) for s, e in intervals], holidays)
+        return cal
+
+    @classmethod
+    def from_hour_mask(
+        cls, timezone: str, mask: Sequence[bool], holidays: Iterable[date | str] = ()
+    ) -> Self:
+        """Build from 168 booleans, one per hour of the week (0 = Monday 00:00..01:00 local)."""
+        if len(mask) != 168:
+            raise ValueError("an hour-of-week mask has 168 entries")
+        intervals: list[tuple[float, float]] = []
+        for h, on in enumerate(mask):
+            if not on:
+                continue
+            if intervals and intervals[-1][1] == h * 3600:
+                intervals[-1] = (intervals[-1][0], (h + 1) * 3600.0)
+            else:
+                intervals.append((h * 3600.0, (h + 1) * 3600.0))
+        return cls.from_intervals(timezone, intervals, holidays)
+
+    def _setup(
+        self, timezone: str, intervals: list[tuple[float, float]], holidays: Iterable[date | str]
+    ) -> None:
+        _zone(timezone)  # raises for an unknown zone
+        merged: list[tuple[float, float]] = []
+        for s, e in sorted(intervals):
+            if not 0.0 <= s < e <= WEEK:
+                raise ValueError(f"interval {(s, e)} is not inside one week")
+            if merged and s <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+            else:
+                merged.append((s, e))
+        if not merged:
+            raise ValueError("a business calendar needs some working time")
+        self.timezone = timezone
+        self._starts = [s for s, _ in merged]
+        self._ends = [e for _, e in merged]
+        self._before: list[float] = []  # working seconds of the week before interval i
+        acc = 0.0
+        for s, e in merged:
+            self._before.append(acc)
+            acc += e - s
+        self._week_total = acc
+        hol = sorted({h if isinstance(h, date) else date.fromisoformat(h) for h in holidays})
+        self.holidays: tuple[date, ...] = tuple(hol)
+        # holiday spans as epoch [start, end) of the local day, sorted
+        tzinfo = _zone(timezone)
+        self._hol_starts: list[float] = []
+        self._hol_ends: list[float] = []
+        for d in hol:
+            s = datetime(d.year, d.month, d.day, tzinfo=tzinfo).timestamp()
+            n = d + timedelta(days=1)
+            self._hol_starts.append(s)
+            self._hol_ends.append(datetime(n.year, n.month, n.day, tzinfo=tzinfo).timestamp())
+
+    # -- the naive-local cumulative working-time function and its inverse -------------------------
+
+    def _cum(self, x: float) -> float:
+        """Working seconds from the naive-local origin to naive-local seconds ``x``."""
+        weeks, r = divmod(x + _MONDAY_SHIFT, WEEK)
+        i = bisect.bisect_right(self._starts, r) - 1
+        inside = 0.0 if i < 0 else self._before[i] + min(r, self._ends[i]) - self._starts[i]
+        return weeks * self._week_total + inside
+
+    def _cum_inv(self, y: float) -> float:
+        """The smallest naive-local ``x`` with ``_cum(x) >= y``."""
+        weeks, rem = divmod(y, self._week_total)
+        if rem <= 0.0:
+            weeks -= 1
+            rem = self._week_total
+        i = bisect.bisect_left(self._before, rem) - 1
+        return weeks * WEEK + self._starts[i] + (rem - self._before[i]) - _MONDAY_SHIFT
+
+    def _plain(self, a: float, b: float) -> float:
+        """Working seconds in [a, b) ignoring holidays, DST-exact."""
+        total = 0.0
+        t = a
+        for _ in range(_MAX_STEPS):
+            if t >= b:
+                return total
+            off = utc_offset(self.timezone, t)
+            end = min(b, next_transition(self.timezone, t))
+            total += self._cum(end + off) - self._cum(t + off)
+            t = end
+        raise RuntimeError("business_seconds: span too long")
+
+    # -- public API -------------------------------------------------------------------------------
+
+    def business_seconds(self, a: float, b: float) -> float:
+        """Working seconds in [a, b) (epoch seconds); 0 if ``b <= a``."""
+        if not b > a:
+            return 0.0
+        total = self._plain(a, b)
+        i = bisect.bisect_right(self._hol_ends, a)
+        while i < len(self._hol_starts) and self._hol_starts[i] < b:
+            s, e = max(a, self._hol_starts[i]), min(b, self._hol_ends[i])
+            if e > s:
+                total -= self._plain(s, e)
+            i += 1
+        return max(total, 0.0)
+
+    def add_business(self, a: float, seconds: float) -> float:
+        """The epoch instant when ``seconds`` working seconds have elapsed after ``a``."""
+        remaining = max(float(seconds), 0.0)
+        if remaining == 0.0:
+            return a
+        t = a
+        tz = self.timezone
+        for _ in range(_MAX_STEPS):
+            i = bisect.bisect_right(self._hol_ends, t)
+            if i < len(self._hol_starts) and self._hol_starts[i] <= t:
+                t = self._hol_ends[i]  # inside a holiday: skip it
+                continue
+            next_hol = self._hol_starts[i] if i < len(self._hol_starts) else math.inf
+            boundary = min(next_hol, next_transition(tz, t))
+            off = utc_offset(tz, t)
+            c0 = self._cum(t + off)
+            end = self._cum_inv(c0 + remaining) - off
+            if end <= boundary:
+                return max(end, t)
+            remaining -= self._cum(boundary + off) - c0
+            t = boundary
+            if remaining <= 0.0:
+                return t
+        raise RuntimeError("add_business: too many DST periods or holidays crossed")
+
+    def hour_mask(self) -> list[bool]:
+        """168 booleans: hours of the week that hold any working time."""
+        mask = [False] * 168
+        for s, e in zip(self._starts, self._ends, strict=True):
+            for h in range(int(s // 3600), int(math.ceil(e / 3600))):
+                mask[h % 168] = True
+        return mask
+
+    def weekly_hours(self) -> float:
+        return self._week_total / 3600
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "type": "business", "timezone": self.timezone,
+            "intervals": [[s, e] for s, e in zip(self._starts, self._ends, strict=True)],
+            "holidays": [d.isoformat() for d in self.holidays],
+        }
+
+    @classmethod
+    def restore(cls, data: dict[str, Any]) -> Self:
+        return cls.from_intervals(data["timezone"], data["intervals"], data.get("holidays", ()))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BusinessCalendar) and self.snapshot() == other.snapshot()
+
+    def __hash__(self) -> int:
+        return hash((self.timezone, tuple(self._starts), tuple(self._ends), self.holidays))
+
+    def __repr__(self) -> str:
+        return f"BusinessCalendar({self.timezone!r}, {self.weekly_hours():g} h/week, {len(self.holidays)} holidays)"
+
+
+def restore_calendar(data: dict[str, Any]) -> BusinessCalendar | WallClock:
+    """Rebuild a calendar from its :meth:`snapshot`."""
+    return WallClock() if data.get("type") == "wall" else BusinessCalendar.restore(data)
+
+
+class ActivityProfile:
+    """Learns a workflow's weekly activity to decide, once, between business time and wall time.
+
+    Counts events per local hour-of-week bin. Once ``min_events`` events spanning ``min_days`` have
+    been seen, the rate of each bin (events per exposed hour) is compared with the mean rate: bins
+    below ``quiet_ratio`` of it are off-hours. If off-hours cover at least ``min_off_share`` of the
+    week, the decision is a :class:`BusinessCalendar` whose working time is the active bins;
+    otherwise (24/7 traffic) a :class:`WallClock`. The decision is then fixed.
+    """
+
+    def __init__(
+        self,
+        timezone: str = "UTC",
+        min_events: int = 2000,
+        min_days: float = 14,
+        quiet_ratio: float = 0.02,
+        min_off_share: float = 0.25,
+    ) -> None:
+        _zone(timezone)
+        self.timezone = timezone
+        self.min_events = int(min_events)
+        self.min_days = float(min_days)
+        self.quiet_ratio = float(quiet_ratio)
+        self.min_off_share = float(min_off_share)
+        self.n = 0
+        self.counts = [0] * 168
+        self.first: float | None = None
+        self.last: float | None = None
+        self._decision: BusinessCalendar | WallClock | None = None
+
+    def learn_one(self, ts: float) -> None:
+        if self._decision is not None:
+            return
+        self.n += 1
+        self.counts[hour_of_week(self.timezone, ts)] += 1
+        self.first = ts if self.first is None else min(self.first, ts)
+        self.last = ts if self.last is None else max(self.last, ts)
+        if self.n >= self.min_events and self.last - self.first >= self.min_days * 86400:
+            self._decision = self._decide()
+
+    def _exposure(self) -> list[float]:
+        """Hours each hour-of-week bin was observed between the first and last event."""
+        assert self.first is not None and self.last is not None
+        exp = [0.0] * 168
+        weeks, rest = divmod(self.last - self.first, WEEK)
+        for h in range(168):
+            exp[h] = weeks
+        t = self.first
+        end = self.first + rest
+        for _ in range(200):  # at most 168 partial hours
+            if t >= end:
+                break
+            nxt = min(end, (math.floor(t / 3600) + 1) * 3600)
+            exp[hour_of_week(self.timezone, t)] += (nxt - t) / 3600
+            t = nxt
+        return exp
+
+    def _decide(self) -> BusinessCalendar | WallClock:
+        exposure = self._exposure()
+        rates = [c / e if e > 0 else 0.0 for c, e in zip(self.counts, exposure, strict=True)]
+        mean = sum(self.counts) / max(sum(exposure), 1e-9)
+        active = [r >= self.quiet_ratio * mean for r in rates]
+        off_share = 1.0 - sum(active) / 168
+        if off_share >= self.min_off_share and any(active):
+            return BusinessCalendar.from_hour_mask(self.timezone, active)
+        return WallClock()
+
+    def decided(self) -> bool:
+        return self._decision is not None
+
+    def calendar(self) -> BusinessCalendar | WallClock | None:
+        return self._decision
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "timezone": self.timezone, "min_events": self.min_events, "min_days": self.min_days,
+            "quiet_ratio": self.quiet_ratio, "min_off_share": self.min_off_share, "n": self.n,
+            "counts": list(self.counts), "first": self.first, "last": self.last,
+            "decision": None if self._decision is None else self._decision.snapshot(),
+        }
+
+    @classmethod
+    def restore(cls, data: dict[str, Any]) -> Self:
+        p = cls(data["timezone"], data["min_events"], data["min_days"], data["quiet_ratio"],
+                data["min_off_share"])
+        p.n = int(data["n"])
+        p.counts = [int(c) for c in data["counts"]]
+        p.first, p.last = data["first"], data["last"]
+        d = data["decision"]
+        p._decision = None if d is None else restore_calendar(d)
+        return p

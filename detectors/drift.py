@@ -1,0 +1,211 @@
+"""Bottleneck shift: a stage's typical duration moved to a new level (slowdown or speedup).
+
+Method: a two-sided CUSUM on log-durations, standardized by a robust reference.
+
+* The reference (median and sigma of log-durations) is learned from the first ``min_samples``
+  completed items (median, MAD), then refined slowly with values as they leave a lag buffer of the
+  last ``buffer`` items, so a change in progress does not leak into the reference before the
+  CUSUM has judged it.
+* Inputs are winsorized at ``clip`` sigmas around the reference: a 10x outlier counts like a
+  3-sigma item, so sparse outliers cannot trigger a shift.
+* The CUSUM slack is ``max(slack_sigmas * sigma, ln(min_ratio) / 2)``: only changes of a
+  meaningful factor (>= ~``min_ratio``) accumulate, whatever the spread; the decision limit is
+  ``threshold_sigmas * sigma``.
+* On an alarm the new level is the median of the items since the estimated change point (when the
+  CUSUM last left zero); a :class:`Shift` is returned once, and the detector re-arms on the new
+  level (learning a fresh reference from the items after the change point).
+
+Measured (seeded, see the tests): a permanent 2x slowdown is found after ~10 (sigma 0.3) to ~40
+(sigma 0.9) items; no false shift in 20 000 stationary items with sigma 0.9 and 2 % 10x outliers.
+
+>>> import random
+>>> rng = random.Random(3)
+>>> d = ShiftDetector()
+>>> shifts = [d.update(3600 * rng.lognormvariate(0, 0.5) * (2 if i >= 500 else 1), i) for i in range(800)]
+>>> found = [s for s in shifts if s]
+>>> len(found), 500 < found[0].detected_at < 560, round(found[0].ratio, 1)
+(1, True, 2.1)
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from dataclasses import dataclass
+from typing import Any, Self
+
+_MIN_SECONDS = 1e-3
+_MAX_SECONDS = 1e10
+_MIN_SIGMA = 0.05
+_MAD_TO_SIGMA = 1.4826
+_MEAN_ABS_TO_SIGMA = 1.2533
+
+
+@dataclass(frozen=True, slots=True)
+class Shift:
+    before_seconds: float  # typical duration before the change
+    after_seconds: float  # typical duration after it
+    ratio: float  # after / before: > 1 slowdown, < 1 speedup
+    detected_at: float  # epoch seconds (event time of the item that confirmed it)
+
+    @property
+    def direction(self) -> str:
+        return "slowdown" if self.ratio > 1 else "speedup"
+
+
+def _median(xs: list[float]) -> float:
+    s = sorted(xs)
+    m = len(s) // 2
+    return s[m] if len(s) % 2 else 0.5 * (s[m - 1] + s[m])
+
+
+class ShiftDetector:
+    """Two-sided robust CUSUM on log-durations of one (workflow, stage)."""
+
+    def __init__(
+        self,
+        min_samples: int = 30,
+        min_ratio: float = 1.5,
+        threshold_sigmas: float = 12.0,
+        slack_sigmas: float = 0.4,
+        clip: float = 3.0,
+        buffer: int = 64,
+        ref_window: int = 1000,
+    ) -> None:
+        if min_samples < 5 or buffer < min_samples or min_ratio <= 1.0:
+            raise ValueError("ShiftDetector: need min_samples >= 5, buffer >= min_samples, min_ratio > 1")
+        self.min_samples = int(min_samples)
+        self.min_ratio = float(min_ratio)
+        self.threshold_sigmas = float(threshold_sigmas)
+        self.slack_sigmas = float(slack_sigmas)
+        self.clip = float(clip)
+        self.buffer = int(buffer)
+        self.ref_window = int(ref_window)
+        self._buf = array("d", bytes(8 * self.buffer))  # ring of raw log-durations
+        self.n = 0  # items seen
+        self.shifts = 0  # shifts reported
+        self._learn_from = 0  # index of the first item of the current regime
+        self._armed_at: int | None = None  # index from which items are absorbed into the reference
+        self._m = 0.0
+        self._s = 1.0
+        self._mad = 0.0
+        self._ref_n = 0
+        self._up = self._dn = 0.0
+        self._n_up = self._n_dn = 0
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _last(self, k: int) -> list[float]:
+        """The last ``k`` raw log-durations, oldest first."""
+        k = min(k, self.n, self.buffer)
+        b, R, n = self._buf, self.buffer, self.n
+        return [b[(n - k + j) % R] for j in range(k)]
+
+    def _arm(self) -> None:
+        xs = self._last(self.n - self._learn_from)
+        m = _median(xs)
+        s = max(_MAD_TO_SIGMA * _median([abs(x - m) for x in xs]), _MIN_SIGMA)
+        self._m, self._s, self._mad = m, s, s / _MEAN_ABS_TO_SIGMA
+        self._ref_n = len(xs)
+        self._armed_at = self.n
+        self._up = self._dn = 0.0
+        self._n_up = self._n_dn = 0
+
+    def _absorb(self, x: float) -> None:
+        self._ref_n += 1
+        a = 1.0 / min(self._ref_n, self.ref_window)
+        c = self.clip * self._s
+        d = min(max(x - self._m, -c), c)
+        self._m += a * d
+        self._mad += a * (abs(d) - self._mad)
+        self._s = max(_MEAN_ABS_TO_SIGMA * self._mad, _MIN_SIGMA)
+
+    def _limit(self) -> float:
+        # a reference learned from few items is uncertain: demand more evidence until it settles
+        return self.threshold_sigmas * self._s * (1.0 + self.min_samples / self._ref_n)
+
+    # -- API --------------------------------------------------------------------------------------
+
+    def update(self, seconds: float, ts: float) -> Shift | None:
+        """Feed one completed (unclipped) duration; a :class:`Shift` once per detected change."""
+        if not math.isfinite(seconds):
+            raise ValueError(f"duration must be finite, got {seconds!r}")
+        x = math.log(min(max(seconds, _MIN_SECONDS), _MAX_SECONDS))
+        slot = self.n % self.buffer
+        old_index = self.n - self.buffer
+        old = self._buf[slot]
+        self._buf[slot] = x
+        self.n += 1
+        if self._armed_at is None:
+            if self.n - self._learn_from >= self.min_samples:
+                self._arm()
+            return None
+        if old_index >= self._armed_at:
+            self._absorb(old)
+        s = self._s
+        c = self.clip * s
+        d = min(max(x - self._m, -c), c)
+        k = max(self.slack_sigmas * s, 0.5 * math.log(self.min_ratio))
+        self._up = max(0.0, self._up + d - k)
+        self._n_up = self._n_up + 1 if self._up > 0 else 0
+        self._dn = max(0.0, self._dn - d - k)
+        self._n_dn = self._n_dn + 1 if self._dn > 0 else 0
+        h = self._limit()
+        if self._up <= h and self._dn <= h:
+            return None
+        since = self._n_up if self._up > h else self._n_dn
+        after = _median(self._last(since))
+        before = self._m
+        if abs(after - before) < math.log(self.min_ratio) * 0.9:
+            # accumulated, but the new level is not a meaningful factor away: start over quietly
+            self._up = self._dn = 0.0
+            self._n_up = self._n_dn = 0
+            return None
+        self.shifts += 1
+        self._learn_from = self.n - min(since, self.buffer)
+        self._armed_at = None
+        self._up = self._dn = 0.0
+        self._n_up = self._n_dn = 0
+        if self.n - self._learn_from >= self.min_samples:
+            self._arm()
+        return Shift(math.exp(before), math.exp(after), math.exp(after - before), ts)
+
+    def recent(self, k: int) -> list[float]:
+        """The last ``k`` durations in seconds (oldest first), to seed ``DurationBaseline.reset``."""
+        return [math.exp(x) for x in self._last(k)]
+
+    def level(self) -> float | None:
+        """The current reference typical duration in seconds (None while learning)."""
+        return math.exp(self._m) if self._armed_at is not None else None
+
+    def score_one(self, seconds: float) -> float:
+        """0..1: how far the upward or downward CUSUM is towards a shift alarm (pure; ``seconds``
+        is the duration that would be fed next)."""
+        if self._armed_at is None or not seconds > 0:
+            return 0.0
+        x = math.log(min(max(seconds, _MIN_SECONDS), _MAX_SECONDS))
+        c = self.clip * self._s
+        d = min(max(x - self._m, -c), c)
+        k = max(self.slack_sigmas * self._s, 0.5 * math.log(self.min_ratio))
+        h = self._limit()
+        return min(1.0, max(self._up + d - k, self._dn - d - k, 0.0) / h)
+
+    # -- persistence ------------------------------------------------------------------------------
+
+    _PARAMS = ("min_samples", "min_ratio", "threshold_sigmas", "slack_sigmas", "clip", "buffer", "ref_window")
+    _STATE = ("n", "shifts", "_learn_from", "_armed_at", "_m", "_s", "_mad", "_ref_n", "_up", "_dn",
+              "_n_up", "_n_dn")
+
+    def snapshot(self) -> dict[str, Any]:
+        data: dict[str, Any] = {p: getattr(self, p) for p in self._PARAMS}
+        data.update({a: getattr(self, a) for a in self._STATE})
+        data["buf"] = list(self._buf)
+        return data
+
+    @classmethod
+    def restore(cls, data: dict[str, Any]) -> Self:
+        d = cls(**{p: data[p] for p in cls._PARAMS})
+        for a in cls._STATE:
+            setattr(d, a, data[a])
+        d._buf = array("d", data["buf"])
+        return d

@@ -1,0 +1,215 @@
+"""Throughput and Little's law: is work piling up in a stage?
+
+Per (workflow, stage), in event time. The stage's mean time-in-stage ``D`` (EWMA of completed
+durations) sizes everything: arrival and departure rates and the time-weighted mean WIP are
+exponentially decayed with time constant ``rate_windows * D``, and arrivals/departures are also
+counted in consecutive windows of length ``D`` (at least ``min_window`` seconds).
+
+A backlog episode starts when, over the last ``windows`` closed windows,
+
+* net inflow (arrivals - departures) is positive in all but at most one window and significant as
+  a Poisson count (``net > 3 * sqrt(arrivals + departures) + 2``), and
+* WIP exceeds its Little's-law expectation ``arrival_rate * D`` by a clear factor
+  (``> growth_factor`` times, and beyond Poisson noise: ``> expected + 4 sqrt(expected) + 3``).
+
+It ends when WIP is back under ``end_factor`` times the expectation (with the same noise margin)
+— the backlog has drained. :meth:`FlowTracker.check` returns the same :class:`Backlog` (same
+``since``) for the whole episode and ``None`` outside one, so the engine maps the transitions to
+firing / resolved.
+
+>>> f = FlowTracker()
+>>> t = 0.0
+>>> for i in range(3000):           # one arrival a minute, each item stays 30 minutes
+...     f.arrive(i * 60.0)
+...     if i >= 30:
+...         f.depart(i * 60.0, 1800.0)
+>>> f.check(3000 * 60.0) is None, f.wip
+(True, 30)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Self
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    wip: int
+    expected_wip: float  # arrival_rate * mean time in stage (Little's law)
+    arrival_rate_per_s: float
+    departure_rate_per_s: float
+    growth_ratio: float  # wip / expected_wip
+    since: float  # event time the episode started
+
+
+class FlowTracker:
+    """Arrivals, departures and WIP of one stage; detects durable backlog growth."""
+
+    def __init__(
+        self,
+        min_departures: int = 30,
+        windows: int = 3,
+        growth_factor: float = 1.5,
+        end_factor: float = 1.2,
+        rate_windows: float = 3.0,
+        min_window: float = 60.0,
+        duration_alpha: float = 0.02,
+        min_window_events: float = 20.0,
+        settle_durations: float = 5.0,
+    ) -> None:
+        self.min_departures = int(min_departures)
+        self.windows = int(windows)
+        self.growth_factor = float(growth_factor)
+        self.end_factor = float(end_factor)
+        self.rate_windows = float(rate_windows)
+        self.min_window = float(min_window)
+        self.duration_alpha = float(duration_alpha)
+        self.min_window_events = float(min_window_events)
+        self.settle_durations = float(settle_durations)
+        self.wip = 0
+        self.arrivals = 0
+        self.departures = 0
+        self._mean_d: float | None = None  # EWMA of time in stage (seconds)
+        self._t: float | None = None  # event time of the latest update
+        self._t0: float | None = None  # first event time
+        self._ra = 0.0  # decayed arrival count
+        self._rd = 0.0  # decayed departure count
+        self._wip_avg = 0.0  # time-weighted decayed mean WIP
+        self._win_start: float | None = None
+        self._win_len = 0.0
+        self._win_a = 0
+        self._win_d = 0
+        self._closed: list[list[int]] = []  # last `windows` closed windows: [arrivals, departures]
+        self._since: float | None = None  # start of the current episode
+
+    # -- time ---------------------------------------------------------------------------------------
+
+    def _tau(self) -> float:
+        return self.rate_windows * max(self._mean_d or 0.0, self.min_window)
+
+    def _window_length(self) -> float:
+        """One typical duration, but long enough to hold ~``min_window_events`` arrivals."""
+        rate = self.arrival_rate()
+        by_count = self.min_window_events / rate if rate > 0 else 0.0
+        return max(self._mean_d or 0.0, self.min_window, by_count)
+
+    def _advance(self, t: float) -> None:
+        """Move the clock to ``t`` (late events are counted at the current clock)."""
+        if self._t is None:
+            self._t = self._t0 = t
+            return
+        if t <= self._t:
+            return
+        dt = t - self._t
+        f = math.exp(-dt / self._tau())
+        self._ra *= f
+        self._rd *= f
+        self._wip_avg = self._wip_avg * f + self.wip * (1.0 - f)
+        self._t = t
+        if self._win_start is not None:
+            for _ in range(self.windows + 1):  # bounded: older windows fall out anyway
+                if t < self._win_start + self._win_len:
+                    break
+                self._closed.append([self._win_a, self._win_d])
+                del self._closed[: -self.windows]
+                self._win_a = self._win_d = 0
+                self._win_start += self._win_len
+                self._win_len = self._window_length()
+            else:  # a long gap: restart windows at t
+                self._win_start = t
+
+    # -- updates ----------------------------------------------------------------------------------
+
+    def arrive(self, ts: float) -> None:
+        self._advance(ts)
+        self.arrivals += 1
+        self.wip += 1
+        self._ra += 1.0
+        self._win_a += 1
+
+    def depart(self, ts: float, duration: float) -> None:
+        self._advance(ts)
+        self.departures += 1
+        self.wip = max(self.wip - 1, 0)
+        self._rd += 1.0
+        self._win_d += 1
+        if duration >= 0 and math.isfinite(duration):
+            if self._mean_d is None:
+                self._mean_d = duration
+            else:
+                a = max(self.duration_alpha, 1.0 / self.departures)
+                self._mean_d += a * (duration - self._mean_d)
+        if self._win_start is None and self.departures >= self.min_departures:
+            self._win_start = ts
+            self._win_len = self._window_length()
+
+    # -- queries ----------------------------------------------------------------------------------
+
+    def _rate(self, decayed: float) -> float:
+        if self._t is None or self._t0 is None:
+            return 0.0
+        tau = self._tau()
+        span = self._t - self._t0
+        return decayed / (tau * (1.0 - math.exp(-span / tau))) if span > 0 else 0.0
+
+    def arrival_rate(self) -> float:
+        return self._rate(self._ra)
+
+    def departure_rate(self) -> float:
+        return self._rate(self._rd)
+
+    def littles_law(self) -> tuple[float, float]:
+        """(observed time-weighted mean WIP, arrival rate x mean time in stage)."""
+        return self._wip_avg, self.arrival_rate() * (self._mean_d or 0.0)
+
+    def _excess(self, factor: float, sigmas: float, expected: float) -> bool:
+        return self.wip > factor * expected and self.wip > expected + sigmas * math.sqrt(expected) + 3
+
+    def check(self, now: float) -> Backlog | None:
+        """The ongoing backlog episode, or None. Idempotent for the same ``now``."""
+        self._advance(now)
+        if self.departures < self.min_departures or self._mean_d is None or self._t0 is None:
+            return None
+        if now - self._t0 < self.settle_durations * self._mean_d:
+            return None  # start-up: WIP not in steady state, early departures are the short ones
+        expected = self.arrival_rate() * self._mean_d
+        if self._since is not None:
+            if not self._excess(self.end_factor, 2.0, expected):
+                self._since = None
+                return None
+        else:
+            if len(self._closed) < self.windows:
+                return None
+            a = sum(w[0] for w in self._closed)
+            d = sum(w[1] for w in self._closed)
+            growing = sum(1 for w in self._closed if w[0] > w[1])
+            if not (growing >= self.windows - 1 and a - d > 3.0 * math.sqrt(a + d) + 2):
+                return None
+            if not self._excess(self.growth_factor, 4.0, expected):
+                return None
+            self._since = now
+        return Backlog(self.wip, expected, self.arrival_rate(), self.departure_rate(),
+                       self.wip / expected if expected > 0 else math.inf, self._since)
+
+    # -- persistence ------------------------------------------------------------------------------
+
+    _PARAMS = ("min_departures", "windows", "growth_factor", "end_factor", "rate_windows", "min_window",
+               "duration_alpha", "min_window_events", "settle_durations")
+    _STATE = ("wip", "arrivals", "departures", "_mean_d", "_t", "_t0", "_ra", "_rd", "_wip_avg",
+              "_win_start", "_win_len", "_win_a", "_win_d", "_since")
+
+    def snapshot(self) -> dict[str, Any]:
+        data: dict[str, Any] = {p: getattr(self, p) for p in self._PARAMS}
+        data.update({a: getattr(self, a) for a in self._STATE})
+        data["closed"] = [list(w) for w in self._closed]
+        return data
+
+    @classmethod
+    def restore(cls, data: dict[str, Any]) -> Self:
+        f = cls(**{p: data[p] for p in cls._PARAMS})
+        for a in cls._STATE:
+            setattr(f, a, data[a])
+        f._closed = [[int(w[0]), int(w[1])] for w in data["closed"]]
+        return f

@@ -1,0 +1,218 @@
+"""Engine behaviour: paging open items, lifecycle, idempotency, ordering, state round-trips."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from monitor.config import load_settings
+from monitor.engine import Engine, EventRejected
+from monitor.events import Event
+
+DAY = 86400.0
+T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+
+
+def make_settings(**engine):
+    base = {"warmup": 10, "allowed_lateness_seconds": 0, "silence_enabled": False, "backlog_enabled": False}
+    base.update(engine)
+    return load_settings(
+        None,
+        engine=base,
+        workflows={"sales": {"terminal_stages": ["won"], "calendar": {"mode": "wall"}}},
+    )
+
+
+def ev(entity, stage, ts, eid=None, segment="smb", wf="sales", waiting_on=None):
+    return Event(eid or f"{entity}-{stage}-{ts}", wf, entity, stage, ts, {"segment": segment}, waiting_on)
+
+
+def normal_history(n=60, seed=1, start=T0, typical=2 * DAY):
+    """n deals lead -> contract -> won, contract lasting about `typical`, arriving every 2 hours."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        t = start + i * 7200
+        d = typical * rng.lognormvariate(0, 0.3)
+        out += [ev(f"d{i}", "lead", t), ev(f"d{i}", "contract", t + 3600), ev(f"d{i}", "won", t + 3600 + d)]
+    return sorted(out, key=lambda e: e.timestamp)
+
+
+def feed(engine, events, step=600.0):
+    alerts = []
+    next_tick = None
+    for e in events:
+        if next_tick is None:
+            next_tick = e.timestamp
+        while e.timestamp >= next_tick:
+            alerts += engine.tick(next_tick)
+            next_tick += step
+        alerts += engine.process(e)
+    return alerts
+
+
+def test_open_item_pages_before_its_next_event_and_resolves_when_it_moves():
+    eng = Engine(make_settings())
+    hist = normal_history()
+    feed(eng, hist)
+    t = hist[-1].timestamp
+    eng.process(ev("deal-42", "lead", t))
+    eng.process(ev("deal-42", "contract", t + 60))
+    limit = eng.item_view("deal-42", t + 60).threshold_seconds
+    assert limit is not None and 2 * DAY < limit < 20 * DAY
+    assert [a for a in eng.tick(t + 60 + limit * 0.9) if a.entity_id == "deal-42"] == []
+    fired = [a for a in eng.tick(t + 60 + limit * 1.01) if a.entity_id == "deal-42"]
+    assert len(fired) == 1 and fired[0].kind == "stalled" and fired[0].status == "firing"
+    a = fired[0]
+    assert a.stage == "contract" and a.segment == "smb" and a.severity == "page"
+    assert "deal-42 has been in contract" in a.summary and "typical for smb" in a.summary
+    assert a.observed_seconds >= a.threshold_seconds > a.expected_seconds > 0
+    # no second page for the same identity on later ticks
+    assert [x for x in eng.tick(t + 60 + limit * 3) if x.entity_id == "deal-42"] == []
+    moved = eng.process(ev("deal-42", "won", t + 60 + limit * 4))
+    assert [(x.kind, x.status, x.alert_id) for x in moved] == [("stalled", "resolved", a.alert_id)]
+
+
+def test_no_page_while_the_baseline_is_warming_up():
+    eng = Engine(make_settings(warmup=50))
+    hist = normal_history(n=20)
+    alerts = feed(eng, hist)
+    t = hist[-1].timestamp
+    eng.process(ev("slow", "contract", t))
+    alerts += eng.tick(t + 30 * DAY)
+    assert [a for a in alerts if a.kind in ("stalled", "slow_stage")] == []
+    assert "warming" in eng.item_view("slow", t + 30 * DAY).why
+
+
+def test_duplicate_events_are_counted_and_ignored():
+    eng = Engine(make_settings())
+    e = ev("d1", "lead", T0, eid="x1")
+    eng.process(e)
+    eng.process(e)
+    assert eng.counters.events[("sales", "duplicate")] == 1
+    assert eng.counters.events[("sales", "accepted")] == 1
+
+
+def test_terminal_stage_closes_the_item_and_late_duplicates_stay_ignored():
+    eng = Engine(make_settings())
+    eng.process(ev("d1", "lead", T0, eid="a"))
+    eng.process(ev("d1", "won", T0 + 10, eid="b"))
+    assert eng.open_items == 0
+    eng.process(ev("d1", "won", T0 + 10, eid="b"))
+    assert eng.open_items == 0 and eng.counters.events[("sales", "duplicate")] == 1
+
+
+def test_out_of_order_within_lateness_gives_the_same_alerts_as_in_order():
+    hist = normal_history(n=80, seed=3)
+    stall_t = hist[-1].timestamp
+    tail = [ev("s1", "lead", stall_t), ev("s1", "contract", stall_t + 60), ev("z", "lead", stall_t + 30 * DAY)]
+    ordered = hist + tail
+    rng = random.Random(7)
+    shuffled = sorted(ordered, key=lambda e: e.timestamp + rng.uniform(0, 240))
+    a1 = feed(Engine(make_settings(allowed_lateness_seconds=300)), ordered)
+    a2 = feed(Engine(make_settings(allowed_lateness_seconds=300)), shuffled)
+    key = lambda a: (a.alert_id, a.status, a.at)  # noqa: E731
+    assert sorted(map(key, a1)) == sorted(map(key, a2))
+    assert any(a.entity_id == "s1" and a.kind == "stalled" for a in a1)
+
+
+def test_snapshot_restore_continues_exactly():
+    hist = normal_history(n=90, seed=5)
+    cut = len(hist) // 2
+    straight = Engine(make_settings())
+    expected = feed(straight, hist)
+    first = Engine(make_settings())
+    got = feed(first, hist[:cut])
+    restored = Engine.restore(first.snapshot(), make_settings())
+    got += feed(restored, hist[cut:])
+    assert [(a.alert_id, a.status, a.at) for a in got] == [(a.alert_id, a.status, a.at) for a in expected]
+
+
+def test_item_export_and_learned_state_rebuild_the_same_engine():
+    hist = normal_history(n=70, seed=9)
+    eng = Engine(make_settings())
+    eng.dirty = set()
+    feed(eng, hist)
+    t = hist[-1].timestamp
+    eng.process(ev("open-1", "contract", t))
+    items = [(e, eng.export_item(e)) for e in eng.items]
+    rebuilt = Engine.restore_parts(eng.snapshot_learned(), items, make_settings(), t)
+    assert rebuilt.open_items == eng.open_items
+    later = t + 40 * DAY
+    a = sorted((x.alert_id, x.status) for x in eng.tick(later))
+    b = sorted((x.alert_id, x.status) for x in rebuilt.tick(later))
+    assert a == b and a
+
+
+def test_events_far_in_the_future_are_rejected_with_a_reason():
+    eng = Engine(make_settings())
+    eng.process(ev("d1", "lead", T0))
+    with pytest.raises(EventRejected, match="ahead of the stream's clock"):
+        eng.process(ev("d2", "lead", T0 + 400 * DAY))
+
+
+def test_cardinality_is_capped_and_counted():
+    eng = Engine(load_settings(None, engine={"max_workflows": 3, "max_stages_per_workflow": 4, "allowed_lateness_seconds": 0}))
+    for i in range(50):
+        eng.process(Event(f"e{i}", f"wf{i}", f"x{i}", f"stage{i}", T0 + i, {}, None))
+    assert len(eng.workflows) <= 4  # three plus "other"
+    assert all(len(w.states) <= 5 for w in eng.workflows.values())
+    assert eng.counters.overflow["workflow"] >= 46
+
+
+def test_waiting_on_is_judged_against_the_wait_baseline():
+    eng = Engine(make_settings())
+    rng = random.Random(2)
+    events = []
+    for i in range(40):
+        t = T0 + i * 3600
+        events += [
+            ev(f"w{i}", "contract", t),
+            ev(f"w{i}", "contract", t + 600, waiting_on="legal"),
+            ev(f"w{i}", "won", t + 600 + 5 * DAY * rng.lognormvariate(0, 0.2)),
+        ]
+    feed(eng, sorted(events, key=lambda e: e.timestamp))
+    t = T0 + 60 * DAY
+    eng.process(ev("w-new", "contract", t, waiting_on="legal"))
+    view = eng.item_view("w-new", t + 3600)
+    assert view.waiting_on == "legal" and view.threshold_seconds > 5 * DAY
+
+
+@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 6),  # entity
+            st.sampled_from(["lead", "contract", "won", "lost"]),
+            st.integers(0, 40 * 24),  # hour
+            st.booleans(),  # duplicate
+        ),
+        max_size=120,
+    ),
+    st.integers(0, 3),
+)
+def test_any_order_or_duplication_never_crashes_nor_double_fires(rows, seed):
+    eng = Engine(make_settings(warmup=3, allowed_lateness_seconds=3600))
+    rng = random.Random(seed)
+    events = []
+    for ent, stage, hour, dup in rows:
+        e = ev(f"e{ent}", stage, T0 + hour * 3600.0)
+        events.append(e)
+        if dup:
+            events.append(e)
+    rng.shuffle(events)
+    state: dict[str, str] = {}
+    out = []
+    for i, e in enumerate(events):
+        out += eng.process(e)
+        if i % 5 == 0:
+            out += eng.tick(max(x.timestamp for x in events[: i + 1]))
+    out += eng.flush() + eng.tick(T0 + 100 * DAY)
+    for a in out:
+        prev = state.get(a.alert_id)
+        assert prev != a.status, f"{a.alert_id} went {prev} -> {a.status}"
+        state[a.alert_id] = a.status

@@ -1,0 +1,73 @@
+"""The event decoder: contract formats, batches of mixed validity, and clear reasons."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.events import alert_id, decode_record, format_ts, parse_timestamp
+
+GOOD = {"event_id": "ev-1", "workflow": "sales", "entity_id": "deal-42", "stage": "contract",
+        "timestamp": "2026-03-02T14:05:00Z", "attributes": {"segment": "enterprise", "owner": "rep-07"},
+        "waiting_on": None}
+
+
+def test_contract_example_decodes():
+    events, bad = decode_record(json.dumps(GOOD).encode())
+    assert bad == [] and len(events) == 1
+    e = events[0]
+    assert (e.workflow, e.entity_id, e.stage, e.attributes["segment"]) == ("sales", "deal-42", "contract", "enterprise")
+    assert format_ts(e.timestamp) == "2026-03-02T14:05:00Z"
+
+
+def test_timestamps_iso_offset_epoch_seconds_and_milliseconds_agree():
+    iso = parse_timestamp("2026-03-02T15:05:00+01:00")
+    assert iso == parse_timestamp(1772460300) == parse_timestamp(1772460300000) == parse_timestamp("1772460300")
+
+
+def test_batch_of_mixed_validity_keeps_the_good_and_explains_each_bad():
+    batch = [GOOD, {**GOOD, "event_id": "ev-2", "timestamp": "yesterday"}, {**GOOD, "stage": ""}, 7]
+    events, bad = decode_record(json.dumps(batch).encode())
+    assert [e.event_id for e in events] == ["ev-1"]
+    reasons = [b.reason for b in bad]
+    assert reasons[0].startswith("batch element 1: timestamp")
+    assert "stage: must not be empty" in reasons[1]
+    assert "must be a JSON object" in reasons[2]
+    assert json.loads(bad[0].raw)["event_id"] == "ev-2"  # the bad element itself is kept
+
+
+def test_naive_timestamp_is_rejected_with_the_fix_in_the_message():
+    _, bad = decode_record(json.dumps({**GOOD, "timestamp": "2026-03-02T14:05:00"}).encode())
+    assert "needs an offset" in bad[0].reason
+
+
+def test_missing_event_id_gets_a_stable_derived_id():
+    raw = {k: v for k, v in GOOD.items() if k != "event_id"}
+    a, _ = decode_record(json.dumps(raw).encode())
+    b, _ = decode_record(json.dumps(raw).encode())
+    assert a[0].event_id == b[0].event_id and a[0].event_id.startswith("h-")
+
+
+def test_invalid_utf8_and_out_of_range_times_are_named():
+    assert decode_record(b"\xff\xfe{")[1][0].reason == "invalid UTF-8"
+    _, bad = decode_record(json.dumps({**GOOD, "timestamp": -5}).encode())
+    assert "outside 1970..2200" in bad[0].reason
+
+
+def test_alert_id_is_stable_and_distinct_per_identity():
+    assert alert_id("stalled", "sales", "contract", "deal-42") == alert_id("stalled", "sales", "contract", "deal-42")
+    assert alert_id("stalled", "sales", "contract", "deal-42") != alert_id("stalled", "sales", "payment", "deal-42")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=300), st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=30),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=10), c, max_size=4), max_leaves=20,
+).map(lambda v: json.dumps(v).encode())))
+def test_decoder_never_raises_and_every_input_is_accounted_for(raw):
+    events, bad = decode_record(raw)
+    assert events or bad
+    for b in bad:
+        assert b.reason

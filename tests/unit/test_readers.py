@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+import pytest
+
+from monitor.events import parse_timestamp
+from monitor.readers import CsvMapping, MappingError, XesMapping, events_only, read_events, sort_by_time
+from monitor.simulate import simulate, write
+
+
+def _key(ev):
+    return (ev.event_id, ev.workflow, ev.entity_id, ev.stage, round(ev.timestamp, 3), dict(ev.attributes),
+            ev.waiting_on)
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate("out_of_order", items=300, seed=2)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "xes"])
+def test_simulator_output_round_trips_in_every_format(tmp_path, sim, fmt):
+    path = write(sim, tmp_path, fmt)
+    pairs = list(read_events(path))
+    assert all(bad is None for _, bad in pairs)
+    got = sorted(_key(ev) for ev, _ in pairs)
+    want = sorted(
+        (e.event_id, e.workflow, e.entity_id, e.stage, round(e.ts, 3),
+         {"segment": e.segment, "region": e.region, "owner": e.owner}, e.waiting_on)
+        for e in sim.events
+    )
+    assert got == want
+    assert any(k[6] == "customer" for k in got)  # waiting_on survives every format
+
+
+def test_jsonl_keeps_bad_lines_with_their_line_number(tmp_path):
+    p = tmp_path / "e.jsonl"
+    p.write_text(
+        '{"workflow":"w","entity_id":"a","stage":"s1","timestamp":"2026-01-01T00:00:00Z"}\n'
+        "\n"
+        "{not json\n"
+        '{"workflow":"w","entity_id":"a","stage":"s2","timestamp":"yesterday"}\n'
+        '[{"workflow":"w","entity_id":"b","stage":"s1","timestamp":1767225600}]\n'
+    )
+    pairs = list(read_events(p))
+    good = [e for e, _ in pairs if e]
+    bad = [b for _, b in pairs if b]
+    assert [(e.entity_id, e.stage) for e in good] == [("a", "s1"), ("b", "s1")]
+    assert [b.reason.split(":")[0] for b in bad] == ["line 3", "line 4"]
+    assert "timestamp" in bad[1].reason and bad[0].raw == b"{not json"
+
+
+def test_csv_mapping_names_the_missing_column_and_lists_the_header(tmp_path):
+    p = tmp_path / "log.csv"
+    p.write_text("case,act,when\nc1,A,2026-01-01T09:00:00\n")
+    with pytest.raises(MappingError) as err:
+        list(read_events(p))
+    msg = str(err.value)
+    assert "entity column 'case_id'" in msg and "case, act, when" in msg
+    with pytest.raises(MappingError, match="time column 'ts'"):
+        list(read_events(p, mapping=CsvMapping(entity_col="case", stage_col="act", time_col="ts")))
+    with pytest.raises(MappingError, match="not understood"):
+        list(read_events(p, mapping={"entity": "case"}))
+    with pytest.raises(MappingError, match="time zone"):
+        list(read_events(p, mapping={"tz": "Mars/Olympus"}))
+
+
+def test_csv_naive_times_are_read_in_the_given_zone_and_workflow_can_be_a_constant(tmp_path):
+    p = tmp_path / "orders.csv"
+    p.write_text("case,act,when,prio\nc1,A,2026-07-01 09:00:00,high\nc1,B,2026-07-01T10:00:00Z,\nc2,A,oops,low\n")
+    mapping = {"entity_col": "case", "stage_col": "act", "time_col": "when", "tz": "Europe/Berlin"}
+    pairs = list(read_events(p, mapping=mapping))
+    (a, _), (b, _), (_, bad) = pairs
+    assert a.timestamp == parse_timestamp("2026-07-01T07:00:00Z")  # 09:00 CEST
+    assert b.timestamp == parse_timestamp("2026-07-01T10:00:00Z")  # explicit offset wins
+    assert a.workflow == "orders"  # file stem
+    assert a.attributes == {"prio": "high"} and b.attributes == {}
+    assert bad.reason.startswith("line 4: timestamp")
+    const = next(events_only(read_events(p, mapping={**mapping, "workflow": "shop"})))
+    assert const.workflow == "shop"
+    by_col = next(events_only(read_events(p, mapping={**mapping, "workflow": "prio"})))
+    assert by_col.workflow == "high"
+
+
+def test_csv_row_with_wrong_field_count_is_a_bad_record(tmp_path):
+    p = tmp_path / "x.csv"
+    p.write_text("case_id,activity,timestamp\nc1,A\nc1,A,2026-01-01T00:00:00Z\n")
+    pairs = list(read_events(p))
+    assert pairs[0][1].reason == "line 2: 2 fields, the header has 3"
+    assert pairs[1][0].stage == "A"
+
+
+XES = """<?xml version="1.0" encoding="UTF-8" ?>
+<log xes.version="1.0" xmlns="http://www.xes-standard.org/">
+  <global scope="trace"><string key="concept:name" value="__INVALID__"/></global>
+  <global scope="event">
+    <string key="concept:name" value="__INVALID__"/>
+    <string key="lifecycle:transition" value="complete"/>
+  </global>
+  <string key="concept:name" value="BPI-like"/>
+  <trace>
+    <event>
+      <string key="concept:name" value="A_SUBMITTED"/>
+      <string key="lifecycle:transition" value="start"/>
+      <date key="time:timestamp" value="2011-10-01T00:38:44.546+02:00"/>
+    </event>
+    <event>
+      <string key="concept:name" value="A_SUBMITTED"/>
+      <date key="time:timestamp" value="2011-10-01T00:39:44.546+02:00"/>
+      <string key="org:resource" value="112"/>
+      <list key="tags"><string key="tag" value="nested, ignored"/></list>
+    </event>
+    <event>
+      <string key="concept:name" value="W_Afhandelen"/>
+      <string key="lifecycle:transition" value="COMPLETE"/>
+      <date key="time:timestamp" value="2011-10-01T08:00:00"/>
+    </event>
+    <string key="concept:name" value="173688"/>
+    <float key="AMOUNT_REQ" value="20000"/>
+  </trace>
+  <trace>
+    <string key="concept:name" value="173691"/>
+    <event>
+      <string key="concept:name" value="A_SUBMITTED"/>
+      <date key="time:timestamp" value="not a date"/>
+    </event>
+  </trace>
+</log>
+"""
+
+
+def test_xes_reads_case_attributes_globals_and_lifecycle_like_bpi_logs(tmp_path):
+    p = tmp_path / "bpi.xes"
+    p.write_text(XES)
+    pairs = list(read_events(p))
+    good = [e for e, _ in pairs if e]
+    bad = [b for _, b in pairs if b]
+    assert [(e.entity_id, e.stage) for e in good] == [("173688", "A_SUBMITTED"), ("173688", "W_Afhandelen")]
+    assert good[0].workflow == "BPI-like"  # log concept:name
+    assert good[0].timestamp == parse_timestamp("2011-09-30T22:39:44.546Z")
+    assert good[0].attributes == {"AMOUNT_REQ": "20000", "owner": "112"}
+    assert good[1].timestamp == parse_timestamp("2011-10-01T08:00:00Z")  # naive: tz=UTC
+    assert len(bad) == 1 and "trace 2" in bad[0].reason and "timestamp" in bad[0].reason
+    starts = list(events_only(read_events(p, mapping=XesMapping(transitions=("start",), workflow="loans"))))
+    assert [(e.stage, e.workflow) for e in starts] == [("A_SUBMITTED", "loans")]
+    everything = list(events_only(read_events(p, mapping={"transitions": ("*",), "tz": "Europe/Amsterdam"})))
+    assert len(everything) == 3 and everything[0].attributes["lifecycle"] == "start"
+    assert everything[2].timestamp == parse_timestamp("2011-10-01T06:00:00Z")
+
+
+def test_xes_without_namespace_falls_back_to_the_file_stem(tmp_path):
+    p = tmp_path / "claims.xes"
+    p.write_text('<log><trace><string key="concept:name" value="c1"/><event>'
+                 '<string key="concept:name" value="open"/><date key="time:timestamp" value="2026-01-01T00:00:00Z"/>'
+                 "</event></trace></log>")
+    (ev,) = events_only(read_events(p))
+    assert (ev.workflow, ev.entity_id, ev.stage) == ("claims", "c1", "open")
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1000])
+def test_sort_by_time_spills_chunks_and_merges_stably(tmp_path, sim, chunk):
+    events = list(events_only(read_events(write(sim, tmp_path, "xes"))))[:400]
+    out = list(sort_by_time(events, chunk_size=chunk, tmp_dir=tmp_path))
+    assert sorted(_key(e) for e in out) == sorted(_key(e) for e in events)
+    assert [e.timestamp for e in out] == sorted(e.timestamp for e in events)
+    # ties keep input order (duplicates share a timestamp)
+    expect = [e.event_id for e in sorted(events, key=lambda e: e.timestamp)]
+    assert [e.event_id for e in out] == expect
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("stagewatch-sort-")]  # spill files removed
