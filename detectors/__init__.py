@@ -1,0 +1,23 @@
+"""Pure detector models: no I/O, no wall clock (time is passed in as epoch seconds).
+
+Every model has ``snapshot() -> dict`` (plain data) and ``restore(data)``; scoring never learns.
+"""
+
+from detectors.baseline import DurationBaseline
+from detectors.calendar import ActivityProfile, BusinessCalendar, WallClock, restore_calendar
+from detectors.drift import Shift, ShiftDetector
+from detectors.silence import SourceRate
+from detectors.throughput import Backlog, FlowTracker
+
+__all__ = [
+    "ActivityProfile",
+    "Backlog",
+    "BusinessCalendar",
+    "DurationBaseline",
+    "FlowTracker",
+    "Shift",
+    "ShiftDetector",
+    "SourceRate",
+    "WallClock",
+    "restore_calendar",
+]

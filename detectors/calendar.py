@@ -313,7 +313,8 @@ class ActivityProfile:
 
     Counts events per local hour-of-week bin. Once ``min_events`` events spanning ``min_days`` have
     been seen, the rate of each bin (events per exposed hour) is compared with the mean rate: bins
-    below ``quiet_ratio`` of it are off-hours. If off-hours cover at least ``min_off_share`` of the
+    below ``quiet_ratio`` of it, or with fewer than ``min_bin_events`` events (stray events), are
+    off-hours. If off-hours cover at least ``min_off_share`` of the
     week, the decision is a :class:`BusinessCalendar` whose working time is the active bins;
     otherwise (24/7 traffic) a :class:`WallClock`. The decision is then fixed.
     """
@@ -325,6 +326,7 @@ class ActivityProfile:
         min_days: float = 14,
         quiet_ratio: float = 0.02,
         min_off_share: float = 0.25,
+        min_bin_events: int = 3,
     ) -> None:
         _zone(timezone)
         self.timezone = timezone
@@ -332,6 +334,7 @@ class ActivityProfile:
         self.min_days = float(min_days)
         self.quiet_ratio = float(quiet_ratio)
         self.min_off_share = float(min_off_share)
+        self.min_bin_events = int(min_bin_events)
         self.n = 0
         self.counts = [0] * 168
         self.first: float | None = None
@@ -369,7 +372,8 @@ class ActivityProfile:
         exposure = self._exposure()
         rates = [c / e if e > 0 else 0.0 for c, e in zip(self.counts, exposure, strict=True)]
         mean = sum(self.counts) / max(sum(exposure), 1e-9)
-        active = [r >= self.quiet_ratio * mean for r in rates]
+        active = [r >= self.quiet_ratio * mean and c >= self.min_bin_events
+                  for r, c in zip(rates, self.counts, strict=True)]
         off_share = 1.0 - sum(active) / 168
         if off_share >= self.min_off_share and any(active):
             return BusinessCalendar.from_hour_mask(self.timezone, active)
@@ -384,7 +388,8 @@ class ActivityProfile:
     def snapshot(self) -> dict[str, Any]:
         return {
             "timezone": self.timezone, "min_events": self.min_events, "min_days": self.min_days,
-            "quiet_ratio": self.quiet_ratio, "min_off_share": self.min_off_share, "n": self.n,
+            "quiet_ratio": self.quiet_ratio, "min_off_share": self.min_off_share,
+            "min_bin_events": self.min_bin_events, "n": self.n,
             "counts": list(self.counts), "first": self.first, "last": self.last,
             "decision": None if self._decision is None else self._decision.snapshot(),
         }
@@ -392,7 +397,7 @@ class ActivityProfile:
     @classmethod
     def restore(cls, data: dict[str, Any]) -> Self:
         p = cls(data["timezone"], data["min_events"], data["min_days"], data["quiet_ratio"],
-                data["min_off_share"])
+                data["min_off_share"], data["min_bin_events"])
         p.n = int(data["n"])
         p.counts = [int(c) for c in data["counts"]]
         p.first, p.last = data["first"], data["last"]

@@ -16,11 +16,12 @@ Nothing is decided until ``min_events`` events spanning ``min_span`` seconds (de
 quiet nights are known) have been seen.
 
 >>> s = SourceRate()
->>> for i in range(3 * 1440):              # one event a minute for three days
+>>> for i in range(8 * 1440):              # one event a minute for eight days
 ...     s.observe(1_700_000_000 + 60.0 * i)
->>> round(s.expected_gap(1_700_000_000 + 3 * 86400.0))
-60
->>> round((s.silent_after(1_700_000_000 + 3 * 86400.0) - (1_700_000_000 + 3 * 86400.0)) / 60)
+>>> last = 1_700_000_000 + 60.0 * (8 * 1440 - 1)
+>>> round(s.expected_gap(last))
+59
+>>> round((s.silent_after(last) - last) / 60)
 17
 """
 
@@ -32,6 +33,7 @@ from typing import Any, Self
 from detectors.calendar import _zone, hour_of_week, utc_offset
 
 _HOURS = 168
+_REFRESH_EVERY = 256
 
 
 class SourceRate:
@@ -65,6 +67,9 @@ class SourceRate:
         self._exposed = 0.0  # total hours observed since the last decay
         self._bin = -1  # hour-of-week bin of `last` and the instant that bin ends
         self._bin_end = -math.inf
+        # rate tables (shrunk rates, raw rates, typical gap), refreshed by observe() every
+        # _REFRESH_EVERY events and at each new hour, so queries stay cheap and pure
+        self._table: tuple[list[float], list[float], float | None] | None = None
 
     # -- learning ---------------------------------------------------------------------------------
 
@@ -105,6 +110,7 @@ class SourceRate:
         if not math.isfinite(ts):
             raise ValueError("timestamp must be finite")
         self.n += 1
+        before = self._bin
         if self.last is None:
             self.first = self.last = ts
             self._locate(ts)
@@ -117,6 +123,8 @@ class SourceRate:
         else:
             b = hour_of_week(self.timezone, ts)
         self.counts[b] += 1.0
+        if self.n % _REFRESH_EVERY == 0 or b != before or self.n == self.min_events:
+            self._table = self._compute_table()
 
     # -- queries (pure) ---------------------------------------------------------------------------
 
@@ -124,36 +132,41 @@ class SourceRate:
         return (self.n < self.min_events or self.first is None or self.last is None
                 or self.last - self.first < self.min_span)
 
-    def _rates(self, shrink: bool) -> list[float]:
-        """Events per hour for each bin (unobserved bins: a quarter of the quietest observed)."""
-        rates: list[float | None] = []
+    def _compute_table(self) -> tuple[list[float], list[float], float | None]:
+        """Events per hour for each bin, shrunk and raw (unobserved bins: a quarter of the quietest
+        observed bin), and the typical gap in seconds."""
+        shrunk: list[float | None] = []
+        raw: list[float | None] = []
         for c, e in zip(self.counts, self.exposure, strict=True):
             if e < 0.5:
-                rates.append(None)
+                shrunk.append(None)
+                raw.append(None)
                 continue
-            r = c / e
-            if shrink:
-                r *= max(0.0, 1.0 - 1.5 / math.sqrt(c + 1.0))
-            rates.append(r)
-        seen = [r for r in rates if r is not None]
-        fill = 0.25 * min(seen) if seen else 0.0
-        return [fill if r is None else r for r in rates]
+            raw.append(c / e)
+            shrunk.append(c / e * max(0.0, 1.0 - 1.5 / math.sqrt(c + 1.0)))
+        seen_raw = [r for r in raw if r is not None]
+        seen_shrunk = [r for r in shrunk if r is not None]
+        fill_raw = 0.25 * min(seen_raw) if seen_raw else 0.0
+        fill_shrunk = 0.25 * min(seen_shrunk) if seen_shrunk else 0.0
+        raw_full = [fill_raw if r is None else r for r in raw]
+        shrunk_full = [fill_shrunk if r is None else r for r in shrunk]
+        total = sum(self.counts)
+        mean_rate = sum(c * r for c, r in zip(self.counts, raw_full, strict=True)) / total if total else 0.0
+        return shrunk_full, raw_full, (3600.0 / mean_rate if mean_rate > 0 else None)
+
+    def _tables(self) -> tuple[list[float], list[float], float | None]:
+        return self._table if self._table is not None else self._compute_table()
 
     def typical_gap(self) -> float | None:
         """Seconds between events at the rate an average event sees; None while learning."""
-        if self.learning():
-            return None
-        rates = self._rates(shrink=False)
-        total = sum(self.counts)
-        mean_rate = sum(c * r for c, r in zip(self.counts, rates, strict=True)) / total if total else 0.0
-        return 3600.0 / mean_rate if mean_rate > 0 else None
+        return None if self.learning() else self._tables()[2]
 
     def expected_gap(self, now: float) -> float | None:
         """Typical gap (seconds) between events at this hour of the week; ``inf`` in quiet hours;
         None while learning."""
         if self.learning():
             return None
-        r = self._rates(shrink=False)[hour_of_week(self.timezone, now)]
+        r = self._tables()[1][hour_of_week(self.timezone, now)]
         return 3600.0 / r if r > 0 else math.inf
 
     def silent_after(self, last_ts: float) -> float | None:
@@ -163,9 +176,8 @@ class SourceRate:
         """
         if self.learning():
             return None
-        rates = self._rates(shrink=True)
+        rates, _, gap = self._tables()
         need = math.log(1.0 / self.tail_prob)
-        gap = self.typical_gap()
         floor = last_ts + self.floor_gaps * gap if gap is not None else last_ts
         t = last_ts
         acc = 0.0
@@ -194,6 +206,8 @@ class SourceRate:
         data["_bin_end"] = None if math.isinf(self._bin_end) else self._bin_end
         data["counts"] = list(self.counts)
         data["exposure"] = list(self.exposure)
+        data["table"] = None if self._table is None else [list(self._table[0]), list(self._table[1]),
+                                                          self._table[2]]
         return data
 
     @classmethod
@@ -204,4 +218,7 @@ class SourceRate:
         s._bin_end = -math.inf if data["_bin_end"] is None else float(data["_bin_end"])
         s.counts = [float(c) for c in data["counts"]]
         s.exposure = [float(e) for e in data["exposure"]]
+        t = data.get("table")
+        s._table = None if t is None else ([float(v) for v in t[0]], [float(v) for v in t[1]],
+                                           None if t[2] is None else float(t[2]))
         return s

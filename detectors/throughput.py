@@ -3,7 +3,9 @@
 Per (workflow, stage), in event time. The stage's mean time-in-stage ``D`` (EWMA of completed
 durations) sizes everything: arrival and departure rates and the time-weighted mean WIP are
 exponentially decayed with time constant ``rate_windows * D``, and arrivals/departures are also
-counted in consecutive windows of length ``D`` (at least ``min_window`` seconds).
+counted in consecutive windows of length ``D`` (at least ``min_window`` seconds, and long enough
+to hold ``min_window_events`` arrivals). Nothing is judged during the first ``settle_durations * D``
+(WIP is not in steady state yet and the first departures are the short ones).
 
 A backlog episode starts when, over the last ``windows`` closed windows,
 

@@ -54,11 +54,11 @@ ALL_SEGMENTS = "*"
 DEFAULT_SEGMENT = "all"
 
 # Judgement constants, each explainable in business words.
-NORMAL_OVERDUE_SHARE = 0.04  # share of a stage's open items normally past the limit (tails + real stalls)
-STAGE_WIDE_MIN_OVERDUE = 4  # fewer overdue items than this is never "stage-wide"
+STAGE_WIDE_MIN_OVERDUE = 4  # fewer items crossing the limit in one window is never "stage-wide"
 QUIET_FACTOR = 0.5  # no event for half the silence limit: item pages wait until the source is clear
-STAGE_CHECK_EVERY = 60.0  # seconds between backlog / source checks, however often tick runs
-WARMING_RECHECK = 3600.0  # first re-check of an item whose baseline is warming (seconds), doubling after
+STAGE_CHECK_EVERY = 300.0  # event-time seconds between backlog / source checks, however often tick runs
+TERMINAL_CHECK_EVERY = 3600.0  # ... between checks whether a stage no item leaves is terminal
+WARMING_RECHECK = 300.0  # shortest re-check of an item whose baseline is warming (seconds)
 MAX_RECHECK = 7 * 86400.0
 RECENT_PER_SEGMENT = 48  # durations kept per segment to re-seed a baseline after a shift
 SHIFT_RESOLVE_AFTER = 30  # completed items in the new normal before a bottleneck_shift resolves
@@ -72,16 +72,21 @@ SEVERITY = {
 }
 
 
-def _stage_wide(overdue: int, wip: int) -> bool:
-    """More open items past the limit than chance explains (binomial, 3 sigma above the normal share)."""
-    if overdue < STAGE_WIDE_MIN_OVERDUE or wip <= 0:
-        return False
-    p = NORMAL_OVERDUE_SHARE
-    return overdue > wip * p + 3.0 * math.sqrt(wip * p * (1 - p))
+def _burst(recent: int, expected: float) -> bool:
+    """Far more items crossing the limit in one window than the stage's own history explains."""
+    return recent >= STAGE_WIDE_MIN_OVERDUE and recent > 3.0 * expected + 3.0 * math.sqrt(expected)
 
 
 class EventRejected(ValueError):
-    """A valid-looking event the engine refuses (e.g. far in the future); the driver sends it to the DLQ."""
+    """A valid-looking event a driver refuses (e.g. far ahead of the wall clock); it goes to the DLQ."""
+
+
+def check_not_future(ts: float, now: float, max_future: float) -> None:
+    """Live drivers only: an event far ahead of the wall clock would fast-forward every clock."""
+    if ts > now + max_future:
+        raise EventRejected(
+            f"timestamp {format_ts(ts)} is more than {human_duration(max_future)} ahead of the clock {format_ts(now)}"
+        )
 
 
 def human_duration(seconds: float, business: bool = False) -> str:
@@ -110,7 +115,6 @@ class Item:
         "fired_limit",
         "ids",
         "suspect",
-        "recheck",
         "slow_alert",
         "held",
     )
@@ -127,7 +131,6 @@ class Item:
         self.fired_limit = 0.0
         self.ids: tuple[str, ...] = ()
         self.suspect = False
-        self.recheck = WARMING_RECHECK
         self.slow_alert: str | None = None
         self.held = False
 
@@ -144,12 +147,13 @@ class SegmentStats:
         self.count = 0
         self.recent: deque[float] = deque(maxlen=RECENT_PER_SEGMENT)
 
-    def observe(self, seconds: float, learned: float) -> None:
+    def observe(self, seconds: float, censored: bool) -> None:
+        """A completed duration; ``censored``: it broke the limit, so it only says "at least this long"."""
         self.buckets[bisect_left(DURATION_BUCKETS, seconds)] += 1
         self.sum += seconds
         self.count += 1
         self.recent.append(seconds)
-        self.baseline.learn_one(learned)
+        self.baseline.learn_one(seconds, censored)
 
 
 class StageState:
@@ -174,6 +178,9 @@ class StageState:
         "backlog_alert",
         "held",
         "cfg",
+        "terminal_checked",
+        "crossings",
+        "crossings_total",
     )
 
     def __init__(self, wf: WorkflowState, name: str, stage: str, waiting_on: str | None, warmup: int) -> None:
@@ -196,6 +203,18 @@ class StageState:
         self.shift_remaining = 0
         self.backlog_alert: Alert | None = None
         self.held = 0  # open items past the limit whose page is held back by a stage-wide slowdown
+        self.terminal_checked = -math.inf
+        self.crossings: deque[float] = deque()  # when items first crossed the limit, recent window only
+        self.crossings_total = 0
+
+    def stage_wide(self, now: float, window: float) -> bool:
+        """Items cross the limit in a burst: the stage slowed for everyone, not one item stalled."""
+        c = self.crossings
+        while c and c[0] < now - window:
+            c.popleft()
+        span = now - (self.first_arrival if self.first_arrival is not None else now)
+        expected = (self.crossings_total - len(c)) / max(span - window, window) * window
+        return _burst(len(c), expected)
 
 
 class WorkflowState:
@@ -214,6 +233,7 @@ class WorkflowState:
         "silent_alert",
         "silences",
         "all",
+        "silent_cache",
     )
 
     def __init__(self, engine: Engine, name: str) -> None:
@@ -238,6 +258,15 @@ class WorkflowState:
         self.silent_alert: Alert | None = None
         self.silences: list[tuple[float, float]] = []  # (start, end) of detected silences; end=inf while silent
         self.all = SegmentStats(engine.settings.engine.warmup)  # workflow-level fallback
+        self.silent_cache: tuple[float, float | None] = (math.nan, None)  # (last_ts, silent_after(last_ts))
+
+    def silent_after(self) -> float | None:
+        """When no event since the last one means "silent" (cached: it only moves when an event arrives)."""
+        if self.last_ts is None:
+            return None
+        if self.silent_cache[0] != self.last_ts:
+            self.silent_cache = (self.last_ts, self.rate.silent_after(self.last_ts))
+        return self.silent_cache[1]
 
 
 class Engine:
@@ -263,13 +292,6 @@ class Engine:
     def process(self, event: Event) -> list[Alert]:
         """Take one validated event. Returns the alerts whose status changed."""
         ts = event.timestamp
-        ref = self.max_ts if self.max_ts is not None else self.clock
-        if ref is not None and ts > max(ref, self.clock or ref) + self.ec.max_future_seconds:
-            self._count(event.workflow, "rejected")
-            raise EventRejected(
-                f"timestamp {format_ts(ts)} is more than {human_duration(self.ec.max_future_seconds)} "
-                f"ahead of the stream's clock {format_ts(max(ref, self.clock or ref))}"
-            )
         if self.max_ts is None or ts > self.max_ts:
             self.max_ts = ts
         lateness = self.ec.allowed_lateness_seconds
@@ -406,7 +428,6 @@ class Engine:
         item.last_ts = ts
         item.fired = False
         item.suspect = False
-        item.recheck = WARMING_RECHECK
         st.wip += 1
         if st.first_arrival is None:
             st.first_arrival = ts
@@ -439,9 +460,9 @@ class Engine:
                 out,
                 f"{item.entity_id} left {st.name} after {human_duration(seconds, wf.business)}",
             )
-            learned = min(seconds, item.fired_limit) if item.fired_limit else seconds
+            censored = True
         else:
-            learned = seconds if limit is None else min(seconds, limit * 1.5)
+            censored = limit is not None and seconds > limit
             if (
                 limit is not None
                 and seconds > limit
@@ -456,9 +477,9 @@ class Engine:
         if item.suspect:
             return  # the duration spans lost events: learn nothing from it
         segment, seg = self._segment_stats(st, item.segment)
-        seg.observe(seconds, learned)
-        st.all.observe(seconds, learned)
-        wf.all.baseline.learn_one(learned)
+        seg.observe(seconds, censored)
+        st.all.observe(seconds, censored)
+        wf.all.baseline.learn_one(seconds, censored)
         if self.ec.drift_enabled:
             shift = st.drift.update(seconds, ts)
             if shift is not None:
@@ -526,8 +547,9 @@ class Engine:
         st = item.state
         limit, _ = self._limit(st, item.segment)
         if limit is None:
-            due = now + item.recheck
-            item.recheck = min(item.recheck * 2, MAX_RECHECK)
+            # warming: look again after a quarter of the item's age (at least a few minutes), so once
+            # the baseline is warm the item is judged at most ~25 % of its age late
+            due = now + min(max((now - item.entered_at) * 0.25, WARMING_RECHECK), MAX_RECHECK)
         else:
             due = item.wf.clock.add_business(item.entered_at, limit)
             if due <= now:
@@ -594,8 +616,10 @@ class Engine:
             self._defer(item, now, max(limit * 0.05, 60.0))
             return
         # guard 2: a stage-wide slowdown is the stage's problem (drift decides), not this item's
-        overdue = st.stalled + st.held + (0 if item.held else 1)
-        if _stage_wide(overdue, st.wip):
+        if not item.held:
+            st.crossings.append(now)
+            st.crossings_total += 1
+        if st.stage_wide(now, limit):
             if not item.held:
                 item.held = True
                 st.held += 1
@@ -618,8 +642,9 @@ class Engine:
         """A stage no item ever left, long after many entered it, is where items end."""
         if st.terminal or st.flow.departures or st.first_arrival is None:
             return
-        if st.flow.arrivals < self.ec.terminal_learn_min_items:
+        if st.flow.arrivals < self.ec.terminal_learn_min_items or now < st.terminal_checked + TERMINAL_CHECK_EVERY:
             return
+        st.terminal_checked = now
         longest = 0.0
         for other in st.wf.states.values():
             if other is not st and other.all.baseline.n >= 3:
@@ -708,7 +733,7 @@ class Engine:
         """No event for longer than the source's rate explains (silence not necessarily declared yet)."""
         if wf.last_ts is None or not self.ec.silence_enabled:
             return False
-        limit = wf.rate.silent_after(wf.last_ts)
+        limit = wf.silent_after()
         return limit is not None and now > wf.last_ts + (limit - wf.last_ts) * QUIET_FACTOR
 
     def _overlaps_silence(self, wf: WorkflowState, since: float) -> bool:
@@ -717,7 +742,7 @@ class Engine:
     def _check_source(self, wf: WorkflowState, now: float, out: list[Alert]) -> None:
         if not self.ec.silence_enabled or wf.silent_alert is not None or wf.last_ts is None:
             return
-        limit = wf.rate.silent_after(wf.last_ts)
+        limit = wf.silent_after()
         if limit is None or now < limit or wf.cfg.mute:
             return
         gap = now - wf.last_ts
@@ -999,7 +1024,7 @@ class Engine:
         return pickle.dumps(
             (
                 item.wf.name, st.stage, st.waiting_on, item.segment, item.entered_at, item.last_ts,
-                item.fired, item.fired_limit, item.ids, item.suspect, item.held, item.recheck,
+                item.fired, item.fired_limit, item.ids, item.suspect, item.held,
                 item.slow_alert, alerts,
             ),
             protocol=pickle.HIGHEST_PROTOCOL,
@@ -1020,12 +1045,12 @@ class Engine:
                 st.wip = st.stalled = st.held = 0
         for entity_id, raw in items:
             (wfname, stage, waiting_on, segment, entered_at, last_ts, fired, fired_limit, ids, suspect, held,
-             recheck, slow_alert, alerts) = pickle.loads(raw)  # noqa: S301 - our own changelog
+             slow_alert, alerts) = pickle.loads(raw)  # noqa: S301 - our own changelog
             wf = engine._workflow(wfname)
             st = engine._state(wf, stage, waiting_on)
             item = Item(entity_id, wf, st, segment, entered_at)
             item.last_ts, item.fired, item.fired_limit, item.ids = last_ts, fired, fired_limit, ids
-            item.suspect, item.held, item.recheck, item.slow_alert = suspect, held, recheck, slow_alert
+            item.suspect, item.held, item.slow_alert = suspect, held, slow_alert
             engine.items[entity_id] = item
             for a in alerts:
                 engine.active[a.alert_id] = a

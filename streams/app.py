@@ -34,7 +34,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from monitor import metrics as metrics_mod
 from monitor.config import Settings
-from monitor.engine import Engine, EventClock, EventRejected
+from monitor.engine import Engine, EventClock, EventRejected, check_not_future
 from monitor.events import Alert, decode_record, encode, encode_alert
 from streams.group import EngineGroup
 
@@ -245,6 +245,7 @@ class Worker:
             clock = self.clocks[p] = EventClock(self.settings.worker.tick_interval_seconds)
         key = msg.key
         wall = time.time()
+        max_future = self.settings.engine.max_future_seconds
         for ev in events:
             if (key is None or ev.entity_id.encode() != key) and self._partition_of(ev.entity_id) != p:
                 self.dead_letter(
@@ -254,9 +255,11 @@ class Worker:
                     f"record is in partition {p}: a batched record must hold events keyed to its partition",
                 )
                 continue
-            if clock is not None:
-                out.extend(clock.advance(eng, ev.timestamp))
             try:
+                if clock is not None:
+                    out.extend(clock.advance(eng, ev.timestamp))
+                else:
+                    check_not_future(ev.timestamp, wall, max_future)
                 out.extend(eng.process(ev))
             except EventRejected as exc:
                 self.dead_letter(msg, encode(ev.to_wire()), str(exc))

@@ -1,0 +1,194 @@
+"""Business time: known spans, holidays, DST, the add_business inverse, and the auto decision."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detectors.calendar import ActivityProfile, BusinessCalendar, WallClock, restore_calendar
+
+BERLIN = ZoneInfo("Europe/Berlin")
+UTC = ZoneInfo("UTC")
+
+
+def at(y: int, m: int, d: int, h: float = 0.0, tz: ZoneInfo = UTC) -> float:
+    return datetime(y, m, d, tzinfo=tz).timestamp() + h * 3600
+
+
+def test_friday_afternoon_to_monday_morning_is_two_working_hours() -> None:
+    cal = BusinessCalendar()
+    fri, mon = at(2026, 3, 6, 16), at(2026, 3, 9, 10)
+    assert cal.business_seconds(fri, mon) == 2 * 3600
+    assert cal.add_business(fri, 2 * 3600) == mon
+
+
+def test_spans_inside_outside_and_reversed() -> None:
+    cal = BusinessCalendar()
+    assert cal.business_seconds(at(2026, 3, 2, 10), at(2026, 3, 2, 11.5)) == 1.5 * 3600
+    assert cal.business_seconds(at(2026, 3, 7, 10), at(2026, 3, 8, 20)) == 0  # weekend
+    assert cal.business_seconds(at(2026, 3, 2, 18), at(2026, 3, 3, 8)) == 0  # night
+    assert cal.business_seconds(at(2026, 3, 3), at(2026, 3, 2)) == 0
+    assert cal.business_seconds(at(2026, 3, 2), at(2026, 3, 9)) == 40 * 3600
+
+
+def test_long_spans_are_counted_by_whole_weeks() -> None:
+    cal = BusinessCalendar()
+    a = at(2026, 1, 5)  # a Monday
+    assert cal.business_seconds(a, a + 52 * 7 * 86400) == 52 * 40 * 3600
+    assert cal.add_business(a, 52 * 40 * 3600) == at(2027, 1, 1, 17)  # Friday 17:00 of week 52
+
+
+def test_fractional_hours_and_custom_workdays() -> None:
+    cal = BusinessCalendar(workdays=(0, 2), start_hour=8.5, end_hour=12.25)
+    assert cal.business_seconds(at(2026, 3, 2), at(2026, 3, 9)) == 2 * 3.75 * 3600
+    assert cal.add_business(at(2026, 3, 2), 3.75 * 3600 + 60) == at(2026, 3, 4, 8.5) + 60
+
+
+def test_holidays_are_not_working_time() -> None:
+    cal = BusinessCalendar(holidays=[date(2026, 12, 25), "2026-12-28"])
+    # Thursday 24th 16:00 -> Tuesday 29th 10:00: 1 h on the 24th, 25th and 28th off, 1 h on the 29th
+    a, b = at(2026, 12, 24, 16), at(2026, 12, 29, 10)
+    assert cal.business_seconds(a, b) == 2 * 3600
+    assert cal.add_business(a, 2 * 3600) == b
+    assert cal.add_business(at(2026, 12, 25, 10), 60) == at(2026, 12, 29, 9) + 60
+
+
+def test_dst_change_week_in_berlin() -> None:
+    cal = BusinessCalendar("Europe/Berlin")
+    # Clocks go forward on Sunday 2026-03-29: the week still holds exactly 40 working hours
+    mon, next_mon = at(2026, 3, 23, tz=BERLIN), at(2026, 3, 30, tz=BERLIN)
+    assert next_mon - mon == 7 * 86400 - 3600
+    assert cal.business_seconds(mon, next_mon) == 40 * 3600
+    fri, tue = at(2026, 3, 27, 16, tz=BERLIN), at(2026, 3, 31, 10, tz=BERLIN)
+    assert cal.business_seconds(fri, tue) == (1 + 8 + 1) * 3600
+    assert cal.add_business(fri, 10 * 3600) == tue
+    # and back in October (Sunday 25th): Monday 10:00 local is 09:00 UTC after the change
+    assert cal.add_business(at(2026, 10, 23, 16, tz=BERLIN), 2 * 3600) == at(2026, 10, 26, 9)
+    assert cal.business_seconds(at(2026, 10, 19, tz=BERLIN), at(2026, 10, 26, tz=BERLIN)) == 40 * 3600
+
+
+def test_spring_forward_gap_inside_working_hours() -> None:
+    # a 24/7 calendar in local time: the skipped hour 02:00-03:00 does not exist, so it is not worked
+    cal = BusinessCalendar("Europe/Berlin", workdays=range(7), start_hour=0, end_hour=24)
+    a, b = at(2026, 3, 29, tz=BERLIN), at(2026, 3, 30, tz=BERLIN)
+    assert cal.business_seconds(a, b) == b - a == 23 * 3600
+
+
+CALENDARS = [
+    BusinessCalendar(),
+    BusinessCalendar("Europe/Berlin", holidays=["2026-04-03", "2026-04-06", "2026-12-25"]),
+    BusinessCalendar("America/New_York", workdays=(0, 1, 2, 3, 4, 5), start_hour=7.5, end_hour=19),
+    BusinessCalendar("Asia/Kolkata", workdays=(6,), start_hour=22, end_hour=24),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    which=st.integers(0, len(CALENDARS) - 1),
+    a=st.floats(at(2025, 6, 1), at(2027, 6, 1)),
+    seconds=st.floats(0, 400 * 3600),
+)
+def test_add_business_inverts_business_seconds(which: int, a: float, seconds: float) -> None:
+    cal = CALENDARS[which]
+    end = cal.add_business(a, seconds)
+    assert end >= a
+    assert cal.business_seconds(a, end) == pytest.approx(seconds, abs=1e-3)
+    # it is the earliest such instant: a little earlier, a little less work was done
+    if seconds > 1:
+        assert cal.business_seconds(a, end - 1) < seconds
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    which=st.integers(0, len(CALENDARS) - 1),
+    a=st.floats(at(2025, 6, 1), at(2027, 6, 1)),
+    span=st.floats(0, 60 * 86400),
+    cut=st.floats(0, 1),
+)
+def test_business_seconds_is_additive(which: int, a: float, span: float, cut: float) -> None:
+    cal = CALENDARS[which]
+    m, b = a + cut * span, a + span
+    whole = cal.business_seconds(a, b)
+    assert whole == pytest.approx(cal.business_seconds(a, m) + cal.business_seconds(m, b), abs=1e-3)
+    assert 0 <= whole <= span + 1e-6
+
+
+def test_hour_mask_round_trip_and_snapshot() -> None:
+    cal = BusinessCalendar("Europe/Berlin", holidays=["2026-12-25"])
+    mask = cal.hour_mask()
+    assert sum(mask) == 40
+    same = BusinessCalendar.from_hour_mask("Europe/Berlin", mask, holidays=["2026-12-25"])
+    assert same == cal
+    assert restore_calendar(cal.snapshot()) == cal
+    assert restore_calendar(WallClock().snapshot()) == WallClock()
+
+
+def test_wall_clock_is_identity() -> None:
+    w = WallClock()
+    assert w.business_seconds(10.0, 25.5) == 15.5 and w.business_seconds(5.0, 1.0) == 0.0
+    assert w.add_business(10.0, 5.0) == 15.0
+
+
+def test_invalid_calendars_are_rejected() -> None:
+    with pytest.raises(ValueError):
+        BusinessCalendar(start_hour=17, end_hour=9)
+    with pytest.raises(ValueError):
+        BusinessCalendar(workdays=())
+    with pytest.raises(ValueError):
+        BusinessCalendar.from_hour_mask("UTC", [False] * 168)
+    with pytest.raises(Exception):  # noqa: B017 - zoneinfo raises its own error type
+        BusinessCalendar("Mars/Olympus")
+
+
+def business_hours_traffic(rng: random.Random, days: int, per_hour: float, tz: ZoneInfo) -> list[float]:
+    out: list[float] = []
+    for d in range(days):
+        day = datetime(2026, 3, 2, tzinfo=tz).date().toordinal() + d
+        dd = date.fromordinal(day)
+        if dd.weekday() >= 5:
+            continue
+        t = datetime(dd.year, dd.month, dd.day, 9, tzinfo=tz).timestamp()
+        end = t + 8 * 3600
+        while (t := t + rng.expovariate(per_hour / 3600)) < end:
+            out.append(t)
+    return out
+
+
+def test_auto_decides_business_time_for_office_hours_traffic() -> None:
+    rng = random.Random(1)
+    events = business_hours_traffic(rng, 21, 20.0, BERLIN)
+    # stray night and weekend events (1 %) do not make those hours working time
+    events += [at(2026, 3, 2 + rng.randrange(21), rng.uniform(0, 24), tz=BERLIN) for _ in range(25)]
+    p = ActivityProfile("Europe/Berlin", min_events=2000, min_days=14)
+    for t in sorted(events):
+        p.learn_one(t)
+    assert p.decided()
+    cal = p.calendar()
+    assert isinstance(cal, BusinessCalendar)
+    assert cal.hour_mask() == BusinessCalendar("Europe/Berlin").hour_mask()
+    snap = p.snapshot()
+    assert type(p).restore(snap).calendar() == cal
+
+
+def test_auto_keeps_wall_time_for_round_the_clock_traffic() -> None:
+    rng = random.Random(2)
+    p = ActivityProfile("UTC", min_events=2000, min_days=14)
+    t = at(2026, 3, 2)
+    for _ in range(10_000):
+        t += rng.expovariate(1 / 500)  # ~7 events per hour, day and night
+        p.learn_one(t)
+        if p.decided():
+            break
+    assert p.decided() and isinstance(p.calendar(), WallClock)
+
+
+def test_auto_waits_for_enough_events_and_days() -> None:
+    p = ActivityProfile(min_events=100, min_days=14)
+    for i in range(5000):
+        p.learn_one(at(2026, 3, 2) + i * 60.0)  # 3.5 days only
+    assert not p.decided() and p.calendar() is None

@@ -1,0 +1,91 @@
+"""ShiftDetector: finds permanent slowdowns/speedups quickly, once; ignores noise and outliers."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from detectors.drift import Shift, ShiftDetector
+
+MEDIAN = 3600.0
+
+
+def stream(seed: int, sigma: float, n: int, change_at: int | None = None, factor: float = 1.0,
+           outliers: float = 0.02) -> list[float]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        v = MEDIAN * rng.lognormvariate(0.0, sigma)
+        if change_at is not None and i >= change_at:
+            v *= factor
+        if rng.random() < outliers:
+            v *= 10
+        out.append(v)
+    return out
+
+
+def shifts_of(values: list[float], detector: ShiftDetector | None = None) -> list[tuple[int, Shift]]:
+    d = detector or ShiftDetector()
+    found = []
+    for i, v in enumerate(values):
+        s = d.update(v, 1_700_000_000.0 + i)
+        if s is not None:
+            found.append((i, s))
+    return found
+
+
+@pytest.mark.parametrize("sigma", [0.3, 0.6, 0.9])
+@pytest.mark.parametrize("factor", [2.0, 0.5])
+def test_a_permanent_2x_change_is_reported_once_within_150_items(sigma: float, factor: float) -> None:
+    for seed in range(5):
+        found = shifts_of(stream(seed, sigma, 1200, change_at=300, factor=factor))
+        assert len(found) == 1, found
+        i, shift = found[0]
+        assert 300 <= i < 300 + 150
+        # estimated from the few items since the change point: a factor 1.5 either way
+        assert factor / 1.5 < shift.ratio < factor * 1.5
+        assert shift.before_seconds == pytest.approx(MEDIAN, rel=0.3)
+        assert shift.detected_at == 1_700_000_000.0 + i
+        assert shift.direction == ("slowdown" if factor > 1 else "speedup")
+
+
+def test_stationary_streams_with_outliers_raise_almost_no_shift() -> None:
+    # requirement: < 1 false shift per 5000 items, i.e. < 18 here; measured: 1 in these 90 000
+    # items (seed 102 holds a real 200-item excursion), 3 in 240 000 over 24 streams
+    false = 0
+    for sigma in (0.3, 0.6, 0.9):
+        for seed in (100, 101, 102):
+            false += len(shifts_of(stream(seed, sigma, 10_000)))
+    assert false <= 3
+
+
+def test_small_changes_are_not_shifts() -> None:
+    assert shifts_of(stream(7, 0.5, 3000, change_at=300, factor=1.2)) == []
+
+
+def test_it_re_arms_on_the_new_level_and_finds_the_next_change() -> None:
+    values = stream(3, 0.5, 300) + stream(4, 0.5, 300, change_at=0, factor=3.0) + stream(5, 0.5, 300)
+    found = shifts_of(values)
+    assert len(found) == 2  # slower x3, then back
+    assert 2 < found[0][1].ratio < 4.5 and 1 / 4.5 < found[1][1].ratio < 1 / 2
+    assert 300 <= found[0][0] < 350 and 600 <= found[1][0] < 650
+
+
+def test_recent_returns_the_last_durations_oldest_first() -> None:
+    d = ShiftDetector(min_samples=10, buffer=20)
+    assert d.recent(5) == []
+    for i in range(1, 31):
+        d.update(float(i), i)
+    assert d.recent(3) == pytest.approx([28.0, 29.0, 30.0])
+    assert len(d.recent(100)) == 20
+
+
+def test_score_is_pure_and_rises_with_the_evidence() -> None:
+    d = ShiftDetector()
+    for i, v in enumerate(stream(9, 0.4, 200)):
+        d.update(v, i)
+    before = d.snapshot()
+    assert d.score_one(MEDIAN) < d.score_one(3 * MEDIAN) <= 1.0
+    assert d.snapshot() == before
+    assert ShiftDetector().score_one(MEDIAN) == 0.0

@@ -1,0 +1,115 @@
+"""FlowTracker: Little's law, no backlog in a steady stream, backlog when departures stall."""
+
+from __future__ import annotations
+
+import heapq
+import random
+
+import pytest
+
+from detectors.throughput import Backlog, FlowTracker
+
+
+def simulate(seed: int, rate: float, mean_d: float, sigma: float, n: int, mode: str | None = None,
+             change_item: int = 0, recover_item: int | None = None) -> tuple[FlowTracker, list[tuple[float, Backlog | None]]]:
+    """Poisson arrivals, lognormal times in stage (infinite servers). From item ``change_item``,
+    ``mode`` "stop" holds every departure, "half" serves the held items first-in-first-out at half
+    the arrival rate. From ``recover_item`` (if given) the held items all leave at once."""
+    rng = random.Random(seed)
+    f = FlowTracker()
+    t = 0.0
+    due: list[tuple[float, float]] = []  # (departure time, arrival time)
+    held: list[float] = []
+    next_serve: float | None = None
+    checks: list[tuple[float, Backlog | None]] = []
+    t_change = None
+    for i in range(n):
+        t += rng.expovariate(rate)
+        if mode and i == change_item:
+            t_change = t
+        if recover_item is not None and i == recover_item:
+            for a in held:
+                f.depart(t, t - a)
+            held.clear()
+            mode = None
+        while due and due[0][0] <= t:
+            dt, at = heapq.heappop(due)
+            if mode and t_change is not None and dt >= t_change:
+                held.append(at)
+            else:
+                f.depart(dt, dt - at)
+        if mode == "half" and t_change is not None:
+            next_serve = next_serve or t_change
+            while next_serve <= t and held:
+                at = held.pop(0)
+                f.depart(next_serve, next_serve - at)
+                next_serve += rng.expovariate(rate / 2)
+            next_serve = max(next_serve, t)
+        f.arrive(t)
+        heapq.heappush(due, (t + mean_d * rng.lognormvariate(-sigma**2 / 2, sigma), t))
+        checks.append((t, f.check(t)))
+    return f, checks
+
+
+def episodes(checks: list[tuple[float, Backlog | None]]) -> list[Backlog]:
+    out, active = [], False
+    for _, b in checks:
+        if b is not None and not active:
+            out.append(b)
+        active = b is not None
+    return out
+
+
+@pytest.mark.parametrize(("rate", "mean_d", "sigma"), [
+    (1 / 60, 1800.0, 0.5),   # ~30 in the stage
+    (1 / 600, 86400.0, 0.9),  # ~144 in the stage, heavy tail
+    (1 / 30, 600.0, 0.3),
+    (1 / 3600, 3600.0, 0.8),  # ~1 in the stage
+])
+def test_steady_stream_has_no_backlog_over_10k_items(rate: float, mean_d: float, sigma: float) -> None:
+    f, checks = simulate(1, rate, mean_d, sigma, 10_000)
+    assert episodes(checks) == []
+    observed, expected = f.littles_law()
+    assert observed == pytest.approx(rate * mean_d, rel=0.3)
+    assert expected == pytest.approx(rate * mean_d, rel=0.3)
+    assert f.arrivals == 10_000 and f.wip == f.arrivals - f.departures
+
+
+@pytest.mark.parametrize("mode", ["stop", "half"])
+@pytest.mark.parametrize(("rate", "mean_d", "sigma"), [(1 / 60, 1800.0, 0.5), (1 / 600, 86400.0, 0.9)])
+def test_departures_stopping_or_halving_is_a_backlog_within_a_few_typical_durations(
+    mode: str, rate: float, mean_d: float, sigma: float
+) -> None:
+    for seed in range(3):
+        _, checks = simulate(seed, rate, mean_d, sigma, 5000, mode=mode, change_item=2500)
+        t_change = checks[2500][0]
+        found = episodes(checks)
+        assert len(found) == 1
+        b = found[0]
+        assert b.since >= t_change
+        assert (b.since - t_change) / mean_d < 5
+        assert b.wip > 1.5 * b.expected_wip and b.growth_ratio > 1.5
+        assert b.arrival_rate_per_s > b.departure_rate_per_s
+
+
+def test_one_episode_with_a_stable_start_then_resolved_when_the_backlog_drains() -> None:
+    _, checks = simulate(4, 1 / 60, 1800.0, 0.5, 6000, mode="stop", change_item=2500, recover_item=3500)
+    found = episodes(checks)
+    assert len(found) == 1
+    during = [b for t, b in checks[2500:3500] if b is not None]
+    assert during and all(b.since == found[0].since for b in during)
+    assert all(b is None for _, b in checks[3600:])
+
+
+def test_check_is_idempotent_for_the_same_instant() -> None:
+    f, checks = simulate(5, 1 / 60, 1800.0, 0.5, 4000, mode="stop", change_item=3000)
+    t = checks[-1][0]
+    assert f.check(t) == f.check(t) == checks[-1][1]
+
+
+def test_nothing_is_judged_before_enough_departures() -> None:
+    f = FlowTracker()
+    for i in range(500):
+        f.arrive(float(i))
+    assert f.check(1000.0) is None and f.wip == 500 and f.departures == 0
+    assert f.littles_law()[1] == 0.0
