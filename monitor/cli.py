@@ -101,6 +101,9 @@ def backtest(
     tz: str = typer.Option("UTC", "--tz", help="Time zone for timestamps without an offset (CSV/XES)."),
     json_summary: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
     partitions: int = typer.Option(1, "--partitions", help="Replay as N Kafka partitions (one engine each), like the live worker."),
+    compare: tuple[Path, Path] | None = typer.Option(None, "--compare", help="Compare two configs: --compare A.yaml "
+                                                     "B.yaml EVENTS (alerts per stage, identities only in A/B)."),
+    truth: Path | None = typer.Option(None, "--truth", help="With --compare: truth.json, adds precision/recall/F1."),
 ) -> None:
     """Replay an events file through the engine in event time and write what would have fired."""
     import json as _json
@@ -108,6 +111,12 @@ def backtest(
     from monitor.backtest import print_summary, run_backtest
     from monitor.progress import count_progress
 
+    if compare is not None:
+        from monitor.compare import compare_command
+
+        raise typer.Exit(compare_command(compare, events, truth, as_json=json_summary, fmt=fmt, step=tick, mapping={
+            k: v for k, v in dict(entity_col=entity_col, stage_col=stage_col, time_col=time_col,
+                                  workflow=workflow, segment_col=segment_col, tz=tz).items() if v is not None}))
     settings = _settings(config)
     if not events.exists():
         typer.secho(f"{events}: no such file", fg="red", err=True)
@@ -291,6 +300,60 @@ def demo(
         raise typer.Exit(2) from None
     if not result.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    events: Path = typer.Argument(..., help="Events file: JSONL (event contract), CSV or XES."),
+    out: Path = typer.Option(Path("report.html"), "--out", "-o", help="The HTML report to write."),
+    config: Path | None = ConfigOpt,
+    truth: Path | None = typer.Option(None, "--truth", help="truth.json from `stagewatch simulate`: adds scores."),
+    fmt: str = typer.Option("auto", "--format", help="auto | jsonl | csv | xes"),
+    tick: float = typer.Option(60.0, "--tick", help="Event-time seconds between engine ticks (the live timer)."),
+    sample_hours: float = typer.Option(12.0, "--sample-hours", min=0.01, help="Event-time hours between samples "
+                                       "of the baselines (threshold over time, WIP)."),
+) -> None:
+    """Replay EVENTS and write a self-contained HTML tuning report (distributions, thresholds, alerts, flow)."""
+    from monitor.report import report_command
+
+    raise typer.Exit(report_command(events, out, _settings(config), truth=truth, fmt=fmt, step=tick,
+                                    sample_hours=sample_hours))
+
+
+inspect_app = typer.Typer(help="Ask a running worker about an item, a stage or the firing alerts.",
+                          no_args_is_help=True)
+app.add_typer(inspect_app, name="inspect")
+WorkerOpt = typer.Option("http://127.0.0.1:6066", "--worker", help="Base URL of the worker's web server.")
+InspectJson = typer.Option(False, "--json", help="Print the worker's JSON instead of tables.")
+
+
+@inspect_app.command("item")
+def inspect_item(entity_id: str = typer.Argument(..., help="The item's entity_id."),
+                 worker: str = WorkerOpt, as_json: bool = InspectJson) -> None:
+    """An open item: stage, age, typical, threshold, when it pages and why."""
+    from monitor.inspect import run
+
+    raise typer.Exit(run("item", worker, as_json, entity_id=entity_id))
+
+
+@inspect_app.command("stage")
+def inspect_stage(workflow_name: str = typer.Argument(..., metavar="WORKFLOW"), stage: str = typer.Argument(...),
+                  worker: str = WorkerOpt, as_json: bool = InspectJson) -> None:
+    """A stage now (WIP, stalled, oldest) and its baseline per segment (n, typical, p95, threshold, source)."""
+    from monitor.inspect import run
+
+    raise typer.Exit(run("stage", worker, as_json, workflow=workflow_name, stage=stage))
+
+
+@inspect_app.command("alerts")
+def inspect_alerts(worker: str = WorkerOpt, as_json: bool = InspectJson,
+                   workflow_name: str | None = typer.Option(None, "--workflow", help="Only this workflow."),
+                   kind: str | None = typer.Option(None, "--kind", help="Only this kind (stalled, slow_stage, ...).")
+                   ) -> None:
+    """The alerts firing now, most severe and oldest first."""
+    from monitor.inspect import run
+
+    raise typer.Exit(run("alerts", worker, as_json, workflow=workflow_name, kind=kind))
 
 
 def main() -> None:

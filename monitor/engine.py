@@ -467,6 +467,7 @@ class Engine:
                 limit is not None
                 and seconds > limit
                 and not item.suspect
+                and not (wf.profile is not None and wf.profile.suspects_off_hours())
                 and self.ec.slow_stage_enabled
                 and not st.cfg.mute
                 and not wf.cfg.mute
@@ -607,6 +608,10 @@ class Engine:
             self._schedule(item, now)
             return
         if st.cfg.mute or wf.cfg.mute:
+            return
+        # guard 0: nights look dead but the calendar is not learned yet: wall-time ages mislead
+        if wf.profile is not None and wf.profile.suspects_off_hours():
+            self._defer(item, now, max(limit * 0.25, 3600.0))
             return
         # guard 1: events may be lost, not the work stalled
         if item.suspect or self._overlaps_silence(wf, item.entered_at):

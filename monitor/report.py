@@ -19,6 +19,7 @@ from __future__ import annotations
 import html
 import io
 import math
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
@@ -32,7 +33,7 @@ from monitor.engine import Engine, human_duration
 from monitor.events import Alert, BadRecord, Event, format_ts, parse_timestamp
 from monitor.views import BaselineView, StageView
 
-DEFAULT_SAMPLE_HOURS = 6.0
+DEFAULT_SAMPLE_HOURS = 12.0
 TOP_STALLED = 20
 MAX_BAD_REASONS = 10
 KIND_COLORS = {
@@ -136,7 +137,8 @@ def collect(
     next_sample: list[float | None] = [None]
 
     def on_bad(bad: BadRecord) -> None:
-        reason = bad.reason.split(":")[0] if ":" in bad.reason else bad.reason
+        # group by the reason without its position ("line 12: entity_id: missing" -> "entity_id: missing")
+        reason = re.sub(r"^(line|record|row|trace|event) \d+[^:]*: ", "", bad.reason)[:120]
         if reason in bad_reasons or len(bad_reasons) < MAX_BAD_REASONS:
             bad_reasons[reason] += 1
         else:
@@ -327,7 +329,7 @@ def svg(fig: Any) -> str:
     _svg_counter[0] += 1
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": f"sw{_svg_counter[0]}"}):
-        fig.savefig(buf, format="svg")
+        fig.savefig(buf, format="svg", metadata={"Date": None})
     text = buf.getvalue()
     return text[text.index("<svg"):]
 
@@ -336,6 +338,15 @@ def _dates(ts: Iterable[float]) -> list[Any]:
     from datetime import UTC, datetime
 
     return [datetime.fromtimestamp(t, tz=UTC) for t in ts]
+
+
+def _hours_axis(ax: Any) -> None:
+    """Log-x axis in hours, labelled in plain numbers (no mathtext: faster and easier to read)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.xaxis.set_major_locator(LogLocator(base=10, numticks=8))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def stage_figure(data: ReportData, workflow: str, stage: str, shifts: list[Alert]) -> str:
@@ -355,6 +366,7 @@ def stage_figure(data: ReportData, workflow: str, stage: str, shifts: list[Alert
         bins = np.logspace(math.log10(lo), math.log10(hi * 1.0001 if hi > lo else lo * 10), 40)
         ax1.hist(v, bins=bins, color="#9ecae1", edgecolor="#6baed6", linewidth=0.5)
         ax1.set_xscale("log")
+        _hours_axis(ax1)
     else:
         ax1.text(0.5, 0.5, "no completed durations", ha="center", va="center", transform=ax1.transAxes)
     if stage_base is not None:
@@ -398,6 +410,7 @@ def stage_figure(data: ReportData, workflow: str, stage: str, shifts: list[Alert
 def timeline_figure(alerts: list[Alert], workflow: str, start: float, end: float) -> str:
     """Firing alerts of one workflow over event time, one row per kind."""
     fig = _figure(13.5, 2.6)
+    fig.subplots_adjust(left=0.13)
     ax = fig.subplots()
     kinds = list(KIND_COLORS)
     by_kind: dict[str, list[float]] = defaultdict(list)
@@ -422,10 +435,11 @@ def wip_figure(data: ReportData, workflow: str, shifts: list[Alert]) -> str:
     """WIP per stage over event time (sampled), bottleneck shifts marked."""
     fig = _figure(13.5, 3.0)
     ax = fig.subplots()
+    terminal = {v.stage for v in data.stages if v.workflow == workflow and v.terminal}  # as known at the end
     series: dict[str, tuple[list[float], list[int]]] = defaultdict(lambda: ([], []))
     for s in data.samples:
         for v in s.stages:
-            if v.workflow == workflow and not v.terminal:
+            if v.workflow == workflow and v.stage not in terminal:
                 xs, ys = series[v.stage]
                 xs.append(s.at)
                 ys.append(v.wip)
@@ -531,7 +545,9 @@ def render_html(data: ReportData) -> str:
     # data health
     parts.append("<h2 id='health'>Data health</h2>")
     health = [[outcome, f"{n:,}"] for outcome, n in sorted(s.outcomes.items())]
-    health += [["invalid records (not events)", f"{s.invalid:,}"], ["rejected by the engine", f"{s.rejected:,}"]]
+    health.append(["invalid records (not events)", f"{s.invalid:,}"])
+    if "rejected" not in s.outcomes:
+        health.append(["rejected", f"{s.rejected:,}"])
     health += [[f"over the cardinality cap: {dim}", f"{n:,}"] for dim, n in sorted(data.overflow.items())]
     parts.append(_table(["outcome", "events"], health, numeric={1}))
     if data.bad_reasons:
@@ -597,3 +613,36 @@ def write_report(data: ReportData, out: str | Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_html(data), encoding="utf-8")
     return path
+
+
+def report_command(
+    events: Path,
+    out: Path,
+    settings: Settings,
+    *,
+    truth: Path | None = None,
+    fmt: str = "auto",
+    step: float = DEFAULT_TICK,
+    sample_hours: float = DEFAULT_SAMPLE_HOURS,
+) -> int:
+    """``stagewatch report``: replay, write the HTML, print where; returns the exit code."""
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    for p in (events, truth):
+        if p is not None and not p.exists():
+            err.print(f"[red]{p}: no such file[/red]")
+            return 2
+    try:
+        with err.status(f"replaying {events}..."):
+            data = collect(events, settings, fmt=fmt, step=step, sample_hours=sample_hours, truth_path=truth)
+    except (ValueError, KeyError) as exc:
+        err.print(f"[red]cannot report on {events}: {exc}[/red]")
+        return 2
+    started = time.perf_counter()
+    path = write_report(data, out)
+    err.print(
+        f"{path}: {data.summary.events_read:,} events, {sum(data.summary.firing.values()):,} alerts fired; "
+        f"replay {data.collect_seconds:.1f} s, plots {time.perf_counter() - started:.1f} s"
+    )
+    return 0

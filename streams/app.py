@@ -383,7 +383,9 @@ class Worker:
         @app.page("/metrics")
         class Metrics(faust.web.View):
             async def get(self, request: Any) -> Any:
-                return self.bytes(generate_latest(worker.registry), content_type=CONTENT_TYPE_LATEST)
+                from aiohttp import web as aioweb
+
+                return aioweb.Response(body=generate_latest(worker.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
         @app.page("/items/{entity_id}")
         class ItemPage(faust.web.View):

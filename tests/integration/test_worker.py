@@ -193,7 +193,9 @@ def test_poison_records_go_to_the_dlq_and_the_worker_keeps_going(kafka, tmp_path
         producer.flush()
         producer.close()
         dlq = read_topic(kafka, cfg["topics"]["dlq"], lambda r: len(r) >= len(poison), timeout=60, idle=1)
-        assert sorted(r.value for r in dlq) == sorted(poison)
+        # a bad element of a batch is kept on its own; anything else is kept byte for byte
+        expected = [*poison[:-1], b'{"workflow":"sales"}']
+        assert sorted(r.value for r in dlq) == sorted(expected)
         for r in dlq:
             headers = dict(r.headers)
             assert headers["reason"] and headers["source_topic"] == topic.encode()

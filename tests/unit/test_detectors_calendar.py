@@ -192,3 +192,18 @@ def test_auto_waits_for_enough_events_and_days() -> None:
     for i in range(5000):
         p.learn_one(at(2026, 3, 2) + i * 60.0)  # 3.5 days only
     assert not p.decided() and p.calendar() is None
+
+
+def test_off_hours_are_suspected_early_for_office_traffic_only() -> None:
+    office = ActivityProfile("Europe/Berlin")
+    for t in business_hours_traffic(random.Random(3), 3, 20.0, BERLIN):
+        office.learn_one(t)
+    assert not office.decided() and office.suspects_off_hours()
+    rng = random.Random(4)
+    round_the_clock = ActivityProfile("UTC")
+    t = at(2026, 3, 2)
+    for _ in range(600):
+        t += rng.expovariate(1 / 500)
+        round_the_clock.learn_one(t)
+    assert not round_the_clock.suspects_off_hours()
+    assert not ActivityProfile().suspects_off_hours()

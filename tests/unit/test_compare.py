@@ -1,0 +1,76 @@
+"""Two configurations on the same events: counts, identity difference, scores against a truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from monitor.compare import compare, tables
+from monitor.config import Settings
+from monitor.events import format_ts
+from tests.unit.test_report import SETTINGS, STUCK, T0, tiny_events
+
+# B mutes stage `a`: the stuck item's page exists only under A
+MUTED = Settings(engine={"warmup": 20},
+                 workflows={"w": {"terminal_stages": ["done"], "calendar": {"mode": "wall"},
+                                  "stages": {"a": {"mute": True}}}})
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("compare")
+    events = tiny_events(d / "events.jsonl")
+    truth = {
+        "scenario": "tiny", "seed": 0, "items": 120, "start": format_ts(T0), "end": format_ts(T0 + 40 * 3600),
+        "workflows": {"w": {"stages": ["a", "b", "done"], "terminal": ["done"], "segments": ["x"], "calendar": None}},
+        "medians": [{"workflow": "w", "stage": "a", "segment": "x", "median_seconds": 3600.0,
+                     "valid_from": format_ts(T0), "valid_to": format_ts(T0 + 40 * 3600)}],
+        "anomalies": [{"workflow": "w", "entity_id": STUCK, "stage": "a", "segment": "x",
+                       "entered_at": format_ts(T0 + 60 * 900.0), "duration_seconds": None, "factor": 20.0,
+                       "normal_median_seconds": 3600.0}],
+        "shifts": [], "silences": [], "lost_event_entities": [], "duplicates": 1, "max_delay_seconds": 0,
+    }
+    (d / "truth.json").write_text(json.dumps(truth), encoding="utf-8")
+    return events, d / "truth.json"
+
+
+@pytest.fixture(scope="module")
+def result(files):
+    events, truth = files
+    return compare(SETTINGS, MUTED, events, names=("base.yaml", "muted.yaml"), truth_path=truth)
+
+
+def test_identities_only_in_a_are_the_muted_stage_pages(result):
+    diff = result.difference()
+    assert [(a.kind, a.entity_id) for a in diff["only_a"] if a.kind == "stalled"] == [("stalled", STUCK)]
+    assert all(a.stage == "a" for a in diff["only_a"])
+    assert diff["only_b"] == []
+    assert {a.alert_id for a in diff["both"]} == set(result.a.firing) - {a.alert_id for a in diff["only_a"]}
+
+
+def test_rows_count_alerts_per_stage_segment_and_kind(result):
+    rows = {(wf, st, seg, kind): (na, nb) for wf, st, seg, kind, na, nb in result.rows()}
+    assert rows[("w", "a", "x", "stalled")] == (1, 0)
+    assert sum(na for na, _ in rows.values()) == sum(result.a.summary.firing.values())
+
+
+def test_scores_reuse_the_evaluate_matching(result):
+    assert result.a.scores["pages"]["detected"] == 1 and result.a.scores["pages"]["recall"] == 1.0
+    assert result.b.scores["pages"]["detected"] == 0 and result.b.scores["pages"]["recall"] == 0.0
+
+
+def test_json_and_tables_render(result):
+    doc = json.loads(json.dumps(result.as_dict()))
+    assert doc["configs"] == {"A": "base.yaml", "B": "muted.yaml"}
+    assert doc["difference"]["only_b"]["count"] == 0
+    assert doc["difference"]["only_a"]["by_kind"].get("stalled") == 1
+    assert doc["scores"]["A"]["f1"] > doc["scores"]["B"]["f1"]
+    console = Console(record=True, width=200, color_system=None)
+    for t in tables(result):
+        console.print(t)
+    out = console.export_text()
+    assert "only in A" in out and "fired only in A" in out and "item pages against the truth" in out
+    assert STUCK in out

@@ -1,0 +1,123 @@
+"""SourceRate: hour-of-week aware silence limits; quick on a real stop, quiet nights are normal."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from detectors.silence import SourceRate
+
+T0 = datetime(2026, 3, 2, tzinfo=UTC).timestamp()  # a Monday
+
+
+def round_the_clock(rng: random.Random, days: float, per_day: float) -> list[float]:
+    out, t = [], T0
+    while (t := t + rng.expovariate(per_day / 86400)) < T0 + days * 86400:
+        out.append(t)
+    return out
+
+
+def office_hours(rng: random.Random, days: int, per_day: float, tz: str = "UTC") -> list[float]:
+    """Poisson traffic 9:00-17:00 local, Monday to Friday; nothing at night or at weekends."""
+    zone = ZoneInfo(tz)
+    out: list[float] = []
+    for d in range(days):
+        day = datetime.fromtimestamp(T0 + d * 86400, UTC).date()
+        if day.weekday() >= 5:
+            continue
+        t = datetime(day.year, day.month, day.day, 9, tzinfo=zone).timestamp()
+        end = t + 8 * 3600
+        while (t := t + rng.expovariate(per_day / (8 * 3600))) < end:
+            out.append(t)
+    return out
+
+
+def false_silences(events: list[float], s: SourceRate) -> int:
+    """Feed events in order; count gaps longer than the limit given at the previous event."""
+    false, prev = 0, None
+    for t in events:
+        if prev is not None:
+            limit = s.silent_after(prev)
+            if limit is not None and t > limit:
+                false += 1
+        s.observe(t)
+        prev = t
+    return false
+
+
+@pytest.mark.parametrize("per_day", [1000, 100])
+def test_no_false_silence_in_30_days_of_round_the_clock_traffic(per_day: int) -> None:
+    for seed in range(2):
+        assert false_silences(round_the_clock(random.Random(seed), 30, per_day), SourceRate()) == 0
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Europe/Berlin"])
+def test_no_false_silence_in_30_days_of_office_hours_traffic(tz: str) -> None:
+    events = office_hours(random.Random(0), 30, 1000, tz)
+    assert false_silences(events, SourceRate(timezone=tz)) == 0
+
+
+def test_a_stop_of_round_the_clock_traffic_is_silence_within_two_hours() -> None:
+    s = SourceRate()
+    events = round_the_clock(random.Random(3), 20, 1000)
+    for t in events:
+        s.observe(t)
+    limit = s.silent_after(events[-1])
+    assert limit is not None
+    assert 10 * 60 < limit - events[-1] < 2 * 3600  # measured ~25 min
+
+
+def test_a_stop_in_office_hours_is_silence_within_two_hours_but_nights_are_quiet() -> None:
+    s = SourceRate()
+    events = office_hours(random.Random(4), 30, 1000)
+    wednesday_11 = T0 + 30 * 86400 + 2 * 86400 + 11 * 3600  # day 32 is a Wednesday
+    for t in events:
+        s.observe(t)
+    for t in office_hours(random.Random(5), 38, 1000):
+        if events[-1] < t < wednesday_11:
+            s.observe(t)
+    last = s.last
+    assert last is not None
+    limit = s.silent_after(last)
+    assert limit is not None and limit - last < 2 * 3600
+    # the last event of a Friday: silence is only abnormal on Monday morning
+    friday_1659 = T0 + 4 * 86400 + 17 * 3600 - 60
+    monday_9 = T0 + 7 * 86400 + 9 * 3600
+    limit = s.silent_after(friday_1659)
+    assert limit is not None and monday_9 < limit < monday_9 + 3600
+    assert s.expected_gap(T0 + 2 * 86400 + 3 * 3600) == math.inf  # Wednesday 3:00
+    gap = s.expected_gap(T0 + 2 * 86400 + 12 * 3600)
+    assert gap is not None and gap == pytest.approx(8 * 3600 / 1000, rel=0.2)
+
+
+def test_nothing_is_claimed_while_learning() -> None:
+    s = SourceRate(min_events=200)
+    assert s.silent_after(T0) is None and s.expected_gap(T0) is None
+    for i in range(199):
+        s.observe(T0 + i * 600.0)  # 199 events over 33 hours
+    assert s.learning() and s.silent_after(T0 + 199 * 600.0) is None
+    s.observe(T0 + 199 * 600.0)
+    assert not s.learning()
+    limit = s.silent_after(s.last or 0.0)
+    assert limit is not None and limit > T0 + 199 * 600.0
+
+
+def test_late_events_are_counted_without_moving_time_back() -> None:
+    s = SourceRate()
+    s.observe(T0 + 1000.0)
+    s.observe(T0 + 10.0)
+    assert s.n == 2 and s.last == T0 + 1000.0 and sum(s.counts) == 2
+
+
+def test_queries_are_pure() -> None:
+    s = SourceRate()
+    for t in round_the_clock(random.Random(6), 3, 1000):
+        s.observe(t)
+    before = s.snapshot()
+    s.silent_after(T0 + 3 * 86400)
+    s.expected_gap(T0 + 3 * 86400)
+    assert s.snapshot() == before
