@@ -145,15 +145,20 @@ class SegmentStats:
         self.buckets = [0] * (len(DURATION_BUCKETS) + 1)
         self.sum = 0.0
         self.count = 0
-        self.recent: deque[float] = deque(maxlen=RECENT_PER_SEGMENT)
+        # (entered, left) of the latest completions: re-seed after a shift, re-measure on a new calendar
+        self.recent: deque[tuple[float, float]] = deque(maxlen=RECENT_PER_SEGMENT)
 
-    def observe(self, seconds: float, censored: bool) -> None:
+    def observe(self, seconds: float, censored: bool, entered: float, left: float) -> None:
         """A completed duration; ``censored``: it broke the limit, so it only says "at least this long"."""
         self.buckets[bisect_left(DURATION_BUCKETS, seconds)] += 1
         self.sum += seconds
         self.count += 1
-        self.recent.append(seconds)
+        self.recent.append((entered, left))
         self.baseline.learn_one(seconds, censored)
+
+    def relearn(self, clock: Any, last: int = RECENT_PER_SEGMENT) -> None:
+        """Start the baseline over from the latest completions, measured with ``clock``."""
+        self.baseline.reset(keep_recent=[clock.business_seconds(a, b) for a, b in list(self.recent)[-last:]])
 
 
 class StageState:
@@ -478,8 +483,8 @@ class Engine:
         if item.suspect:
             return  # the duration spans lost events: learn nothing from it
         segment, seg = self._segment_stats(st, item.segment)
-        seg.observe(seconds, censored)
-        st.all.observe(seconds, censored)
+        seg.observe(seconds, censored, item.entered_at, ts)
+        st.all.observe(seconds, censored, item.entered_at, ts)
         wf.all.baseline.learn_one(seconds, censored)
         if self.ec.drift_enabled:
             shift = st.drift.update(seconds, ts)
@@ -662,8 +667,8 @@ class Engine:
     def _shift(self, st: StageState, shift: Any, ts: float, out: list[Alert]) -> None:
         wf = st.wf
         for seg in st.segments.values():
-            seg.baseline.reset(keep_recent=list(seg.recent)[-SHIFT_RESOLVE_AFTER:])
-        st.all.baseline.reset(keep_recent=list(st.all.recent)[-SHIFT_RESOLVE_AFTER:])
+            seg.relearn(wf.clock, SHIFT_RESOLVE_AFTER)
+        st.all.relearn(wf.clock, SHIFT_RESOLVE_AFTER)
         if shift.ratio < 1.0 or not self.ec.drift_enabled:
             return  # a stage that got faster re-learns quietly
         words = "slower" if shift.ratio >= 1 else "faster"
@@ -791,14 +796,16 @@ class Engine:
         wf.profile = None
         if cal is None or isinstance(cal, WallClock):
             return
-        # durations learned so far were wall time: start the baselines over in business time
+        # durations learned so far were wall time: re-measure the latest completions in business time
         wf.clock = cal
         wf.business = True
-        warmup = self.ec.warmup
-        wf.all = SegmentStats(warmup)
+        wf.all = SegmentStats(self.ec.warmup)
         for st in wf.states.values():
-            st.all = SegmentStats(warmup)
-            st.segments = {name: SegmentStats(warmup) for name in st.segments}
+            st.all.relearn(cal)
+            for seg in st.segments.values():
+                seg.relearn(cal)
+                for a, b in seg.recent:
+                    wf.all.baseline.learn_one(cal.business_seconds(a, b))
             st.drift = ShiftDetector()
 
     # ------------------------------------------------------- alert lifecycle

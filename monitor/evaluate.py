@@ -76,6 +76,9 @@ class Truth:
                 self.calendars[wf] = business_calendar(w["calendar"], self.start - 7 * DAY, self.end + 400 * DAY)
         self.anomalies = {(a["workflow"], a["entity_id"], a["stage"]): a for a in doc["anomalies"]}
         self.lost_entities = set(doc.get("lost_event_entities", []))
+        # pages on those items count only from the first silence on: a page before it cannot be caused by the loss
+        starts = [parse_timestamp(s["start"]) for s in doc.get("silences", [])]
+        self.lost_from = min(starts) if starts else self.start
         self._medians: dict[tuple[str, str, str], list[tuple[float, float, float]]] = {}
         for m in doc["medians"]:
             key = (m["workflow"], m["stage"], m["segment"])
@@ -157,7 +160,7 @@ def score_pages(truth: Truth, pages: Iterable[Page]) -> PageScore:
         if p.severity == "page":
             if key not in truth.anomalies:
                 false_pages += 1
-            if p.entity_id in truth.lost_entities:
+            if p.entity_id in truth.lost_entities and p.at >= truth.lost_from:
                 lost_keys.add(key)
     detected = [k for k in first if k in truth.anomalies]
     delays = [(first[k] - truth.onset(truth.anomalies[k])) / HOUR for k in detected]
