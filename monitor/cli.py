@@ -239,7 +239,7 @@ def worker(
     except ConfigError as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None
-    run_worker(settings, loglevel=loglevel)
+    run_worker(settings, loglevel=loglevel, config_path=config)
 
 
 @app.command()

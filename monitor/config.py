@@ -16,9 +16,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+MIN_SECRET_LENGTH = 16  # an empty or short ingest token must never pass for authentication
+
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # hide_input_in_errors: a rejected secret is never echoed into an error message or a log
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
 
 class CalendarConfig(_Frozen):
@@ -91,7 +94,7 @@ class KafkaConfig(_Frozen):
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
+    sasl_password: SecretStr | None = Field(None, min_length=1)
     ssl_cafile: Path | None = None
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
@@ -113,8 +116,13 @@ class WorkerConfig(_Frozen):
     data_dir: Path = Path("run/worker")
     tick_interval_seconds: float = Field(5.0, gt=0)
     checkpoint_interval_seconds: float = Field(5.0, gt=0)
+    session_timeout_seconds: float = Field(
+        30.0, ge=6, le=300, description="Kafka group session: a crashed worker's partitions move after this long"
+    )
     clock: Literal["wall", "event"] = "wall"
-    ingest_token: SecretStr | None = None
+    ingest_token: SecretStr | None = Field(
+        None, min_length=MIN_SECRET_LENGTH, description="bearer token of POST /events (e.g. openssl rand -hex 16)"
+    )
     max_body_bytes: int = Field(1_048_576, ge=1024)
 
 
@@ -129,7 +137,7 @@ class AlertmanagerConfig(_Frozen):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="STAGEWATCH_", env_nested_delimiter="__", frozen=True, extra="forbid"
+        env_prefix="STAGEWATCH_", env_nested_delimiter="__", frozen=True, extra="forbid", hide_input_in_errors=True
     )
 
     engine: EngineConfig = EngineConfig()

@@ -245,16 +245,10 @@ class WorkflowState:
         self.engine = engine
         self.name = name
         self.cfg: WorkflowConfig = engine.settings.workflow(name)
-        cal = self.cfg.calendar
+        self.clock: Any = WallClock()
+        self.business = False
         self.profile: ActivityProfile | None = None
-        self.clock: Any
-        if cal.mode == "business":
-            self.clock = BusinessCalendar(cal.timezone, cal.workdays, cal.start_hour, cal.end_hour, cal.holidays)
-        else:
-            self.clock = WallClock()
-            if cal.mode == "auto":
-                self.profile = ActivityProfile(timezone=cal.timezone)
-        self.business = cal.mode == "business"
+        self.set_calendar(self.cfg.calendar)
         self.states: dict[tuple[str, str | None], StageState] = {}
         self.stage_count = 0
         self.rate = SourceRate()
@@ -264,6 +258,20 @@ class WorkflowState:
         self.silences: list[tuple[float, float]] = []  # (start, end) of detected silences; end=inf while silent
         self.all = SegmentStats(engine.settings.engine.warmup)  # workflow-level fallback
         self.silent_cache: tuple[float, float | None] = (math.nan, None)  # (last_ts, silent_after(last_ts))
+
+    def set_calendar(self, cal: Any) -> bool:
+        """Follow the calendar settings; True when the clock changed (durations must be re-measured)."""
+        self.profile = ActivityProfile(timezone=cal.timezone) if cal.mode == "auto" and not self.business else None
+        if cal.mode == "business":
+            new = BusinessCalendar(cal.timezone, cal.workdays, cal.start_hour, cal.end_hour, cal.holidays)
+            if self.business and self.clock.snapshot() == new.snapshot():
+                return False
+            self.clock, self.business = new, True
+            return True
+        if cal.mode == "wall" and self.business:
+            self.clock, self.business = WallClock(), False
+            return True
+        return False
 
     def silent_after(self) -> float | None:
         """When no event since the last one means "silent" (cached: it only moves when an event arrives)."""
@@ -796,16 +804,19 @@ class Engine:
         wf.profile = None
         if cal is None or isinstance(cal, WallClock):
             return
-        # durations learned so far were wall time: re-measure the latest completions in business time
         wf.clock = cal
         wf.business = True
+        self._remeasure(wf)
+
+    def _remeasure(self, wf: WorkflowState) -> None:
+        """The workflow's clock changed: re-measure the latest completions with it, start drift over."""
         wf.all = SegmentStats(self.ec.warmup)
         for st in wf.states.values():
-            st.all.relearn(cal)
+            st.all.relearn(wf.clock)
             for seg in st.segments.values():
-                seg.relearn(cal)
+                seg.relearn(wf.clock)
                 for a, b in seg.recent:
-                    wf.all.baseline.learn_one(cal.business_seconds(a, b))
+                    wf.all.baseline.learn_one(wf.clock.business_seconds(a, b))
             st.drift = ShiftDetector()
 
     # ------------------------------------------------------- alert lifecycle
@@ -1078,7 +1089,10 @@ class Engine:
         self.settings = settings
         self.ec = settings.engine
         for wf in self.workflows.values():
+            old_calendar = wf.cfg.calendar
             wf.cfg = settings.workflow(wf.name)
+            if wf.cfg.calendar != old_calendar and wf.set_calendar(wf.cfg.calendar):
+                self._remeasure(wf)
             for st in wf.states.values():
                 st.cfg = settings.stage(wf.name, st.stage)
                 st.configured_terminal = bool(st.cfg.terminal) or st.stage in wf.cfg.terminal_stages

@@ -294,6 +294,7 @@ class WorkerMetrics:
     tick_duration: Histogram
     build_info: Gauge  # {version}
     series_dropped: Counter  # {metric}
+    config_reloads: Counter  # {outcome}: applied, rejected, unchanged
 
     def record_dlq(self, reason: str) -> str:
         """Count one DLQ record; returns the bounded reason class used as label."""
@@ -394,6 +395,12 @@ def create(
         ),
         build_info=build_info,
         series_dropped=series_dropped,
+        config_reloads=Counter(
+            "stagewatch_config_reloads",
+            "Settings file changes seen by the worker, by outcome (applied, rejected: invalid, old kept).",
+            ["outcome"],
+            registry=registry,
+        ),
     )
 
 

@@ -343,24 +343,42 @@ class LocalProcess:
 
 
 class KafkaProcess(LocalProcess):
-    """A single-node Kafka broker in KRaft mode (broker and controller in one JVM)."""
+    """A single-node Kafka broker in KRaft mode (broker and controller in one JVM).
+
+    ``stop()`` then ``start()`` restarts it on the same ports and data directory (topics and offsets
+    kept). ``sasl_users`` (user -> password) adds a SASL_PLAINTEXT listener with mechanism PLAIN at
+    :attr:`sasl_bootstrap`; the PLAINTEXT listener stays for the broker itself and for probes.
+    """
 
     name = "kafka"
     stop_timeout = 20.0
 
     def __init__(
-        self, run_dir: Path, *, jars: Path | None = None, heap: str = "512m", partitions: int = 1
+        self,
+        run_dir: Path,
+        *,
+        jars: Path | None = None,
+        heap: str = "512m",
+        partitions: int = 1,
+        sasl_users: dict[str, str] | None = None,
     ) -> None:
         super().__init__(run_dir)
         self.jars = jars
         self.heap = heap
         self.partitions = partitions
-        self.port, self.controller_port = free_ports(2)
+        self.sasl_users = dict(sasl_users) if sasl_users else None
+        self.port, self.controller_port, self.sasl_port = free_ports(3)
         self.data_dir = self.dir / "data"
 
     @property
     def bootstrap(self) -> str:
         return f"{LOOPBACK}:{self.port}"
+
+    @property
+    def sasl_bootstrap(self) -> str:
+        if not self.sasl_users:
+            raise StackError("this broker has no SASL listener (pass sasl_users)")
+        return f"{LOOPBACK}:{self.sasl_port}"
 
     def server_properties(self) -> str:
         props = {
@@ -382,6 +400,16 @@ class KafkaProcess(LocalProcess):
             "group.initial.rebalance.delay.ms": "0",
             "log.retention.hours": "168",
         }
+        if self.sasl_users:
+            sasl = f"SASL_PLAINTEXT://{LOOPBACK}:{self.sasl_port}"
+            props["listeners"] += f",{sasl}"
+            props["advertised.listeners"] += f",{sasl}"
+            props["listener.security.protocol.map"] += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
+            props["sasl.enabled.mechanisms"] = "PLAIN"
+            users = " ".join(f'user_{u}="{pw}"' for u, pw in self.sasl_users.items())
+            props["listener.name.sasl_plaintext.plain.sasl.jaas.config"] = (
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};"
+            )
         return "".join(f"{k}={v}\n" for k, v in props.items())
 
     def _java(self, main: str, *args: str) -> list[str]:
@@ -443,7 +471,8 @@ class KafkaProcess(LocalProcess):
     def describe(self) -> dict[str, Any]:
         return {
             "bootstrap": self.bootstrap,
-            "ports": {"broker": self.port, "controller": self.controller_port},
+            "ports": {"broker": self.port, "controller": self.controller_port,
+                      **({"sasl": self.sasl_port} if self.sasl_users else {})},
             "log": str(self.log_path),
         }
 

@@ -92,8 +92,12 @@ def _faust_credentials(settings: Settings) -> Any:
 class Worker:
     """Owns the Faust app, the partition engines, and the sinks."""
 
-    def __init__(self, settings: Settings, *, extra_sinks: Iterable[Any] = ()) -> None:
+    def __init__(self, settings: Settings, *, extra_sinks: Iterable[Any] = (), config_path: Any = None) -> None:
         self.settings = settings
+        self.config_path = config_path
+        self.config_mtime = _mtime(config_path)
+        self.config_status: dict[str, Any] = {"path": str(config_path) if config_path else None, "applied": 0,
+                                              "rejected": 0, "last_error": None, "needs_restart": []}
         w = settings.worker
         self.group = EngineGroup()
         self.clocks: dict[int, EventClock] = {}
@@ -107,6 +111,7 @@ class Worker:
         self.now = time.time if w.clock == "wall" else self._event_now
         self.metrics = metrics_mod.create(self.registry, lambda: self.group, self.now)
         self.sinks: list[Any] = list(extra_sinks)
+        self.stream: Any = None  # the agent's stream: checkpoints ack the events they cover
         self.alertmanager = None
         if settings.alertmanager.urls:
             from monitor.sinks import AlertmanagerSink
@@ -131,6 +136,8 @@ class Worker:
             value_serializer="raw",
             table_standby_replicas=0,
             broker_commit_interval=1.0,
+            broker_session_timeout=w.session_timeout_seconds,
+            broker_heartbeat_interval=min(3.0, w.session_timeout_seconds / 3),
             producer_max_request_size=2 * CHUNK,
         )
         self.events_topic = self.app.topic(
@@ -156,7 +163,7 @@ class Worker:
 
         @app.agent(self.events_topic, name=f"{self.settings.worker.app_id}-events")
         async def consume(stream: Any) -> None:
-            s = stream.noack()
+            s = worker.stream = stream.noack()
             async for event in s.events():
                 worker.handle(event)
                 await worker.ack_covered(s)
@@ -172,6 +179,21 @@ class Worker:
         @app.timer(self.settings.worker.checkpoint_interval_seconds)
         async def checkpoint() -> None:
             await worker.checkpoint()
+
+        @app.timer(0.5)
+        async def recover() -> None:
+            worker.recover_assigned()
+
+        @app.on_before_shutdown.connect
+        async def on_shutdown(app: Any, **kwargs: Any) -> None:
+            await worker.shutdown()
+            worker.update_consumer_lag()
+
+        if self.config_path is not None:
+
+            @app.timer(2.0)
+            async def watch_config() -> None:
+                worker.maybe_reload()
 
         @app.task
         async def start_sinks() -> None:
@@ -194,7 +216,38 @@ class Worker:
         if eng is None:
             eng = self._recover(partition)
             self.group.engines[partition] = eng
+            if self.alertmanager is not None:
+                # the sink's memory died with the last process: re-send what is still firing,
+                # or Alertmanager lets those alerts expire while they still hold
+                self.alertmanager.submit(eng.active_alerts())
         return eng
+
+    def table_recovered(self) -> bool:
+        rec = getattr(self.app.tables, "recovery", None)
+        return bool(rec is not None and rec.completed.is_set() and not self.app.rebalancing)
+
+    def assigned_partitions(self) -> list[int]:
+        events = set(self.settings.topics.events)
+        return sorted({tp.partition for tp in self.app.consumer.assignment() if tp.topic in events})
+
+    def recover_assigned(self) -> None:
+        """Rebuild the engine of every assigned partition as soon as the changelog is read, so
+        baselines, metrics and deadlines are back before the partition's next event."""
+        if self.table_recovered():
+            for p in self.assigned_partitions():
+                self.engine_for(p)
+
+    async def shutdown(self) -> None:
+        """SIGTERM: checkpoint (so the restart replays nothing), then deliver the pending alerts."""
+        try:
+            await self.checkpoint()
+        except Exception:  # noqa: BLE001 - shutting down: the offsets left uncommitted replay safely
+            log.exception("final checkpoint failed; the restart replays from the last one")
+        if self.alertmanager is not None:
+            delivered = await self.alertmanager.flush(self.settings.alertmanager.timeout_seconds * 2)
+            self.alertmanager.stop()
+            if not delivered:
+                log.warning("shutdown: %d alerts not delivered to Alertmanager", self.alertmanager.buffered)
 
     def _recover(self, partition: int) -> Engine:
         prefix = f"{partition}/".encode()
@@ -212,6 +265,7 @@ class Worker:
             elif rest.startswith("learned/"):
                 chunks[int(rest[8:])] = value
         learned = None
+        now = time.time()
         if learned_meta is not None:
             n = learned_meta["chunks"]
             if all(i in chunks for i in range(n)):
@@ -219,9 +273,15 @@ class Worker:
                 for topic, off in learned_meta.get("applied", {}).items():
                     self.applied[(topic, partition)] = off
                     self.covered[(topic, partition)] = off
+                clock_state = learned_meta.get("clock")
+                if clock_state is not None and self.settings.worker.clock == "event":
+                    # the event clock is part of the state: ticks resume on the same schedule
+                    clock = self.clocks[partition] = EventClock(self.settings.worker.tick_interval_seconds)
+                    clock.next_tick, clock.last_ts = clock_state
+                    now = clock.last_ts if clock.last_ts is not None else now
             else:
                 log.warning("partition %s: learned state incomplete (%s chunks missing); relearning", partition, n)
-        eng = Engine.restore_parts(learned, items, self.settings, time.time())
+        eng = Engine.restore_parts(learned, items, self.settings, now)
         eng.dirty = set()
         if learned is not None or items:
             log.info("partition %s: recovered %d open items", partition, len(items))
@@ -314,6 +374,52 @@ class Worker:
     def _event_now(self) -> float:
         return max((c.last_ts or 0.0 for c in self.clocks.values()), default=0.0) or time.time()
 
+    # ------------------------------------------------------------ hot reload
+    def maybe_reload(self) -> bool:
+        """Apply a changed settings file without a restart, keeping everything learned.
+
+        Invalid settings are rejected with the reason (``/config``, the log, a metric) and the old
+        ones stay in force. Kafka, topics and web settings need a restart: they are reported, not applied.
+        """
+        from monitor.config import ConfigError, load_settings
+
+        mtime = _mtime(self.config_path)
+        if mtime == self.config_mtime:
+            return False
+        self.config_mtime = mtime
+        try:
+            new = load_settings(self.config_path)
+        except ConfigError as exc:
+            self.config_status["rejected"] += 1
+            self.config_status["last_error"] = str(exc)
+            self.metrics.config_reloads.labels(outcome="rejected").inc()
+            log.error("settings file rejected, the running settings stay in force: %s", exc)
+            return False
+        old = self.settings
+        restart = [k for k in ("kafka", "topics", "worker") if getattr(new, k) != getattr(old, k)]
+        # what needs a restart keeps its running value; the rest applies now
+        self.settings = new.model_copy(update={k: getattr(old, k) for k in restart})
+        for eng in self.group.engines.values():
+            eng.reconfigure(self.settings)
+        self.config_status.update(applied=self.config_status["applied"] + 1, last_error=None, needs_restart=restart)
+        self.metrics.config_reloads.labels(outcome="applied").inc()
+        log.warning("settings reloaded from %s%s", self.config_path,
+                    f"; changes to {', '.join(restart)} need a restart" if restart else "")
+        return True
+
+    def update_consumer_lag(self) -> None:
+        consumer = getattr(self.app, "consumer", None)
+        if consumer is None:
+            return
+        lag = 0
+        for tp in consumer.assignment():
+            if tp.topic not in self.settings.topics.events:
+                continue
+            high = consumer.highwater(tp)
+            if high is not None:
+                lag += max(0, high - self.applied.get((tp.topic, tp.partition), -1) - 1)
+        self.metrics.consumer_lag.set(lag)
+
     # -------------------------------------------------------------- checkpoint
     def _write(self, partition: int, key: bytes, value: bytes | None) -> None:
         if value is None:
@@ -337,12 +443,18 @@ class Worker:
             chunks = [blob[i : i + CHUNK] for i in range(0, len(blob), CHUNK)] or [b""]
             for i, c in enumerate(chunks):
                 self._write(p, f"{p}/learned/{i}".encode(), c)
-            self._write(p, f"{p}/learned".encode(), msgspec.msgpack.encode({"chunks": len(chunks), "applied": applied}))
+            meta: dict[str, Any] = {"chunks": len(chunks), "applied": applied}
+            clock = self.clocks.get(p)
+            if clock is not None:
+                meta["clock"] = [clock.next_tick, clock.last_ts]
+            self._write(p, f"{p}/learned".encode(), msgspec.msgpack.encode(meta))
             for t, o in applied.items():
                 marks[(t, p)] = o
         if marks:
             await self.app.producer.flush()
             self.covered.update(marks)
+            if self.stream is not None:
+                await self.ack_covered(self.stream)
 
     async def ack_covered(self, stream: Any) -> None:
         """Ack (so Faust may commit) the events whose effects are in a flushed checkpoint."""
@@ -365,15 +477,14 @@ class Worker:
         settings = self.settings
 
         def ready() -> bool:
-            rec = getattr(app.tables, "recovery", None)
-            return bool(rec is not None and rec.completed.is_set() and not app.rebalancing)
+            # ready once the changelog is read and every assigned partition's engine is rebuilt
+            return worker.table_recovered() and all(p in worker.group.engines for p in worker.assigned_partitions())
 
         @app.page("/health")
         class Health(faust.web.View):
             async def get(self, request: Any) -> Any:
                 ok = ready()
-                assigned = sorted(tp.partition for tp in app.consumer.assignment()
-                                  if tp.topic in settings.topics.events) if ok else []
+                assigned = worker.assigned_partitions() if ok else []
                 return self.json(
                     {"status": "ready" if ok else "recovering", "assigned": assigned,
                      "engines": sorted(worker.group.engines), "open_items": worker.group.open_items},
@@ -400,6 +511,11 @@ class Worker:
             async def get(self, request: Any) -> Any:
                 views = sorted(worker.group.baseline_views(), key=lambda v: (v.workflow, v.stage, v.segment))
                 return self.json([msgspec.to_builtins(v) for v in views])
+
+        @app.page("/config")
+        class Config(faust.web.View):
+            async def get(self, request: Any) -> Any:
+                return self.json(worker.config_status)
 
         @app.page("/stages")
         class Stages(faust.web.View):
@@ -438,15 +554,24 @@ class Worker:
                 return self.json({"accepted": len(events), "rejected": [b.reason for b in bad]}, status=202)
 
 
-def create_worker(settings: Settings) -> Worker:
-    return Worker(settings)
+def _mtime(path: Any) -> float | None:
+    import os
+
+    try:
+        return os.stat(path).st_mtime if path else None
+    except OSError:
+        return None
 
 
-def run_worker(settings: Settings, loglevel: str = "info") -> None:
+def create_worker(settings: Settings, config_path: Any = None) -> Worker:
+    return Worker(settings, config_path=config_path)
+
+
+def run_worker(settings: Settings, loglevel: str = "info", config_path: Any = None) -> None:
     """Run the worker in the foreground until SIGINT/SIGTERM (Faust handles both)."""
     import sys
 
-    worker = create_worker(settings)
+    worker = create_worker(settings, config_path)
     w = settings.worker
     sys.argv = ["stagewatch", "worker", "--loglevel", loglevel, "--web-port", str(w.web_port), "--web-host", w.web_host]
     worker.app.main()
