@@ -142,23 +142,26 @@ class SourceRate:
     def _compute_table(self) -> tuple[array[float], array[float], float | None]:
         """Events per hour for each bin, shrunk and raw (unobserved bins: a quarter of the quietest
         observed bin), and the typical gap in seconds."""
-        shrunk: list[float | None] = []
-        raw: list[float | None] = []
-        for c, e in zip(self.counts, self.exposure, strict=True):
-            if e < 0.5:
-                shrunk.append(None)
-                raw.append(None)
-                continue
-            raw.append(c / e)
-            shrunk.append(c / e * max(0.0, 1.0 - 1.5 / math.sqrt(c + 1.0)))
-        seen_raw = [r for r in raw if r is not None]
-        seen_shrunk = [r for r in shrunk if r is not None]
-        fill_raw = 0.25 * min(seen_raw) if seen_raw else 0.0
-        fill_shrunk = 0.25 * min(seen_shrunk) if seen_shrunk else 0.0
-        raw_full = [fill_raw if r is None else r for r in raw]
-        shrunk_full = [fill_shrunk if r is None else r for r in shrunk]
-        total = sum(self.counts)
-        mean_rate = sum(c * r for c, r in zip(self.counts, raw_full, strict=True)) / total if total else 0.0
+        counts, exposure = self.counts, self.exposure
+        sqrt = math.sqrt
+        seen = [j for j in range(_HOURS) if not exposure[j] < 0.5]
+        raw_full = [0.0] * _HOURS
+        shrunk_full = [0.0] * _HOURS
+        for j in seen:
+            c = counts[j]
+            r = c / exposure[j]
+            raw_full[j] = r
+            shrunk_full[j] = r * max(0.0, 1.0 - 1.5 / sqrt(c + 1.0))
+        if len(seen) < _HOURS:  # unobserved bins: a quarter of the quietest observed bin
+            fill_raw = 0.25 * min([raw_full[j] for j in seen]) if seen else 0.0
+            fill_shrunk = 0.25 * min([shrunk_full[j] for j in seen]) if seen else 0.0
+            observed = set(seen)
+            for j in range(_HOURS):
+                if j not in observed:
+                    raw_full[j] = fill_raw
+                    shrunk_full[j] = fill_shrunk
+        total = sum(counts)
+        mean_rate = sum([c * r for c, r in zip(counts, raw_full, strict=True)]) / total if total else 0.0
         return array("d", shrunk_full), array("d", raw_full), (3600.0 / mean_rate if mean_rate > 0 else None)
 
     def _tables(self) -> tuple[array[float], array[float], float | None]:

@@ -121,7 +121,10 @@ class FlowTracker:
         if t <= self._t:
             return
         dt = t - self._t
-        f = math.exp(-dt / self._tau())
+        # self._tau(), inlined (this runs for every arrival, departure and check)
+        m, s = self._mean_d, self._slow_d
+        d = 0.0 if m is None or s is None else (m if m < s else s)
+        f = math.exp(-dt / (self.rate_windows * max(d, self.min_window)))
         self._ra *= f
         self._rd *= f
         self._wip_avg = self._wip_avg * f + self.wip * (1.0 - f)
@@ -194,6 +197,18 @@ class FlowTracker:
             if now - self._t0 < self.settle_durations * self._mean_d:
                 return None  # start-up: WIP not in steady state, early departures are the short ones
             self._settled = True
+        if self._since is None:
+            # the window test first: it needs no rates, and it ends nearly every check
+            closed = self._closed
+            if len(closed) < self.windows:
+                return None
+            a = d = growing = 0
+            for wa, wd in closed:
+                a += wa
+                d += wd
+                growing += wa > wd
+            if not (growing >= self.windows - 1 and a - d > 2.5 * math.sqrt(a + d) + 2):
+                return None
         expected = self.arrival_rate() * self._normal_d()
         if self._since is not None:
             # judged against the normal WIP frozen at the start: while the queue grows, time in
@@ -202,13 +217,6 @@ class FlowTracker:
                 self._since = None
                 return None
         else:
-            if len(self._closed) < self.windows:
-                return None
-            a = sum(w[0] for w in self._closed)
-            d = sum(w[1] for w in self._closed)
-            growing = sum(1 for w in self._closed if w[0] > w[1])
-            if not (growing >= self.windows - 1 and a - d > 2.5 * math.sqrt(a + d) + 2):
-                return None
             if not self._excess(self.growth_factor, 4.0, expected):
                 return None
             self._since = now

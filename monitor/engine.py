@@ -573,8 +573,26 @@ class Engine:
         heapq.heappush(self.heap, (due, self.seq, item))
 
     # ----------------------------------------------------------------- tick
+    def next_due(self) -> float:
+        """The earliest ``now`` at which :meth:`tick` can do more than move the clock (a due deadline,
+        a stage/source check, or late-buffered events to release); a lower bound, never later.
+        Drivers that tick in fixed steps (:class:`EventClock`) skip the steps before it."""
+        due = self.next_stage_check
+        heap = self.heap
+        if heap and heap[0][0] < due:
+            due = heap[0][0]
+        if self.buffer and self.ec.allowed_lateness_seconds > 0:
+            # tick releases when buf[0].ts <= now - lateness; a second early absorbs float rounding
+            release = self.buffer[0][0] + self.ec.allowed_lateness_seconds - 1.0
+            if release < due:
+                due = release
+        return due
+
     def tick(self, now: float) -> list[Alert]:
         """Advance the clock to ``now``: release late-buffered events, judge due items, check sources."""
+        if now < self.next_stage_check and (not self.heap or self.heap[0][0] > now) and not self.buffer:
+            self.clock = now if self.clock is None or now > self.clock else self.clock
+            return []  # nothing due: the common case, kept cheap
         out: list[Alert] = []
         if self.ec.allowed_lateness_seconds > 0 and self.buffer:
             out.extend(self._release(now - self.ec.allowed_lateness_seconds))
@@ -1123,9 +1141,19 @@ class EventClock:
         if ts < self.next_tick:
             return []
         out: list[Alert] = []
-        while ts >= self.next_tick:
-            out.extend(engine.tick(self.next_tick))
-            self.next_tick += self.step
+        step = self.step
+        t = self.next_tick
+        due = engine.next_due()
+        while ts >= t:
+            if t < due:
+                # nothing due at this step: the tick would only move the engine's clock
+                if engine.clock is None or t > engine.clock:
+                    engine.clock = t
+            else:
+                out.extend(engine.tick(t))
+                due = engine.next_due()
+            t += step
+        self.next_tick = t
         return out
 
     def finish(self, engine: Engine) -> list[Alert]:

@@ -217,6 +217,47 @@ def validate(obj: Any) -> Event:
     return Event(event_id, workflow, entity_id, stage, ts, _attributes(field("attributes", False)), waiting_on)
 
 
+def _clean(value: str, limit: int) -> bool:
+    """Already what ``_text`` would return: non-empty, within ``limit``, printable, nothing to strip.
+    (Printable text can only carry ' ' as leading/trailing whitespace: other spaces are not printable.)"""
+    return 0 < len(value) <= limit and value[0] != " " and value[-1] != " " and value.isprintable()
+
+
+def _validate_wire(w: WireEvent) -> Event:
+    """:func:`validate` for a typed :class:`WireEvent` whose fields need no repair (the common case),
+    without re-checking what msgspec already checked; anything unusual takes :func:`validate`."""
+    workflow, entity_id, stage, ts = w.workflow, w.entity_id, w.stage, w.timestamp
+    if not (_clean(workflow, MAX_NAME_LEN) and _clean(entity_id, MAX_ID_LEN) and _clean(stage, MAX_NAME_LEN)):
+        return validate(w)
+    if type(ts) is datetime and ts.tzinfo is not None:
+        t = ts.timestamp()
+        if not MIN_TIMESTAMP <= t < MAX_TIMESTAMP:
+            return validate(w)
+    else:
+        t = parse_timestamp(ts)
+    event_id = w.event_id
+    if event_id is None:
+        event_id = derive_event_id(workflow, entity_id, stage, t)
+    elif not _clean(event_id, MAX_ID_LEN):
+        return validate(w)
+    waiting_on = w.waiting_on
+    if waiting_on == "":
+        waiting_on = None
+    elif waiting_on is not None and not _clean(waiting_on, MAX_NAME_LEN):
+        return validate(w)
+    attrs = w.attributes
+    if attrs is None:
+        attrs = {}
+    elif len(attrs) <= MAX_ATTRIBUTES:
+        for k, v in attrs.items():
+            if type(v) is not str or len(v) > MAX_ATTR_VALUE_LEN or len(k) > MAX_NAME_LEN:
+                attrs = _attributes(attrs)  # values to convert or drop, or a reason to reject
+                break
+    else:
+        return validate(w)
+    return Event(event_id, workflow, entity_id, stage, t, attrs, waiting_on)
+
+
 def decode_record(raw: bytes | bytearray | memoryview | str) -> tuple[list[Event], list[BadRecord]]:
     """Decode one record value: an event object or an array of them. Never raises."""
     if isinstance(raw, str):
@@ -226,11 +267,11 @@ def decode_record(raw: bytes | bytearray | memoryview | str) -> tuple[list[Event
     head = data.lstrip()[:1]
     try:
         if head == b"[":
-            events = [validate(w) for w in _wire_batch_decoder.decode(data)]
+            events = [_validate_wire(w) for w in _wire_batch_decoder.decode(data)]
             if not events:
                 return [], [BadRecord(data, "empty batch: a JSON array must hold at least one event")]
         else:
-            events = [validate(_wire_decoder.decode(data))]
+            events = [_validate_wire(_wire_decoder.decode(data))]
         return events, []
     except (msgspec.DecodeError, msgspec.ValidationError, ValidationError, ValueError, OverflowError):
         pass

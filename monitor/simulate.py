@@ -30,7 +30,7 @@ from typing import Any, Literal
 from xml.sax.saxutils import quoteattr
 from zoneinfo import ZoneInfo
 
-from monitor.events import format_ts, parse_timestamp
+from monitor.events import Event, format_ts, parse_timestamp
 
 MINUTE = 60.0
 HOUR = 3600.0
@@ -328,6 +328,10 @@ class SimEvent:
             "attributes": {"segment": self.segment, "region": self.region, "owner": self.owner},
             "waiting_on": self.waiting_on,
         }
+
+    def to_event(self) -> Event:
+        attributes = {"segment": self.segment, "region": self.region, "owner": self.owner}
+        return Event(self.event_id, self.workflow, self.entity_id, self.stage, self.ts, attributes, self.waiting_on)
 
 
 @dataclass

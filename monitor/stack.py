@@ -434,7 +434,10 @@ class KafkaProcess(LocalProcess):
         props.write_text(self.server_properties())
         if (self.data_dir / "meta.properties").is_file():
             return  # formatted by an earlier start: keep the topics
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        # Kafka's own Uuid.randomUuid() rejects ids starting with "-": the tool would read one as an option
+        cluster_id = "-"
+        while cluster_id.startswith("-"):
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         done = subprocess.run(
             self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)),
             cwd=self.dir,

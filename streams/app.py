@@ -35,7 +35,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from monitor import metrics as metrics_mod
 from monitor.config import Settings
 from monitor.engine import Engine, EventClock, EventRejected, check_not_future
-from monitor.events import Alert, decode_record, encode, encode_alert
+from monitor.events import Alert, BadRecord, Event, decode_record, encode, encode_alert
 from streams.group import EngineGroup
 
 log = logging.getLogger("stagewatch.worker")
@@ -47,6 +47,15 @@ PARTITION_CACHE = 1 << 16
 def partition_for(key: bytes, partitions: int) -> int:
     """Kafka's default partitioner (murmur2, positive), as the Java client and kafka-python use it."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def decode_safely(raw: bytes) -> tuple[list[Event], list[BadRecord]]:
+    """``decode_record``, and should it ever raise, the whole record as one bad record: a poison
+    record goes to the DLQ instead of stopping the agent."""
+    try:
+        return decode_record(raw)
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is the record's fault, not the worker's
+        return [], [BadRecord(raw, f"undecodable record: {exc.__class__.__name__}: {str(exc)[:200]}")]
 
 
 def kafka_client_kwargs(settings: Settings) -> dict[str, Any]:
@@ -187,7 +196,6 @@ class Worker:
         @app.on_before_shutdown.connect
         async def on_shutdown(app: Any, **kwargs: Any) -> None:
             await worker.shutdown()
-            worker.update_consumer_lag()
 
         if self.config_path is not None:
 
@@ -296,7 +304,7 @@ class Worker:
             self.pending.setdefault(p, []).append(event)
             return  # already part of the recovered state
         eng = self.engine_for(p)
-        events, bad = decode_record(msg.value if msg.value is not None else b"")
+        events, bad = decode_safely(msg.value if msg.value is not None else b"")
         for b in bad:
             self.dead_letter(msg, b.raw, b.reason)
         out: list[Alert] = []
@@ -496,6 +504,10 @@ class Worker:
             async def get(self, request: Any) -> Any:
                 from aiohttp import web as aioweb
 
+                try:  # read at scrape time, like every other state-backed metric
+                    worker.update_consumer_lag()
+                except Exception:  # noqa: BLE001 - e.g. a rebalance mid-scrape: keep the last value
+                    log.debug("consumer lag not updated", exc_info=True)
                 return aioweb.Response(body=generate_latest(worker.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
         @app.page("/items/{entity_id}")
@@ -545,7 +557,7 @@ class Worker:
                 body = await request.content.read(limit + 1)
                 if len(body) > limit:
                     return self.json({"error": f"body larger than {limit} bytes"}, status=413)
-                events, bad = decode_record(body)
+                events, bad = decode_safely(body)
                 if bad and not events:
                     return self.json({"error": "no valid event", "rejected": [b.reason for b in bad]}, status=422)
                 topic = settings.topics.events[0]

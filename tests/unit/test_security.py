@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from monitor.config import MIN_SECRET_LENGTH, ConfigError, load_settings
 from monitor.events import decode_record
+from streams.app import decode_safely
 
 TOKEN = "tok-" + "9f3c" * 8
 PASSWORD = "pw-" + "b71e" * 6
@@ -106,9 +107,9 @@ def hostile_records(rng: random.Random, n: int, now: float | None = None) -> lis
         if kind == "bytes":
             out.append(Hostile(b"\xff" + rng.randbytes(rng.randrange(0, 3000)), 0, 1, kind))
         elif kind == "utf8":
-            body = json.dumps(good()).encode()
-            cut = rng.randrange(1, len(body))
-            out.append(Hostile(body[:cut] + b"\xc3\x28" + body[cut:], 0, 1, kind))
+            # inside a value the decoder must read (in an ignored key msgspec does not check UTF-8)
+            body = json.dumps(good()).encode().replace(b'"fz-item-', rng.choice([b'"fz-\xc3\x28item-', b'"\xff\xfe']))
+            out.append(Hostile(body, 0, 1, kind))
         elif kind in ("wrong", "huge"):
             out.append(Hostile(json.dumps(bad_obj()).encode(), 0, 1, kind))
         elif kind == "nested":
@@ -137,16 +138,24 @@ def hostile_records(rng: random.Random, n: int, now: float | None = None) -> lis
 
 
 def test_hostile_records_are_classified_by_the_decoder_as_the_generator_says() -> None:
-    """The generator's labels are the fuzz test's expectations: the decoder must agree with them
-    (the worker additionally rejects the far-future ones against its wall clock)."""
+    """The generator's labels are the fuzz test's expectations: the worker's decoder must agree with
+    them (the worker additionally rejects the far-future ones against its wall clock)."""
     now = time.time()
     records = hostile_records(random.Random(7), 400, now)
     assert {h.kind for h in records} >= {"bytes", "utf8", "wrong", "huge", "nested", "future", "past", "mixed"}
     for h in records:
-        events, bad = decode_record(h.value)
+        events, bad = decode_safely(h.value)
         future = sum(1 for e in events if e.timestamp > now + 86400)
         assert (len(events) - future, len(bad) + future) == (h.good, h.bad), (h.kind, h.value[:200])
         assert all(b.reason for b in bad)
+
+
+@pytest.mark.xfail(strict=True, reason="monitor/events.py _decode_slow catches msgspec.DecodeError only; msgspec "
+                   "raises UnicodeDecodeError for invalid UTF-8 inside a JSON string (the worker guards with "
+                   "streams.app.decode_safely)")
+def test_invalid_utf8_inside_a_json_string_is_a_bad_record_not_an_exception() -> None:
+    events, bad = decode_record(b'{"workflow": "w", "entity_id": "e\xc3(", "stage": "s", "timestamp": 1}')
+    assert not events and len(bad) == 1 and "UTF-8" in bad[0].reason
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
