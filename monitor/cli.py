@@ -104,6 +104,8 @@ def backtest(
     compare: tuple[Path, Path] | None = typer.Option(None, "--compare", help="Compare two configs: --compare A.yaml "
                                                      "B.yaml EVENTS (alerts per stage, identities only in A/B)."),
     truth: Path | None = typer.Option(None, "--truth", help="With --compare: truth.json, adds precision/recall/F1."),
+    feedback: Path | None = typer.Option(None, "--feedback", help="With --compare: feedback JSONL "
+                                         "(stagewatch feedback --export), adds what ops marked right/false."),
 ) -> None:
     """Replay an events file through the engine in event time and write what would have fired."""
     import json as _json
@@ -116,7 +118,8 @@ def backtest(
 
         raise typer.Exit(compare_command(compare, events, truth, as_json=json_summary, fmt=fmt, step=tick, mapping={
             k: v for k, v in dict(entity_col=entity_col, stage_col=stage_col, time_col=time_col,
-                                  workflow=workflow, segment_col=segment_col, tz=tz).items() if v is not None}))
+                                  workflow=workflow, segment_col=segment_col, tz=tz).items() if v is not None},
+            feedback=feedback))
     settings = _settings(config)
     if not events.exists():
         typer.secho(f"{events}: no such file", fg="red", err=True)
@@ -354,6 +357,40 @@ def inspect_alerts(worker: str = WorkerOpt, as_json: bool = InspectJson,
     from monitor.inspect import run
 
     raise typer.Exit(run("alerts", worker, as_json, workflow=workflow_name, kind=kind))
+
+
+@app.command()
+def feedback(
+    alert_id: str | None = typer.Argument(None, help="The alert_id of an item alert (stalled or slow_stage)."),
+    verdict: str | None = typer.Argument(None, help="false (a false alert) or true (it was right)."),
+    note: str = typer.Option("", "--note", help="Why, in a few words."),
+    by: str = typer.Option("", "--by", help="Who judged it."),
+    export: Path | None = typer.Option(None, "--export", help="Instead: copy all feedback to this JSONL file."),
+    config: Path | None = ConfigOpt,
+) -> None:
+    """Mark an alert as false or right: stored in Kafka, used by the worker, report and backtest --compare."""
+    from monitor.feedback import export_feedback, find_alert, from_alert, parse_verdict, send_feedback
+
+    settings = _settings(config)
+    if export is not None:
+        n = export_feedback(settings, export)
+        typer.echo(f"exported {n} feedback records to {export}")
+        return
+    if not alert_id or verdict is None:
+        typer.secho("give ALERT_ID and VERDICT (false|true), or --export FILE", fg="red", err=True)
+        raise typer.Exit(2)
+    try:
+        v = parse_verdict(verdict)
+        alert = find_alert(settings, alert_id)
+        if alert is None:
+            typer.secho(f"no alert {alert_id} on topic {settings.topics.alerts}", fg="red", err=True)
+            raise typer.Exit(1)
+        fb = from_alert(alert, v, note, by)
+    except ValueError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    send_feedback(settings, fb)
+    typer.echo(f"recorded: {alert_id} was {'right' if v else 'a false alert'} ({alert.summary})")
 
 
 def main() -> None:

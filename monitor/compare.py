@@ -52,6 +52,15 @@ class Run:
 class Comparison:
     a: Run
     b: Run
+    marks: dict[str, bool] | None = None  # ops feedback: alert_id -> right (True) / false (False)
+
+    def feedback(self) -> dict[str, Any] | None:
+        """Per config, how many of its alerts ops marked right or false (``stagewatch feedback``)."""
+        if self.marks is None:
+            return None
+        from monitor.feedback import summarize
+
+        return {"A": summarize(set(self.a.firing), self.marks), "B": summarize(set(self.b.firing), self.marks)}
 
     def difference(self) -> dict[str, list[Alert]]:
         fa, fb = self.a.firing, self.b.firing
@@ -88,6 +97,7 @@ class Comparison:
                 else None
             ),
             "summary": {"A": self.a.summary.as_dict(), "B": self.b.summary.as_dict()},
+            "feedback": self.feedback(),
         }
 
 
@@ -213,6 +223,16 @@ def tables(cmp: Comparison) -> list[Any]:
                       f"{p['precision']:.3f}", f"{p['recall']:.3f}", f"{p['f1']:.3f}",
                       f"{p['false_pages_per_1000']:.2f}")
         out.append(s)
+    fb = cmp.feedback()
+    if fb is not None:
+        f = Table(title="alerts judged by ops (stagewatch feedback)")
+        for col in ("config", "marked right", "marked false", "not judged", "precision on judged"):
+            f.add_column(col, justify="left" if col == "config" else "right")
+        for side, run in (("A", cmp.a), ("B", cmp.b)):
+            r = fb[side]
+            prec = "-" if r["precision_on_judged"] is None else f"{r['precision_on_judged']:.3f}"
+            f.add_row(f"{side}: {run.config}", str(r["marked_right"]), str(r["marked_false"]), str(r["unjudged"]), prec)
+        out.append(f)
     return out
 
 
@@ -233,6 +253,7 @@ def compare_command(
     fmt: str = "auto",
     step: float = DEFAULT_TICK,
     mapping: dict[str, Any] | None = None,
+    feedback: Path | None = None,
 ) -> int:
     """``stagewatch backtest --compare A B EVENTS``: prints tables (or JSON); returns the exit code."""
     import json
@@ -242,7 +263,7 @@ def compare_command(
     from monitor.config import ConfigError, load_settings
 
     err = Console(stderr=True)
-    for p in (*configs, events, truth):
+    for p in (*configs, events, truth, feedback):
         if p is not None and not Path(p).exists():
             err.print(f"[red]{p}: no such file[/red]")
             return 2
@@ -255,6 +276,10 @@ def compare_command(
         with err.status("replaying with both configurations..."):
             result = compare(settings[0], settings[1], events, names=(str(configs[0]), str(configs[1])),
                              truth_path=truth, fmt=fmt, mapping=mapping, step=step)
+        if feedback is not None:
+            from monitor.feedback import verdicts
+
+            result.marks = verdicts(feedback)
     except (ValueError, KeyError) as exc:
         err.print(f"[red]cannot compare on {events}: {exc}[/red]")
         return 2

@@ -86,6 +86,8 @@ class EngineConfig(_Frozen):
     drift_enabled: bool = True
     backlog_enabled: bool = True
     slow_stage_enabled: bool = True
+    feedback_step: float = Field(1.2, gt=1, le=3, description="each 'false alert' raises the limit by this factor")
+    feedback_max_factor: float = Field(2.0, ge=1, le=10, description="feedback never raises a limit past this")
     recently_closed: int = Field(200_000, ge=0, description="closed items remembered to ignore their duplicates")
 
 
@@ -104,6 +106,7 @@ class TopicsConfig(_Frozen):
     events: tuple[str, ...] = ("stagewatch.events",)
     dlq: str = "stagewatch.events.dlq"
     alerts: str = "stagewatch.alerts"
+    feedback: str = "stagewatch.feedback"
     partitions: int = Field(1, ge=1, description="one engine per partition: raise it to scale out workers")
     replication_factor: int = Field(1, ge=1)
 

@@ -77,6 +77,11 @@ def _burst(recent: int, expected: float) -> bool:
     return recent >= STAGE_WIDE_MIN_OVERDUE and recent > 3.0 * expected + 3.0 * math.sqrt(expected)
 
 
+def state_name(stage: str, waiting_on: str | None) -> str:
+    """How a stage-state is named in views and metrics: the stage, or the stage while waiting on someone."""
+    return stage if waiting_on is None else f"{stage} (waiting on {waiting_on})"
+
+
 class EventRejected(ValueError):
     """A valid-looking event a driver refuses (e.g. far ahead of the wall clock); it goes to the DLQ."""
 
@@ -300,6 +305,8 @@ class Engine:
         self.active: dict[str, Alert] = {}  # alert_id -> firing alert
         self.next_stage_check = -math.inf
         self.dirty: set[str] | None = None  # entity ids changed since the last checkpoint (worker only)
+        # ops feedback: threshold multipliers per (workflow, stage-state, segment), within configured bounds
+        self.feedback_factor: dict[tuple[str, str, str], float] = {}
 
     # ------------------------------------------------------------------ intake
     def process(self, event: Event) -> list[Alert]:
@@ -352,7 +359,7 @@ class Engine:
             if wf.stage_count >= self.ec.max_stages_per_workflow and stage != OTHER:
                 self._overflow("stage")
                 return self._state(wf, OTHER, None)
-            name = stage if waiting_on is None else f"{stage} (waiting on {waiting_on})"
+            name = state_name(stage, waiting_on)
             st = wf.states[key] = StageState(wf, name, stage, waiting_on, self.ec.warmup)
             wf.stage_count += 1
         return st
@@ -544,6 +551,8 @@ class Engine:
                 basis = "workflow"
         if limit is None:
             return None, "warming"
+        if self.feedback_factor:
+            limit *= self.feedback_factor.get((st.wf.name, st.name, segment), 1.0)
         if st.cfg.min_threshold_seconds is not None:
             limit = max(limit, st.cfg.min_threshold_seconds)
         if st.cfg.max_threshold_seconds is not None:
@@ -590,7 +599,12 @@ class Engine:
 
     def tick(self, now: float) -> list[Alert]:
         """Advance the clock to ``now``: release late-buffered events, judge due items, check sources."""
-        if now < self.next_stage_check and (not self.heap or self.heap[0][0] > now) and not self.buffer:
+        buf = self.buffer
+        if (
+            now < self.next_stage_check
+            and (not self.heap or self.heap[0][0] > now)
+            and (not buf or self.ec.allowed_lateness_seconds <= 0 or buf[0][0] > now - self.ec.allowed_lateness_seconds)
+        ):
             self.clock = now if self.clock is None or now > self.clock else self.clock
             return []  # nothing due: the common case, kept cheap
         out: list[Alert] = []
@@ -1014,6 +1028,19 @@ class Engine:
             stalled=item.fired,
             why=why,
         )
+
+    def feedback(self, workflow: str, stage: str, segment: str, verdict: bool) -> float:
+        """An ops engineer judged an item alert: false raises that stage's limit one step (never past
+        ``feedback_max_factor``), true lowers it one step back towards the learned limit. Returns the factor."""
+        key = (workflow, stage, segment)
+        f = self.feedback_factor.get(key, 1.0)
+        step = self.ec.feedback_step
+        f = max(1.0, f / step) if verdict else min(self.ec.feedback_max_factor, f * step)
+        if f == 1.0:
+            self.feedback_factor.pop(key, None)
+        else:
+            self.feedback_factor[key] = f
+        return f
 
     def active_alerts(self) -> list[Alert]:
         return list(self.active.values())

@@ -156,6 +156,9 @@ class Worker:
         self.alerts_topic = self.app.topic(
             settings.topics.alerts, key_type=bytes, value_type=bytes, partitions=self.partitions
         )
+        self.feedback_topic = self.app.topic(
+            settings.topics.feedback, key_type=bytes, value_type=bytes, partitions=self.partitions
+        )
         self.table = self.app.Table(
             f"{w.app_id}-state",
             default=None,
@@ -177,6 +180,11 @@ class Worker:
                 worker.handle(event)
                 await worker.ack_covered(s)
 
+        @app.agent(self.feedback_topic, name=f"{self.settings.worker.app_id}-feedback")
+        async def feedback(stream: Any) -> None:
+            async for event in stream.events():
+                worker.apply_feedback(event)
+
         if self.settings.worker.clock == "wall":
 
             @app.timer(self.settings.worker.tick_interval_seconds)
@@ -188,10 +196,6 @@ class Worker:
         @app.timer(self.settings.worker.checkpoint_interval_seconds)
         async def checkpoint() -> None:
             await worker.checkpoint()
-
-        @app.timer(0.5)
-        async def recover() -> None:
-            worker.recover_assigned()
 
         @app.on_before_shutdown.connect
         async def on_shutdown(app: Any, **kwargs: Any) -> None:
@@ -237,13 +241,6 @@ class Worker:
     def assigned_partitions(self) -> list[int]:
         events = set(self.settings.topics.events)
         return sorted({tp.partition for tp in self.app.consumer.assignment() if tp.topic in events})
-
-    def recover_assigned(self) -> None:
-        """Rebuild the engine of every assigned partition as soon as the changelog is read, so
-        baselines, metrics and deadlines are back before the partition's next event."""
-        if self.table_recovered():
-            for p in self.assigned_partitions():
-                self.engine_for(p)
 
     async def shutdown(self) -> None:
         """SIGTERM: checkpoint (so the restart replays nothing), then deliver the pending alerts."""
@@ -300,10 +297,10 @@ class Worker:
         msg = event.message
         p = msg.partition
         tpkey = (msg.topic, p)
+        eng = self.engine_for(p)  # first: recovering the partition restores its applied offsets
         if msg.offset <= self.applied.get(tpkey, -1):
             self.pending.setdefault(p, []).append(event)
             return  # already part of the recovered state
-        eng = self.engine_for(p)
         events, bad = decode_safely(msg.value if msg.value is not None else b"")
         for b in bad:
             self.dead_letter(msg, b.raw, b.reason)
@@ -337,6 +334,22 @@ class Worker:
         self.pending.setdefault(p, []).append(event)
         if out:
             self.publish(out)
+
+    def apply_feedback(self, event: Any) -> None:
+        """Ops judged an alert: nudge the limit of that stage in the engine that owns the item."""
+        from monitor.engine import state_name
+        from monitor.feedback import decode_feedback
+
+        msg = event.message
+        try:
+            fb = decode_feedback(msg.value or b"")
+        except msgspec.DecodeError as exc:
+            self.dead_letter(msg, msg.value or b"", f"invalid feedback record: {exc}")
+            return
+        factor = self.engine_for(msg.partition).feedback(
+            fb.workflow, state_name(fb.stage, fb.waiting_on), fb.segment, fb.verdict)
+        log.info("feedback on %s (%s): limit factor for %s/%s/%s now %.2f", fb.alert_id,
+                 "right" if fb.verdict else "false", fb.workflow, fb.stage, fb.segment, factor)
 
     def _partition_of(self, entity_id: str) -> int:
         cache = self.partition_cache
@@ -485,8 +498,7 @@ class Worker:
         settings = self.settings
 
         def ready() -> bool:
-            # ready once the changelog is read and every assigned partition's engine is rebuilt
-            return worker.table_recovered() and all(p in worker.group.engines for p in worker.assigned_partitions())
+            return worker.table_recovered()
 
         @app.page("/health")
         class Health(faust.web.View):
@@ -523,6 +535,42 @@ class Worker:
             async def get(self, request: Any) -> Any:
                 views = sorted(worker.group.baseline_views(), key=lambda v: (v.workflow, v.stage, v.segment))
                 return self.json([msgspec.to_builtins(v) for v in views])
+
+        @app.page("/feedback")
+        class FeedbackPage(faust.web.View):
+            async def get(self, request: Any) -> Any:
+                """Limit factors ops feedback has set, per partition: why a stage pages later than learned."""
+                return self.json({str(p): [{"workflow": k[0], "stage": k[1], "segment": k[2], "factor": f}
+                                           for k, f in eng.feedback_factor.items()]
+                                  for p, eng in worker.group.engines.items()})
+
+            async def post(self, request: Any) -> Any:
+                from monitor.feedback import from_alert, parse_verdict
+
+                if token is None:
+                    return self.json({"error": "feedback is disabled: set worker.ingest_token"}, status=403)
+                auth = request.headers.get("Authorization", "")
+                given = auth[7:] if auth.startswith("Bearer ") else ""
+                if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+                    return self.json({"error": "missing or wrong bearer token"}, status=401)
+                try:
+                    body = msgspec.json.decode(await request.content.read(65536))
+                    verdict = parse_verdict(str(body["verdict"]))
+                    aid = str(body["alert_id"])
+                except (msgspec.DecodeError, KeyError, TypeError, ValueError) as exc:
+                    return self.json({"error": f"expected {{alert_id, verdict}}: {exc}"}, status=422)
+                alert = next((a for a in worker.group.active_alerts() if a.alert_id == aid), None)
+                if alert is None:
+                    return self.json({"error": f"no active alert {aid} here; for resolved alerts use "
+                                               "`stagewatch feedback`"}, status=404)
+                try:
+                    fb = from_alert(alert, verdict, str(body.get("note", ""))[:500], str(body.get("by", ""))[:100])
+                except ValueError as exc:
+                    return self.json({"error": str(exc)}, status=422)
+                key = fb.entity_id.encode()
+                await app.send(settings.topics.feedback, key=key, value=msgspec.json.encode(fb),
+                               partition=partition_for(key, worker.partitions))
+                return self.json({"accepted": aid}, status=202)
 
         @app.page("/config")
         class Config(faust.web.View):

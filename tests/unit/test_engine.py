@@ -215,3 +215,19 @@ def test_any_order_or_duplication_never_crashes_nor_double_fires(rows, seed):
         prev = state.get(a.alert_id)
         assert prev != a.status, f"{a.alert_id} went {prev} -> {a.status}"
         state[a.alert_id] = a.status
+
+
+def test_feedback_raises_a_stage_limit_within_bounds_and_true_lowers_it_back():
+    eng = Engine(make_settings())
+    feed(eng, normal_history())
+    st = eng.workflows["sales"].states[("contract", None)]
+    base, _ = eng._limit(st, "smb")
+    assert eng.feedback("sales", "contract", "smb", False) == pytest.approx(1.2)
+    assert eng._limit(st, "smb")[0] == pytest.approx(base * 1.2)
+    for _ in range(10):
+        eng.feedback("sales", "contract", "smb", False)
+    assert eng._limit(st, "smb")[0] == pytest.approx(base * 2.0)  # feedback_max_factor
+    for _ in range(10):
+        eng.feedback("sales", "contract", "smb", True)
+    assert eng._limit(st, "smb")[0] == pytest.approx(base)  # never below the learned limit
+    assert eng._limit(st, "enterprise")[0] != base * 2.0  # other segments untouched

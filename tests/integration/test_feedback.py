@@ -1,0 +1,41 @@
+"""Ops feedback through Kafka: `false` on a page raises that stage's limit in the worker that owns the item."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from monitor.config import load_settings
+from monitor.events import decode_alert
+from monitor.feedback import export_feedback, find_alert, from_alert, send_feedback, verdicts
+from monitor.produce import produce
+from streams.app import partition_for
+from streams.process import WorkerProcess
+from tests.integration.test_worker import DAY, base_settings, create_topics, read_topic, stream, wait_assigned
+
+
+def test_false_alert_feedback_raises_the_limit_and_is_exported(kafka, tmp_path):
+    cfg = base_settings(kafka, partitions=2, clock="event")
+    create_topics(kafka, [*cfg["topics"]["events"], cfg["topics"]["alerts"]], 2)
+    settings = load_settings(None, **cfg)
+    with WorkerProcess(tmp_path, cfg) as w:
+        wait_assigned([w], 2)
+        produce(settings, stream(160, seed=11, start=1_767_225_600.0, unit=DAY), batch=20)
+        records = read_topic(kafka, cfg["topics"]["alerts"],
+                             lambda r: any(decode_alert(x.value).kind == "stalled" for x in r), timeout=90, idle=2)
+        paged = next(a for a in map(lambda r: decode_alert(r.value), records) if a.kind == "stalled")
+        found = find_alert(settings, paged.alert_id)
+        assert found is not None and found.entity_id == paged.entity_id
+
+        part = str(partition_for(paged.entity_id.encode(), 2))
+        assert httpx.get(f"{w.url}/feedback").json()[part] == []
+        send_feedback(settings, from_alert(found, False, note="customer on holiday", by="test"))
+        want = [{"workflow": "sales", "stage": paged.stage, "segment": paged.segment, "factor": 1.2}]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and httpx.get(f"{w.url}/feedback").json()[part] != want:
+            time.sleep(0.5)
+        assert httpx.get(f"{w.url}/feedback").json()[part] == want
+    out = tmp_path / "feedback.jsonl"
+    assert export_feedback(settings, out) == 1
+    assert verdicts(out) == {paged.alert_id: False}
