@@ -149,15 +149,16 @@ class Worker:
             broker_heartbeat_interval=min(3.0, w.session_timeout_seconds / 3),
             producer_max_request_size=2 * CHUNK,
         )
+        # internal=True: Faust creates a missing topic with these partitions when it subscribes
         self.events_topic = self.app.topic(
-            *settings.topics.events, key_type=bytes, value_type=bytes, partitions=self.partitions
+            *settings.topics.events, key_type=bytes, value_type=bytes, partitions=self.partitions, internal=True
         )
         self.dlq_topic = self.app.topic(settings.topics.dlq, key_type=bytes, value_type=bytes, partitions=self.partitions)
         self.alerts_topic = self.app.topic(
             settings.topics.alerts, key_type=bytes, value_type=bytes, partitions=self.partitions
         )
         self.feedback_topic = self.app.topic(
-            settings.topics.feedback, key_type=bytes, value_type=bytes, partitions=self.partitions
+            settings.topics.feedback, key_type=bytes, value_type=bytes, partitions=self.partitions, internal=True
         )
         self.table = self.app.Table(
             f"{w.app_id}-state",
@@ -206,6 +207,11 @@ class Worker:
             @app.timer(2.0)
             async def watch_config() -> None:
                 worker.maybe_reload()
+
+        @app.task
+        async def declare_outputs() -> None:
+            for topic in (worker.dlq_topic, worker.alerts_topic):
+                await topic.maybe_declare()
 
         @app.task
         async def start_sinks() -> None:
