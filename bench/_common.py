@@ -41,6 +41,7 @@ def machine() -> str:
 
 
 def header(title: str) -> None:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress shows when piped
     print(f"# {title}")
     print(f"# machine: {machine()}")
 

@@ -21,7 +21,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from monitor.engine import human_duration
+from monitor.events import human_duration
 
 DEMO_PERIOD_DAYS = 20.0
 

@@ -45,7 +45,7 @@ from detectors import (
     WallClock,
 )
 from monitor.config import Settings, WorkflowConfig
-from monitor.events import Alert, Event, alert_id, format_ts
+from monitor.events import Alert, Event, alert_id, format_ts, human_duration
 from monitor.metrics import DURATION_BUCKETS
 from monitor.views import BaselineView, Counters, HistogramView, ItemView, SourceView, StageView
 
@@ -92,19 +92,6 @@ def check_not_future(ts: float, now: float, max_future: float) -> None:
         raise EventRejected(
             f"timestamp {format_ts(ts)} is more than {human_duration(max_future)} ahead of the clock {format_ts(now)}"
         )
-
-
-def human_duration(seconds: float, business: bool = False) -> str:
-    if business:
-        return f"{seconds / 3600:.1f} working hours"
-    s = abs(seconds)
-    if s < 120:
-        return f"{seconds:.0f} s"
-    if s < 7200:
-        return f"{seconds / 60:.0f} min"
-    if s < 2 * 86400:
-        return f"{seconds / 3600:.1f} hours"
-    return f"{seconds / 86400:.1f} days"
 
 
 class Item:

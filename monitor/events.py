@@ -12,6 +12,7 @@ its good events and every bad one gets its own, specific reason.
 from __future__ import annotations
 
 import hashlib
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -103,6 +104,25 @@ _any_decoder = msgspec.json.Decoder()
 def alert_id(kind: str, workflow: str, stage: str | None, entity_id: str | None) -> str:
     key = "\x1f".join((kind, workflow, stage or "", entity_id or ""))
     return hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
+
+
+def human_duration(seconds: float, business: bool = False) -> str:
+    """Seconds in the words a person would use: ``0.4 s``, ``45 s``, ``12 min``, ``5.2 hours``,
+    ``10.6 days``; in business time, ``14.0 working hours``."""
+    if not math.isfinite(seconds):
+        return "unknown"
+    if business:
+        return f"{seconds / 3600:.1f} working hours"
+    s = abs(seconds)
+    if s < 10:
+        return f"{seconds:.1f} s"
+    if s < 120:
+        return f"{seconds:.0f} s"
+    if s < 7200:
+        return f"{seconds / 60:.0f} min"
+    if s < 2 * 86400:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{seconds / 86400:.1f} days"
 
 
 def format_ts(ts: float) -> str:
@@ -274,13 +294,15 @@ def decode_record(raw: bytes | bytearray | memoryview | str) -> tuple[list[Event
             events = [_validate_wire(_wire_decoder.decode(data))]
         return events, []
     except (msgspec.DecodeError, msgspec.ValidationError, ValidationError, ValueError, OverflowError):
-        pass
+        pass  # UnicodeDecodeError is a ValueError too
     return _decode_slow(data)
 
 
 def _decode_slow(data: bytes) -> tuple[list[Event], list[BadRecord]]:
     try:
         value = _any_decoder.decode(data)
+    except UnicodeDecodeError:
+        return [], [BadRecord(data, "invalid UTF-8")]
     except msgspec.DecodeError as exc:
         reason = "invalid UTF-8" if _bad_utf8(data) else f"invalid JSON: {exc}"
         return [], [BadRecord(data, reason)]

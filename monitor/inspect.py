@@ -51,7 +51,7 @@ def fetch(worker: str, path: str) -> Any:
 def human(seconds: float | None, business: bool = False) -> str:
     if seconds is None:
         return "-"
-    from monitor.engine import human_duration
+    from monitor.events import human_duration
 
     return human_duration(float(seconds), business)
 

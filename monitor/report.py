@@ -29,8 +29,8 @@ from typing import Any
 
 from monitor.backtest import DEFAULT_TICK, BacktestSummary, replay
 from monitor.config import Settings
-from monitor.engine import Engine, human_duration
-from monitor.events import Alert, BadRecord, Event, format_ts, parse_timestamp
+from monitor.engine import Engine
+from monitor.events import Alert, BadRecord, Event, format_ts, human_duration, parse_timestamp
 from monitor.views import BaselineView, StageView
 
 DEFAULT_SAMPLE_HOURS = 12.0

@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import httpx
 
-from monitor.events import Alert, encode_alert, format_ts, parse_timestamp
+from monitor.events import Alert, encode_alert, format_ts, human_duration, parse_timestamp
 
 if TYPE_CHECKING:
     from monitor.config import AlertmanagerConfig
@@ -53,21 +53,6 @@ class AlertSink(Protocol):
 def alertname(kind: str) -> str:
     """The Alertmanager ``alertname`` for an alert kind (unknown kinds: ``Stagewatch`` + CamelCase)."""
     return ALERTNAMES.get(kind) or "Stagewatch" + "".join(p.capitalize() for p in kind.split("_") if p)
-
-
-def human_duration(seconds: float) -> str:
-    """Seconds in the unit a person would say: ``45 s``, ``12 min``, ``5.2 h``, ``10.6 days``."""
-    if not math.isfinite(seconds):
-        return "unknown"
-    s = abs(seconds)
-    sign = "-" if seconds < 0 else ""
-    if s < 90:
-        return f"{sign}{s:.0f} s"
-    if s < 90 * 60:
-        return f"{sign}{s / 60:.0f} min"
-    if s < 36 * 3600:
-        return f"{sign}{s / 3600:.1f} h"
-    return f"{sign}{s / 86400:.1f} days"
 
 
 def _num(value: float) -> str:

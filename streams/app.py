@@ -113,6 +113,7 @@ class Worker:
         self.applied: dict[tuple[str, int], int] = {}  # (topic, partition) -> last offset applied
         self.covered: dict[tuple[str, int], int] = {}  # ... last offset covered by a checkpoint
         self.pending: dict[int, list[Any]] = {}  # partition -> events not acked yet
+        self.ack_due = False  # pending holds events already covered (skipped on redelivery): ack them
         self.partition_cache: OrderedDict[str, int] = OrderedDict()
         self.partitions = settings.topics.partitions
         self.started = time.time()
@@ -179,7 +180,9 @@ class Worker:
             s = worker.stream = stream.noack()
             async for event in s.events():
                 worker.handle(event)
-                await worker.ack_covered(s)
+                if worker.ack_due:  # not after every event: the scan of pending events is O(pending)
+                    worker.ack_due = False
+                    await worker.ack_covered(s)
 
         @app.agent(self.feedback_topic, name=f"{self.settings.worker.app_id}-feedback")
         async def feedback(stream: Any) -> None:
@@ -306,6 +309,7 @@ class Worker:
         eng = self.engine_for(p)  # first: recovering the partition restores its applied offsets
         if msg.offset <= self.applied.get(tpkey, -1):
             self.pending.setdefault(p, []).append(event)
+            self.ack_due = True
             return  # already part of the recovered state
         events, bad = decode_safely(msg.value if msg.value is not None else b"")
         for b in bad:

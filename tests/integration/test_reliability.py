@@ -75,7 +75,10 @@ def events_seen(url: str) -> int:
 
 
 def wait_processed(w: WorkerProcess, n: int, timeout: float = 120.0) -> None:
-    wait_for(lambda: events_seen(w.url) >= n, timeout, f"{n} events processed by {w.name}")
+    try:
+        wait_for(lambda: events_seen(w.url) >= n, timeout, f"{n} events processed by {w.name}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; counted {events_seen(w.url)}") from None
     assert events_seen(w.url) == n, f"{events_seen(w.url)} events counted, {n} produced"
 
 
@@ -196,7 +199,7 @@ def test_sigkill_mid_stream_loses_no_item_pages_nobody_twice_and_keeps_baselines
         recoveries.append(time.monotonic() - killed)
         # engines are rebuilt from the changelog at a partition's first event: one new item per partition
         # (it enters "lead" at the last event time: no duration learned, no tick)
-        probes = [Event(f"probe-{p}", "sales", f"probe-{p}", "lead", events[-1].timestamp, {}, None)
+        probes = [Event(f"probe-{p}", "sales", f"probe-{p}", "lead", events[-1].timestamp, {"segment": "smb"}, None)
                   for p in (0, 4)]  # partitions 0 and 1
         produce(settings, probes)
         wait_processed(w, len(events) + 2)

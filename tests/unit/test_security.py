@@ -150,9 +150,6 @@ def test_hostile_records_are_classified_by_the_decoder_as_the_generator_says() -
         assert all(b.reason for b in bad)
 
 
-@pytest.mark.xfail(strict=True, reason="monitor/events.py _decode_slow catches msgspec.DecodeError only; msgspec "
-                   "raises UnicodeDecodeError for invalid UTF-8 inside a JSON string (the worker guards with "
-                   "streams.app.decode_safely)")
 def test_invalid_utf8_inside_a_json_string_is_a_bad_record_not_an_exception() -> None:
     events, bad = decode_record(b'{"workflow": "w", "entity_id": "e\xc3(", "stage": "s", "timestamp": 1}')
     assert not events and len(bad) == 1 and "UTF-8" in bad[0].reason

@@ -98,7 +98,7 @@ def test_item_url_quotes_the_entity_id() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(45, "45 s"), (600, "10 min"), (3 * 3600, "3.0 h"), (912000, "10.6 days"), (float("nan"), "unknown")],
+    [(45, "45 s"), (600, "10 min"), (3 * 3600, "3.0 hours"), (0.4, "0.4 s"), (912000, "10.6 days"), (float("nan"), "unknown")],
 )
 def test_human_duration(seconds: float, text: str) -> None:
     assert human_duration(seconds) == text

@@ -1,0 +1,322 @@
+"""The live worker on a real local broker (started here: ``monitor.stack.KafkaProcess`` in a temp dir).
+
+    python bench/worker.py [--events 200000]
+
+(a) ceiling: a no-op Faust agent (bench/_noop_faust.py) counting the same records, one event each;
+(b) our worker (``stagewatch worker``, event clock) on one event per record; goal >= 0.85 of (a);
+(c) our worker on batched records (JSON arrays of 100..500 events); goal >= 100k events/s, next to
+    raw aiokafka consume + msgspec decode of the same records, measured in the same run;
+(d) under load (single-event records at half of (b)'s rate, live timestamps, wall clock ticking every
+    second): event produced -> alert on the alerts topic (the resolve that an item's next event
+    causes), and stall latency: the instant the item crossed its limit -> the page on the alerts topic.
+
+Records are produced before a consumer starts, so (a)-(c) measure consumption only: the rate is
+taken between the first and the last poll of the consumer's own count (every 0.2 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import heapq
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from _common import ROOT, header, sim_lines
+
+from monitor.events import Event, decode_alert, encode, parse_timestamp
+from monitor.stack import KafkaProcess, free_port
+from streams.app import partition_for
+from streams.process import WorkerProcess
+
+POLL = 0.2
+
+
+# ----------------------------------------------------------------------------- broker helpers
+def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(n, partitions, 1) for n in names])
+    finally:
+        admin.close()
+
+
+def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes, int]]) -> float:
+    """Send (key, value, partition) records; returns records/s of the producer."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=512 * 1024,
+                             max_request_size=4 * 1024 * 1024, acks=1)
+    t0 = time.perf_counter()
+    for key, value, p in records:
+        producer.send(topic, key=key, value=value, partition=p)
+    producer.flush()
+    producer.close()
+    return len(records) / (time.perf_counter() - t0)
+
+
+def single_records(lines: list[bytes], partitions: int) -> list[tuple[bytes, bytes, int]]:
+    out = []
+    for line in lines:
+        key = json.loads(line)["entity_id"].encode()
+        out.append((key, line, partition_for(key, partitions)))
+    return out
+
+
+def batched_records(lines: list[bytes], partitions: int, seed: int = 1) -> list[tuple[bytes, bytes, int]]:
+    """JSON arrays of 100..500 events, each array holding events of one partition (in order)."""
+    rng = random.Random(seed)
+    by_part: dict[int, list[tuple[bytes, bytes]]] = {}
+    for line in lines:
+        key = json.loads(line)["entity_id"].encode()
+        by_part.setdefault(partition_for(key, partitions), []).append((key, line))
+    out = []
+    for p, evs in sorted(by_part.items()):
+        i = 0
+        while i < len(evs):
+            n = rng.randint(100, 500)
+            chunk = evs[i:i + n]
+            out.append((chunk[0][0], b"[" + b",".join(v for _, v in chunk) + b"]", p))
+            i += n
+    return out
+
+
+def wait_count(count: Any, total: int, timeout: float) -> tuple[float, float]:
+    """Poll ``count()`` until it reaches ``total``; (rate between the first non-zero poll and the
+    poll that saw the total, seconds from the first poll to the total)."""
+    start = time.monotonic()
+    first: tuple[float, int] | None = None
+    last = (start, 0)
+    while time.monotonic() - start < timeout:
+        try:
+            c = count()
+        except (httpx.HTTPError, ValueError):
+            c = last[1]
+        now = time.monotonic()
+        if c > 0 and first is None:
+            first = (now, c)
+        last = (now, c)
+        if c >= total:
+            break
+        time.sleep(POLL)
+    if first is None or last[1] <= first[1]:
+        return 0.0, last[0] - start
+    return (last[1] - first[1]) / (last[0] - first[0]), last[0] - start
+
+
+def metrics_events(url: str) -> int:
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("stagewatch_events_total{")))
+
+
+def worker_settings(bootstrap: str, topic: str, partitions: int, **worker: Any) -> dict[str, Any]:
+    uid = uuid.uuid4().hex[:8]
+    return {
+        "kafka": {"bootstrap_servers": bootstrap},
+        "topics": {"events": [topic], "dlq": f"dlq-{uid}", "alerts": f"alerts-{uid}", "feedback": f"fb-{uid}",
+                   "partitions": partitions},
+        "worker": {"app_id": f"bench-{uid}", "checkpoint_interval_seconds": 1.0, **worker},
+    }
+
+
+def run_worker(tmp: Path, cfg: dict[str, Any], total: int, name: str, timeout: float = 600) -> float:
+    with WorkerProcess(tmp, cfg, name=name).start(timeout=120) as w:
+        rate, _ = wait_count(lambda: metrics_events(w.url), total, timeout)
+    return rate
+
+
+def run_noop(tmp: Path, bootstrap: str, topic: str, total: int, partitions: int = 1) -> float:
+    port = free_port()
+    env = {**os.environ, "NOOP_BROKER": f"kafka://{bootstrap}", "NOOP_TOPIC": topic, "NOOP_PORT": str(port),
+           "NOOP_APP_ID": f"noop-{uuid.uuid4().hex[:8]}", "NOOP_DATADIR": str(tmp / "noop"),
+           "NOOP_PARTITIONS": str(partitions)}
+    log = open(tmp / "noop.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "_noop_faust.py"), "worker", "-l", "warn"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
+    try:
+        rate, _ = wait_count(lambda: httpx.get(f"http://127.0.0.1:{port}/count", timeout=5).json()["count"],
+                             total, 300)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+    return rate
+
+
+def raw_consume(bootstrap: str, topic: str, total_events: int) -> float:
+    """aiokafka consume + msgspec decode (into the wire event type) of every record: events/s."""
+    from aiokafka import AIOKafkaConsumer
+
+    from monitor.events import _wire_batch_decoder, _wire_decoder
+
+    async def go() -> float:
+        c = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, group_id=None, max_partition_fetch_bytes=8 * 1024 * 1024)
+        await c.start()
+        n = 0
+        t0 = None
+        try:
+            deadline = time.monotonic() + 300
+            while n < total_events and time.monotonic() < deadline:
+                batches = await c.getmany(timeout_ms=500, max_records=10_000)
+                if t0 is None and batches:
+                    t0 = time.perf_counter()
+                for recs in batches.values():
+                    for r in recs:
+                        v = r.value
+                        n += len(_wire_batch_decoder.decode(v)) if v[:1] == b"[" else (_wire_decoder.decode(v) and 1)
+        finally:
+            await c.stop()
+        return n / (time.perf_counter() - t0) if t0 else 0.0
+
+    return asyncio.run(go())
+
+
+# ----------------------------------------------------------------------------- latency
+def latency(tmp: Path, bootstrap: str, rate: float, seconds: float = 30.0) -> dict[str, Any]:
+    """Live load at ``rate`` events/s; stalls every 1.5 s (stay 12 s in ``lead``, typical 1 s)."""
+    from kafka import KafkaConsumer, KafkaProducer
+
+    topic = f"live-{uuid.uuid4().hex[:8]}"
+    create_topics(bootstrap, [topic], 1)
+    cfg = worker_settings(bootstrap, topic, 1, clock="wall", tick_interval_seconds=1.0)
+    cfg["engine"] = {"warmup": 10, "allowed_lateness_seconds": 0, "silence_enabled": False,
+                     "backlog_enabled": False, "drift_enabled": False}
+    cfg["workflows"] = {"sales": {"terminal_stages": ["won"], "calendar": {"mode": "wall"}}}
+    alerts_topic = cfg["topics"]["alerts"]
+    sent: dict[str, float] = {}  # entity -> wall time its leaving event was sent
+    received: list[tuple[float, Any]] = []
+    stop = threading.Event()
+
+    def read_alerts() -> None:
+        c = KafkaConsumer(alerts_topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                          consumer_timeout_ms=200)
+        deadline = time.monotonic() + seconds + 120
+        while not stop.is_set() and time.monotonic() < deadline:
+            for r in c:
+                received.append((time.time(), decode_alert(r.value)))
+        c.close()
+
+    with WorkerProcess(tmp, cfg, name="latency-worker").start(timeout=120):
+        reader = threading.Thread(target=read_alerts, daemon=True)
+        reader.start()
+        producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks=1)
+        rng = random.Random(4)
+        due: list[tuple[float, int, str, str]] = []  # (wall, seq, entity, stage)
+        seq = 0
+        t_start = time.time()
+        next_stall = t_start + 5.0
+        i = 0
+        events_sent = 0
+        while time.time() - t_start < seconds:
+            now = time.time()
+            target = int((now - t_start) * rate / 3)  # items started so far (3 events each)
+            while i < target:
+                ent = f"d{i}"
+                stall = now >= next_stall
+                if stall:
+                    next_stall += 1.5
+                heapq.heappush(due, (now, seq, ent, "lead"))
+                stay = 12.0 if stall else rng.lognormvariate(0, 0.3)
+                heapq.heappush(due, (now + stay, seq + 1, ent, "qualification"))
+                heapq.heappush(due, (now + stay + 0.5, seq + 2, ent, "won"))
+                seq += 3
+                i += 1
+            while due and due[0][0] <= now:
+                _, _, ent, stage = heapq.heappop(due)
+                ts = time.time()
+                ev = Event(f"{ent}-{stage}", "sales", ent, stage, ts, {"segment": "smb"})
+                producer.send(topic, key=ent.encode(), value=encode(ev.to_wire()), partition=0)
+                if stage == "qualification":
+                    sent[ent] = ts
+                events_sent += 1
+            time.sleep(0.002)
+        producer.flush()
+        producer.close()
+        time.sleep(5.0)
+        stop.set()
+        reader.join(30)
+    ev_lat = []
+    stall_lat = []
+    for got, a in received:
+        if a.kind != "stalled":
+            continue
+        if a.status == "firing":
+            crossed = parse_timestamp(a.details["entered_at"]) + a.threshold_seconds
+            stall_lat.append(got - crossed)
+        elif a.entity_id in sent:
+            ev_lat.append(got - sent[a.entity_id])
+
+    def pct(xs: list[float], q: float) -> float:
+        return statistics.quantiles(xs, n=100)[int(q) - 1] if len(xs) >= 2 else (xs[0] if xs else float("nan"))
+
+    return {"rate": events_sent / seconds, "event_alert": ev_lat, "stall": stall_lat,
+            "ev_p50": pct(ev_lat, 50), "ev_p99": pct(ev_lat, 99),
+            "stall_p50": pct(stall_lat, 50), "stall_p99": pct(stall_lat, 99)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--skip-latency", action="store_true")
+    args = ap.parse_args()
+    header("live worker on a local Kafka broker")
+    lines = sim_lines("steady", 40_000).read_bytes().splitlines()[: args.events]
+    n = len(lines)
+    with tempfile.TemporaryDirectory(prefix="sw-bench-") as tmp_s:
+        tmp = Path(tmp_s)
+        kafka = KafkaProcess(tmp / "stack")
+        kafka.start(timeout=180)
+        try:
+            boot = kafka.bootstrap
+            single, batched = f"single-{uuid.uuid4().hex[:6]}", f"batched-{uuid.uuid4().hex[:6]}"
+            create_topics(boot, [single, batched], 1)
+            singles = single_records(lines, 1)
+            batches = batched_records(lines, 1)
+            print(f"producing {n:,} single-event records ({produce(boot, single, singles):,.0f} records/s) and "
+                  f"{len(batches):,} batched records of 100..500 events "
+                  f"({produce(boot, batched, batches):,.0f} records/s)")
+            a = run_noop(tmp, boot, single, n)
+            print(f"(a) no-op Faust agent, 1 event/record : {a:10,.0f} records/s")
+            raw_single = raw_consume(boot, single, n)
+            print(f"    raw aiokafka + msgspec, 1/record   : {raw_single:10,.0f} events/s")
+            b = run_worker(tmp, worker_settings(boot, single, 1, clock="event", tick_interval_seconds=60.0), n, "w-b")
+            print(f"(b) our worker, 1 event/record        : {b:10,.0f} events/s")
+            raw_batched = raw_consume(boot, batched, n)
+            print(f"    raw aiokafka + msgspec, batched    : {raw_batched:10,.0f} events/s")
+            c = run_worker(tmp, worker_settings(boot, batched, 1, clock="event", tick_interval_seconds=60.0), n, "w-c")
+            print(f"(c) our worker, batched records       : {c:10,.0f} events/s")
+            print(f"RESULT (b)/(a) = {b / a if a else 0:.3f} (goal >= 0.85; {'meets' if a and b / a >= 0.85 else 'below'} goal)")
+            print(f"RESULT (c) = {c:,.0f} events/s = {c / raw_batched if raw_batched else 0:.3f} of raw consume+decode "
+                  f"{raw_batched:,.0f}/s (goal >= 100,000/s; {'meets' if c >= 100_000 else 'below'} goal)")
+            if not args.skip_latency:
+                lat = latency(tmp, boot, rate=max(100.0, 0.5 * b))
+                print(f"(d) under {lat['rate']:,.0f} events/s live load (wall clock, tick 1 s): "
+                      f"{len(lat['event_alert'])} event->alert samples, {len(lat['stall'])} stall samples")
+                print(f"RESULT event produced -> alert on topic: p50 {lat['ev_p50'] * 1000:.0f} ms, "
+                      f"p99 {lat['ev_p99'] * 1000:.0f} ms")
+                print(f"RESULT stall (limit crossed -> page on topic): p50 {lat['stall_p50'] * 1000:.0f} ms, "
+                      f"p99 {lat['stall_p99'] * 1000:.0f} ms (tick interval 1 s bounds it)")
+        finally:
+            kafka.stop()
+
+
+if __name__ == "__main__":
+    main()
