@@ -474,7 +474,7 @@ class Engine:
                 limit is not None
                 and seconds > limit
                 and not item.suspect
-                and not (wf.profile is not None and wf.profile.suspects_off_hours())
+                and not self._calendar_unsure(wf)
                 and self.ec.slow_stage_enabled
                 and not st.cfg.mute
                 and not wf.cfg.mute
@@ -641,8 +641,9 @@ class Engine:
             return
         if st.cfg.mute or wf.cfg.mute:
             return
-        # guard 0: nights look dead but the calendar is not learned yet: wall-time ages mislead
-        if wf.profile is not None and wf.profile.suspects_off_hours():
+        # guard 0: nights look dead (or no full day seen yet) and the calendar is not learned:
+        # wall-time ages mislead
+        if self._calendar_unsure(wf):
             self._defer(item, now, max(limit * 0.25, 3600.0))
             return
         # guard 1: events may be lost, not the work stalled
@@ -765,6 +766,16 @@ class Engine:
         )
         st.backlog_alert = alert
         self._fire(alert, out)
+
+    def _calendar_unsure(self, wf: WorkflowState) -> bool:
+        """Calendar ``auto`` has not decided and the data so far either shows dead hours or spans
+        less than a day (so it could not show them yet)."""
+        p = wf.profile
+        if p is None:
+            return False
+        if p.first is None or p.last is None or p.last - p.first < 86400:
+            return True
+        return p.suspects_off_hours()
 
     def _quiet(self, wf: WorkflowState, now: float) -> bool:
         """No event for longer than the source's rate explains (silence not necessarily declared yet)."""
