@@ -33,10 +33,13 @@ shifts on stationary streams: 3 in 240 000 items (sigma 0.6 and 0.9), i.e. ~1 pe
 
 from __future__ import annotations
 
+import copy
 import math
 from array import array
 from dataclasses import dataclass
 from typing import Any, Self
+
+from river.drift import PageHinkley
 
 _MIN_SECONDS = 1e-3
 _MAX_SECONDS = 1e10
@@ -64,8 +67,47 @@ def _median(xs: list[float]) -> float:
     return s[m] if len(s) % 2 else 0.5 * (s[m - 1] + s[m])
 
 
+# -- River PageHinkley: the only place that knows its fields (river 0.26: a Mean of the inputs, the
+# cumulative sums and their running min / max). A rename in River fails the round-trip tests.
+
+
+def _ph_new(prior_weight: float) -> PageHinkley:
+    """Two-sided Page-Hinkley without forgetting; its running mean starts at residual 0 (the
+    reference) with the weight of ``prior_weight`` items. ``delta``/``threshold`` are set per update."""
+    ph = _ph_blank()
+    ph._x_mean.update(0.0, w=prior_weight)
+    return ph
+
+
+def _ph_blank() -> PageHinkley:
+    return PageHinkley(min_instances=1, delta=0.0, threshold=1.0, alpha=1.0, mode="both")
+
+
+def _ph_stats(ph: PageHinkley) -> tuple[float, float]:
+    """The upward and downward Page-Hinkley statistics (0 until an update moved them)."""
+    up = ph._sum_increase - ph._min_increase  # -inf before the first update
+    dn = ph._max_decrease - ph._sum_decrease
+    return max(up, 0.0), max(dn, 0.0)
+
+
+def _ph_state(ph: PageHinkley) -> list[float | None]:
+    m = ph._x_mean
+    vals = [m.n, m._mean, ph._sum_increase, ph._min_increase, ph._sum_decrease, ph._max_decrease]
+    return [v if math.isfinite(v) else None for v in vals]  # strict JSON: inf (never updated) -> None
+
+
+def _ph_load(state: list[float | None]) -> PageHinkley:
+    ph = _ph_blank()
+    n, mean, s_inc, min_inc, s_dec, max_dec = state
+    ph._x_mean.n, ph._x_mean._mean = float(n or 0.0), float(mean or 0.0)
+    ph._sum_increase, ph._sum_decrease = float(s_inc or 0.0), float(s_dec or 0.0)
+    ph._min_increase = math.inf if min_inc is None else float(min_inc)
+    ph._max_decrease = -1.0 if max_dec is None else float(max_dec)
+    return ph
+
+
 class ShiftDetector:
-    """Two-sided robust CUSUM on log-durations of one (workflow, stage)."""
+    """Two-sided River Page-Hinkley on robust standardized log-durations of one (workflow, stage)."""
 
     def __init__(
         self,
@@ -95,8 +137,8 @@ class ShiftDetector:
         self._s = 1.0
         self._mad = 0.0
         self._ref_n = 0
-        self._up = self._dn = 0.0
-        self._n_up = self._n_dn = 0
+        self._ph: PageHinkley | None = None  # the change test, while armed
+        self._n_up = self._n_dn = 0  # items since the upward / downward statistic was last 0
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -113,7 +155,10 @@ class ShiftDetector:
         self._m, self._s, self._mad = m, s, s / _MEAN_ABS_TO_SIGMA
         self._ref_n = len(xs)
         self._armed_at = self.n
-        self._up = self._dn = 0.0
+        self._restart()
+
+    def _restart(self) -> None:
+        self._ph = _ph_new(self.ref_window)
         self._n_up = self._n_dn = 0
 
     def _after_change(self, since: int) -> list[float]:
@@ -141,9 +186,15 @@ class ShiftDetector:
         self._mad += a * (min(abs(x - self._m), c) - self._mad)
         self._s = max(_MEAN_ABS_TO_SIGMA * self._mad, _MIN_SIGMA)
 
-    def _limit(self) -> float:
+    def _residual(self, x: float) -> float:
+        """The log-duration's deviation from the reference in sigmas, winsorized at ``clip``."""
+        return min(max((x - self._m) / self._s, -self.clip), self.clip)
+
+    def _configure(self, ph: PageHinkley) -> None:
+        """Slack and decision limit in sigmas; both follow the reference as it is refined."""
+        ph.delta = max(self.slack_sigmas, 0.5 * math.log(self.min_ratio) / self._s)
         # a reference learned from few items is uncertain: demand more evidence until it settles
-        return self.threshold_sigmas * self._s * (1.0 + self.min_samples / self._ref_n)
+        ph.threshold = self.threshold_sigmas * (1.0 + self.min_samples / self._ref_n)
 
     # -- API --------------------------------------------------------------------------------------
 
@@ -163,29 +214,26 @@ class ShiftDetector:
             return None
         if old_index >= self._armed_at:
             self._absorb(old)
-        s = self._s
-        c = self.clip * s
-        d = min(max(x - self._m, -c), c)
-        k = max(self.slack_sigmas * s, 0.5 * math.log(self.min_ratio))
-        self._up = max(0.0, self._up + d - k)
-        self._n_up = self._n_up + 1 if self._up > 0 else 0
-        self._dn = max(0.0, self._dn - d - k)
-        self._n_dn = self._n_dn + 1 if self._dn > 0 else 0
-        h = self._limit()
-        if self._up <= h and self._dn <= h:
+        ph = self._ph
+        assert ph is not None  # armed
+        self._configure(ph)
+        ph.update(self._residual(x))
+        up, dn = _ph_stats(ph)
+        self._n_up = self._n_up + 1 if up > 0 else 0
+        self._n_dn = self._n_dn + 1 if dn > 0 else 0
+        if not ph.drift_detected:
             return None
-        since = self._n_up if self._up > h else self._n_dn
+        since = self._n_up if up > ph.threshold else self._n_dn
         after = _median(self._after_change(since))
         before = self._m
         if abs(after - before) < math.log(self.min_ratio) * 0.9:
             # accumulated, but the new level is not a meaningful factor away: start over quietly
-            self._up = self._dn = 0.0
-            self._n_up = self._n_dn = 0
+            self._restart()
             return None
         self.shifts += 1
         self._learn_from = self.n  # re-arm on the new level: a fresh reference from the next items
         self._armed_at = None
-        self._up = self._dn = 0.0
+        self._ph = None
         self._n_up = self._n_dn = 0
         return Shift(math.exp(before), math.exp(after), math.exp(after - before), ts)
 
@@ -198,27 +246,27 @@ class ShiftDetector:
         return math.exp(self._m) if self._armed_at is not None else None
 
     def score_one(self, seconds: float) -> float:
-        """0..1: how far the upward or downward CUSUM is towards a shift alarm (pure; ``seconds``
-        is the duration that would be fed next)."""
-        if self._armed_at is None or not seconds > 0:
+        """0..1: how far the upward or downward Page-Hinkley statistic would be towards a shift
+        alarm if ``seconds`` were fed next (pure: a copy of the test is updated)."""
+        if self._ph is None or not seconds > 0:
             return 0.0
         x = math.log(min(max(seconds, _MIN_SECONDS), _MAX_SECONDS))
-        c = self.clip * self._s
-        d = min(max(x - self._m, -c), c)
-        k = max(self.slack_sigmas * self._s, 0.5 * math.log(self.min_ratio))
-        h = self._limit()
-        return min(1.0, max(self._up + d - k, self._dn - d - k, 0.0) / h)
+        ph = copy.deepcopy(self._ph)
+        self._configure(ph)
+        ph.update(self._residual(x))
+        return min(1.0, max(_ph_stats(ph)) / ph.threshold)
 
     # -- persistence ------------------------------------------------------------------------------
 
     _PARAMS = ("min_samples", "min_ratio", "threshold_sigmas", "slack_sigmas", "clip", "buffer", "ref_window")
-    _STATE = ("n", "shifts", "_learn_from", "_armed_at", "_m", "_s", "_mad", "_ref_n", "_up", "_dn",
-              "_n_up", "_n_dn")
+    _STATE = ("n", "shifts", "_learn_from", "_armed_at", "_m", "_s", "_mad", "_ref_n", "_n_up", "_n_dn")
 
     def snapshot(self) -> dict[str, Any]:
+        """Plain data (JSON-safe): parameters, reference, lag buffer and the Page-Hinkley state."""
         data: dict[str, Any] = {p: getattr(self, p) for p in self._PARAMS}
         data.update({a: getattr(self, a) for a in self._STATE})
         data["buf"] = list(self._buf)
+        data["ph"] = None if self._ph is None else _ph_state(self._ph)
         return data
 
     @classmethod
@@ -227,4 +275,12 @@ class ShiftDetector:
         for a in cls._STATE:
             setattr(d, a, data[a])
         d._buf = array("d", data["buf"])
+        d._ph = None if data["ph"] is None else _ph_load(data["ph"])
         return d
+
+    # pickles (the engine's snapshots) carry the plain snapshot, not River objects
+    def __getstate__(self) -> dict[str, Any]:
+        return self.snapshot()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(type(self).restore(state).__dict__)

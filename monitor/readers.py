@@ -51,11 +51,20 @@ class CsvMapping:
     extra_attributes: bool = True  # keep the other columns as attributes
 
 
+# the XES standard lifecycle extension's transitions: all but the kept ones (default "complete") are dropped
+XES_STANDARD_TRANSITIONS = frozenset({
+    "schedule", "assign", "reassign", "start", "resume", "suspend", "autoskip", "manualskip",
+    "withdraw", "ate_abort", "pi_abort", "complete", "unknown",
+})
+
+
 @dataclass(frozen=True)
 class XesMapping:
     """How XES attributes become events. Trace ``concept:name`` is the entity, event ``concept:name`` the stage."""
 
-    transitions: tuple[str, ...] = ("complete",)  # lifecycle:transition values kept ("*": all)
+    # lifecycle:transition values kept ("*": all). Values outside the XES standard lifecycle model
+    # (e.g. BPI 2013's "In Progress", "Awaiting Assignment") are status changes of their own: kept too.
+    transitions: tuple[str, ...] = ("complete",)
     workflow: str | None = None  # constant; None: trace attribute ``workflow_attr``, else log name, else file stem
     workflow_attr: str = "workflow"
     tz: str = "UTC"  # for timestamps without an offset
@@ -324,7 +333,7 @@ def _emit_trace(
         where = f"trace {trace_no} ({entity[:64]!r}) event {n}"
         raw = msgspec.json.encode({"trace": entity, "event": raw_ev})
         transition = ev.get("lifecycle:transition", "complete").lower()
-        if not keep_all and transition not in keep:
+        if not keep_all and transition not in keep and transition in XES_STANDARD_TRANSITIONS:
             continue
         try:
             ts = parse_local_time(raw_ev.get("time:timestamp", ""), tz)
