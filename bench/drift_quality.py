@@ -15,7 +15,7 @@ Figures (the ones the module docstring quotes):
 Usage::
 
     .venv/bin/python bench/drift_quality.py                      # the working-tree module only
-    .venv/bin/python bench/drift_quality.py --against HEAD~1     # and the module at a git revision
+    .venv/bin/python bench/drift_quality.py --against d222dc4    # and the CUSUM it replaced (git rev)
     .venv/bin/python bench/drift_quality.py --against /tmp/drift_old.py
 """
 

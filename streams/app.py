@@ -98,6 +98,19 @@ def _faust_credentials(settings: Settings) -> Any:
     return None
 
 
+class _App(faust.App):
+    """The Faust app, with the worker's shutdown run first: Faust's own stop waits for every event
+    to be acked, and only a checkpoint acks them."""
+
+    def __init__(self, worker: Worker, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._stagewatch_worker = worker
+
+    async def on_stop(self) -> None:
+        await self._stagewatch_worker.shutdown()
+        await super().on_stop()
+
+
 class Worker:
     """Owns the Faust app, the partition engines, and the sinks."""
 
@@ -129,7 +142,8 @@ class Worker:
             self.alertmanager = AlertmanagerSink.from_config(settings.alertmanager, self.metrics)
             self.sinks.append(self.alertmanager)
         store = "memory://" if w.store == "memory" else f"rocksdb://{w.data_dir}"
-        self.app = faust.App(
+        self.app = _App(
+            self,
             w.app_id,
             broker=[f"kafka://{b}" for b in settings.kafka.bootstrap_servers.split(",")],
             broker_credentials=_faust_credentials(settings),
@@ -200,10 +214,6 @@ class Worker:
         @app.timer(self.settings.worker.checkpoint_interval_seconds)
         async def checkpoint() -> None:
             await worker.checkpoint()
-
-        @app.on_before_shutdown.connect
-        async def on_shutdown(app: Any, **kwargs: Any) -> None:
-            await worker.shutdown()
 
         if self.config_path is not None:
 
