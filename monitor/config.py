@@ -74,7 +74,9 @@ class WorkflowConfig(_Frozen):
 
 class EngineConfig(_Frozen):
     warmup: int = Field(30, ge=3, description="completed durations before a (stage, segment) may page")
-    sensitivity: float = Field(0.8, gt=0, le=10, description="higher pages sooner; 0.8 keeps false pages near 2-5 per 1000 items")
+    sensitivity: float = Field(
+        0.85, gt=0, le=10, description="higher pages sooner; 0.85 keeps false pages at 2-5 per 1000 items"
+    )
     allowed_lateness_seconds: float = Field(300.0, ge=0)
     max_future_seconds: float = Field(86400.0, gt=0, description="events further ahead of the clock are rejected")
     max_workflows: int = Field(50, ge=1)

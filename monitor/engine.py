@@ -57,6 +57,7 @@ DEFAULT_SEGMENT = "all"
 STAGE_WIDE_MIN_OVERDUE = 4  # fewer items crossing the limit in one window is never "stage-wide"
 QUIET_FACTOR = 0.5  # no event for half the silence limit: item pages wait until the source is clear
 STAGE_CHECK_EVERY = 300.0  # event-time seconds between backlog / source checks, however often tick runs
+MAX_CATCH_UP_STEPS = 200_000  # event-time ticks one event may trigger before the clock jumps instead
 TERMINAL_CHECK_EVERY = 3600.0  # ... between checks whether a stage no item leaves is terminal
 WARMING_RECHECK = 300.0  # shortest re-check of an item whose baseline is warming (seconds)
 MAX_RECHECK = 7 * 86400.0
@@ -109,6 +110,7 @@ class Item:
         "suspect",
         "slow_alert",
         "held",
+        "due",
     )
 
     def __init__(self, entity_id: str, wf: WorkflowState, state: StageState, segment: str, ts: float) -> None:
@@ -125,6 +127,7 @@ class Item:
         self.suspect = False
         self.slow_alert: str | None = None
         self.held = False
+        self.due = 0.0  # when the item is judged next (its heap entry's time)
 
 
 class SegmentStats:
@@ -564,8 +567,12 @@ class Engine:
             due = item.wf.clock.add_business(item.entered_at, limit)
             if due <= now:
                 due = now
+        self._push(item, due)
+
+    def _push(self, item: Item, due: float) -> None:
         self.seq += 1
         item.seq = self.seq
+        item.due = due
         heapq.heappush(self.heap, (due, self.seq, item))
 
     # ----------------------------------------------------------------- tick
@@ -672,9 +679,7 @@ class Engine:
         out.append(self._item_alert("stalled", item, now, age, limit, "firing"))
 
     def _defer(self, item: Item, now: float, delay: float) -> None:
-        self.seq += 1
-        item.seq = self.seq
-        heapq.heappush(self.heap, (now + delay, self.seq, item))
+        self._push(item, now + delay)
 
     def _learn_terminal(self, st: StageState, now: float) -> None:
         """A stage no item ever left, long after many entered it, is where items end."""
@@ -1091,7 +1096,7 @@ class Engine:
             (
                 item.wf.name, st.stage, st.waiting_on, item.segment, item.entered_at, item.last_ts,
                 item.fired, item.fired_limit, item.ids, item.suspect, item.held,
-                item.slow_alert, alerts,
+                item.slow_alert, alerts, item.due if item.seq else None,
             ),
             protocol=pickle.HIGHEST_PROTOCOL,
         )
@@ -1111,7 +1116,7 @@ class Engine:
                 st.wip = st.stalled = st.held = 0
         for entity_id, raw in items:
             (wfname, stage, waiting_on, segment, entered_at, last_ts, fired, fired_limit, ids, suspect, held,
-             slow_alert, alerts) = pickle.loads(raw)  # noqa: S301 - our own changelog
+             slow_alert, alerts, due) = pickle.loads(raw)  # noqa: S301 - our own changelog
             wf = engine._workflow(wfname)
             st = engine._state(wf, stage, waiting_on)
             item = Item(entity_id, wf, st, segment, entered_at)
@@ -1123,7 +1128,9 @@ class Engine:
             st.wip += 1
             st.stalled += fired
             st.held += held
-            if not fired:
+            if due is not None:
+                engine._push(item, due)  # the same judgement time as before the restart
+            elif not fired:
                 engine._schedule(item, now)
         return engine
 

@@ -126,6 +126,7 @@ class Worker:
         self.applied: dict[tuple[str, int], int] = {}  # (topic, partition) -> last offset applied
         self.covered: dict[tuple[str, int], int] = {}  # ... last offset covered by a checkpoint
         self.pending: dict[int, list[Any]] = {}  # partition -> events not acked yet
+        self.generations: dict[int, tuple[int, int]] = {}  # partition -> (learned-state generation, chunks)
         self.ack_due = False  # pending holds events already covered (skipped on redelivery): ack them
         self.partition_cache: OrderedDict[str, int] = OrderedDict()
         self.partitions = settings.topics.partitions
@@ -238,6 +239,7 @@ class Worker:
                 worker.clocks.pop(tp.partition, None)
                 worker.pending.pop(tp.partition, None)
                 worker.applied.pop((tp.topic, tp.partition), None)
+                worker.generations.pop(tp.partition, None)
 
         self._web()
 
@@ -277,7 +279,7 @@ class Worker:
         prefix = f"{partition}/".encode()
         items: list[tuple[str, bytes]] = []
         learned_meta: dict[str, Any] | None = None
-        chunks: dict[int, bytes] = {}
+        chunks: dict[tuple[int, int], bytes] = {}
         for key, value in list(self.table.data.items()):
             if not isinstance(key, bytes) or not key.startswith(prefix) or value is None:
                 continue
@@ -287,13 +289,18 @@ class Worker:
             elif rest == "learned":
                 learned_meta = msgspec.msgpack.decode(value)
             elif rest.startswith("learned/"):
-                chunks[int(rest[8:])] = value
+                gen, _, i = rest[8:].partition("/")
+                chunks[(int(gen), int(i))] = value
         learned = None
         now = time.time()
         if learned_meta is not None:
-            n = learned_meta["chunks"]
-            if all(i in chunks for i in range(n)):
-                learned = zlib.decompress(b"".join(chunks[i] for i in range(n)))
+            n, gen = learned_meta["chunks"], learned_meta["gen"]
+            self.generations[partition] = (gen, n)
+            if all((gen, i) in chunks for i in range(n)):
+                try:
+                    learned = zlib.decompress(b"".join(chunks[(gen, i)] for i in range(n)))
+                except zlib.error as exc:
+                    log.error("partition %s: learned state unreadable (%s); relearning", partition, exc)
                 for topic, off in learned_meta.get("applied", {}).items():
                     self.applied[(topic, partition)] = off
                     self.covered[(topic, partition)] = off
@@ -480,15 +487,23 @@ class Worker:
                 continue
             for entity_id in dirty:
                 self._write(p, f"{p}/i/{entity_id}".encode(), eng.export_item(entity_id))
+            # the learned state goes to a new generation of chunk keys; the manifest switches to it
+            # only once all its chunks are written, then the old generation is deleted: a crash
+            # in between leaves the old, complete generation in force
             blob = zlib.compress(eng.snapshot_learned(), 3)
             chunks = [blob[i : i + CHUNK] for i in range(0, len(blob), CHUNK)] or [b""]
+            old_gen, old_n = self.generations.get(p, (0, 0))
+            gen = old_gen + 1
             for i, c in enumerate(chunks):
-                self._write(p, f"{p}/learned/{i}".encode(), c)
-            meta: dict[str, Any] = {"chunks": len(chunks), "applied": applied}
+                self._write(p, f"{p}/learned/{gen}/{i}".encode(), c)
+            meta: dict[str, Any] = {"chunks": len(chunks), "gen": gen, "applied": applied}
             clock = self.clocks.get(p)
             if clock is not None:
                 meta["clock"] = [clock.next_tick, clock.last_ts]
             self._write(p, f"{p}/learned".encode(), msgspec.msgpack.encode(meta))
+            for i in range(old_n):
+                self._write(p, f"{p}/learned/{old_gen}/{i}".encode(), None)
+            self.generations[p] = (gen, len(chunks))
             for t, o in applied.items():
                 marks[(t, p)] = o
         if marks:

@@ -265,9 +265,9 @@ def test_compose_passes_a_required_ingest_token_that_the_settings_pick_up(monkey
     value = env["STAGEWATCH_WORKER__INGEST_TOKEN"]
     # `${VAR:?message}`: compose refuses to start without it (an empty token would open POST /events)
     assert re.fullmatch(r"\$\{STAGEWATCH_INGEST_TOKEN:\?[^}$]+\}", value), value
-    settings = _settings(COMPOSE_SETTINGS, monkeypatch, {"STAGEWATCH_WORKER__INGEST_TOKEN": "s3cret"})
+    settings = _settings(COMPOSE_SETTINGS, monkeypatch, {"STAGEWATCH_WORKER__INGEST_TOKEN": "s3cret-token-0123456789"})
     assert settings.worker.ingest_token is not None
-    assert settings.worker.ingest_token.get_secret_value() == "s3cret"
+    assert settings.worker.ingest_token.get_secret_value() == "s3cret-token-0123456789"
     assert settings.worker.web_port == 6066 and settings.kafka.bootstrap_servers == "kafka:9092"  # the file still counts
 
 
