@@ -85,6 +85,7 @@ class EngineConfig(_Frozen):
     max_open_items: int = Field(5_000_000, ge=1)
     terminal_learn_min_items: int = Field(50, ge=5)
     silence_enabled: bool = True
+    silence_min_seconds: float = Field(1800.0, ge=0, description="no source is called silent before this long")
     drift_enabled: bool = True
     backlog_enabled: bool = True
     slow_stage_enabled: bool = True

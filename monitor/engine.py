@@ -273,7 +273,10 @@ class WorkflowState:
         if self.last_ts is None:
             return None
         if self.silent_cache[0] != self.last_ts:
-            self.silent_cache = (self.last_ts, self.rate.silent_after(self.last_ts))
+            limit = self.rate.silent_after(self.last_ts)
+            if limit is not None:  # a few minutes without events is never "the integration is down"
+                limit = max(limit, self.last_ts + self.engine.ec.silence_min_seconds)
+            self.silent_cache = (self.last_ts, limit)
         return self.silent_cache[1]
 
 
