@@ -21,6 +21,11 @@ from monitor.events import Alert, BadRecord, Event, encode, encode_alert
 DEFAULT_TICK = 60.0
 
 
+def partition_scope(partition: int, partitions: int) -> str | None:
+    """The engine scope of one partition: None when there is only one (the identities stay plain)."""
+    return f"partition-{partition}" if partitions > 1 else None
+
+
 @dataclass
 class BacktestSummary:
     events_read: int = 0
@@ -135,7 +140,9 @@ def run_backtest(
     """Replay a file; write every alert change as JSONL. Returns the summary."""
     from monitor.readers import read_events
 
-    engines = [engine] if engine is not None else [Engine(settings) for _ in range(max(1, partitions))]
+    engines = [engine] if engine is not None else [
+        Engine(settings, scope=partition_scope(p, partitions)) for p in range(max(1, partitions))
+    ]
     summary = BacktestSummary()
     started = time.perf_counter()
     out: IO[bytes] | None = open(alerts_out, "wb") if alerts_out else None  # noqa: SIM115

@@ -277,9 +277,15 @@ def produce(
     stream = read_valid(events, fmt=fmt, on_bad=bad.append)
     if live:
         stream = live_timestamps(stream, speed=speed)
-    with console.status("producing...") as status:
-        n = do_produce(settings, stream, topic=topic, batch=batch, rate=rate, paced=live,
-                       on_progress=lambda k: status.update(f"produced {k:,} events"))
+    from monitor.produce import KafkaUnavailable
+
+    try:
+        with console.status("producing...") as status:
+            n = do_produce(settings, stream, topic=topic, batch=batch, rate=rate, paced=live,
+                           on_progress=lambda k: status.update(f"produced {k:,} events"))
+    except KafkaUnavailable as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
     console.print(f"produced {n:,} events to {topic or settings.topics.events[0]}")
     if bad:
         console.print(f"[yellow]{len(bad)} bad records not sent; first: {bad[0].reason}[/yellow]")

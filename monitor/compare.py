@@ -132,7 +132,7 @@ def run_one(
 
     summary = BacktestSummary()
     started = time.perf_counter()
-    records = read_events(events_path, fmt=fmt, mapping=mapping or {})  # type: ignore[arg-type]
+    records = read_events(events_path, fmt=fmt, mapping=mapping or {})
     alerts = list(replay(Engine(settings), records, step=step, summary=summary))
     summary.seconds = time.perf_counter() - started
     summary.alert_changes = len(alerts)

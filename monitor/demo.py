@@ -111,6 +111,8 @@ def run_demo(duration: float = 120.0, ui: bool = True, run_dir: Path = Path("run
     sim = simulate("slowdown", items=items, seed=7, speed=speed, period_days=DEMO_PERIOD_DAYS)
     console.print(f"[bold]starting Kafka, Prometheus and Alertmanager[/bold] in {run_dir} ...")
     with Stack(run_dir) as stack:
+        # a default Stack runs all three processes, so their addresses are set
+        assert stack.kafka_bootstrap is not None and stack.alertmanager_url is not None
         port = free_port()
         cfg = worker_settings(stack.kafka_bootstrap, stack.alertmanager_url, port)
         with WorkerProcess(stack.run_dir, cfg) as worker:

@@ -281,8 +281,11 @@ class WorkflowState:
 
 
 class Engine:
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, scope: str | None = None) -> None:
+        """``scope``: this engine's share of the stream (``partition-N`` when there are several), part
+        of the identity of its stage-level alerts, so two partitions never fire one identity twice."""
         self.settings = settings or Settings()
+        self.scope = scope
         ec = self.settings.engine
         self.ec = ec
         self.items: dict[str, Item] = {}
@@ -708,7 +711,7 @@ class Engine:
         if shift.ratio < 1.0 or not self.ec.drift_enabled:
             return  # a stage that got faster re-learns quietly
         words = "slower" if shift.ratio >= 1 else "faster"
-        aid = alert_id("bottleneck_shift", wf.name, st.stage, None)
+        aid = alert_id("bottleneck_shift", wf.name, st.stage, None, self.scope)
         if aid in self.active:
             self._resolve(aid, ts, out, "superseded by a new shift")
         alert = Alert(
@@ -750,7 +753,7 @@ class Engine:
         if self._quiet(wf, now):
             return
         alert = Alert(
-            alert_id=alert_id("backlog_growth", wf.name, st.stage, None),
+            alert_id=alert_id("backlog_growth", wf.name, st.stage, None, self.scope),
             kind="backlog_growth",
             status="firing",
             workflow=wf.name,
@@ -805,7 +808,7 @@ class Engine:
         expected = wf.rate.expected_gap(wf.last_ts) or 0.0
         wf.silences.append((wf.last_ts, math.inf))
         alert = Alert(
-            alert_id=alert_id("source_silent", wf.name, None, None),
+            alert_id=alert_id("source_silent", wf.name, None, None, self.scope),
             kind="source_silent",
             status="firing",
             workflow=wf.name,
@@ -1106,10 +1109,15 @@ class Engine:
 
     @classmethod
     def restore_parts(
-        cls, learned: bytes | None, items: Iterable[tuple[str, bytes]], settings: Settings | None, now: float
+        cls,
+        learned: bytes | None,
+        items: Iterable[tuple[str, bytes]],
+        settings: Settings | None,
+        now: float,
+        scope: str | None = None,
     ) -> Engine:
         """Rebuild an engine from a learned-state snapshot and item records (changelog recovery)."""
-        engine = cls(settings)
+        engine = cls(settings, scope)
         if learned:
             engine.__dict__.update(pickle.loads(learned))  # noqa: S301 - our own snapshot
             engine.items, engine.heap, engine.closed = {}, [], OrderedDict()

@@ -101,9 +101,11 @@ _wire_batch_decoder = msgspec.json.Decoder(list[WireEvent])
 _any_decoder = msgspec.json.Decoder()
 
 
-def alert_id(kind: str, workflow: str, stage: str | None, entity_id: str | None) -> str:
-    key = "\x1f".join((kind, workflow, stage or "", entity_id or ""))
-    return hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
+def alert_id(kind: str, workflow: str, stage: str | None, entity_id: str | None, scope: str | None = None) -> str:
+    """Stable identity of an alert. ``scope`` separates stage-level alerts of different Kafka
+    partitions (each partition's engine judges its own share of a stage); None with one partition."""
+    parts = (kind, workflow, stage or "", entity_id or "") + ((scope,) if scope else ())
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()
 
 
 def human_duration(seconds: float, business: bool = False) -> str:

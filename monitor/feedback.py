@@ -83,11 +83,10 @@ def find_alert(settings: Settings, alert_id: str, timeout: float = 20.0) -> Aler
 
 
 def send_feedback(settings: Settings, fb: Feedback) -> None:
-    from kafka import KafkaProducer
+    from monitor.produce import connect_producer
+    from streams.app import partition_for
 
-    from streams.app import kafka_client_kwargs, partition_for
-
-    producer = KafkaProducer(acks="all", **kafka_client_kwargs(settings))
+    producer = connect_producer(settings, acks="all")
     try:
         parts = producer.partitions_for(settings.topics.events[0])
         n = len(parts) if parts else settings.topics.partitions

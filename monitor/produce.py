@@ -33,6 +33,32 @@ def live_timestamps(events: Iterable[Event], speed: float = 1.0, start: float | 
         )
 
 
+class KafkaUnavailable(ConnectionError):
+    """Kafka could not be reached or refused us; the message says what to check."""
+
+
+def connect_producer(settings: Settings, **kwargs: Any) -> Any:
+    """A kafka-python producer, or KafkaUnavailable naming the address and what to check."""
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError
+
+    from streams.app import kafka_client_kwargs
+
+    k = settings.kafka
+    try:
+        return KafkaProducer(**kwargs, **kafka_client_kwargs(settings))
+    except KafkaError as exc:
+        hint = (
+            f"check the address and the SASL {k.sasl_mechanism} authentication (username/password)"
+            if k.sasl_mechanism
+            else "check the address and that the broker runs (stagewatch up starts a local one)"
+        )
+        raise KafkaUnavailable(
+            f"cannot connect to Kafka at {k.bootstrap_servers} ({k.security_protocol}): "
+            f"{type(exc).__name__}: {exc}; {hint}"
+        ) from exc
+
+
 def produce(
     settings: Settings,
     events: Iterable[Event],
@@ -49,12 +75,10 @@ def produce(
     ``rate``: events per second at most. ``paced``: send each event when its timestamp is reached
     (for live demos, with ``live_timestamps``). Returns the number of events sent.
     """
-    from kafka import KafkaProducer
-
-    from streams.app import kafka_client_kwargs, partition_for
+    from streams.app import partition_for
 
     topic = topic or settings.topics.events[0]
-    producer = KafkaProducer(linger_ms=20, batch_size=256 * 1024, acks="all", **kafka_client_kwargs(settings))
+    producer = connect_producer(settings, linger_ms=20, batch_size=256 * 1024, acks="all")
     parts = producer.partitions_for(topic)
     n_partitions = len(parts) if parts else settings.topics.partitions
     pending: dict[int, list[dict[str, Any]]] = {}

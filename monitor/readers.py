@@ -82,8 +82,8 @@ def detect_format(path: Path) -> str:
 
 def read_events(
     path: str | Path,
-    fmt: FileFormat = "auto",
-    mapping: CsvMapping | XesMapping | None = None,
+    fmt: FileFormat | str = "auto",  # CLI strings too: an unknown one raises MappingError below
+    mapping: CsvMapping | XesMapping | dict[str, Any] | None = None,  # a dict of field names: see _mapping
 ) -> Iterator[Pair]:
     """Stream ``(Event, None)`` / ``(None, BadRecord)`` pairs from a file."""
     p = Path(path)

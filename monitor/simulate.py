@@ -489,13 +489,13 @@ def simulate(
     # silences: events in the window are lost (never delivered)
     silences_out: list[dict[str, Any]] = []
     lost_entities: set[str] = set()
-    for s in sc.silences:
-        a = float(round(t0 + s.at_fraction * period))
-        b = a + s.hours * HOUR / speed
-        silences_out.append({"workflow": s.workflow, "start": format_ts(a), "end": format_ts(b)})
+    for sil in sc.silences:
+        a = float(round(t0 + sil.at_fraction * period))
+        b = a + sil.hours * HOUR / speed
+        silences_out.append({"workflow": sil.workflow, "start": format_ts(a), "end": format_ts(b)})
         kept = []
         for ev in events:
-            if ev.workflow == s.workflow and a <= ev.ts < b:
+            if ev.workflow == sil.workflow and a <= ev.ts < b:
                 lost_entities.add(ev.entity_id)
             else:
                 kept.append(ev)
@@ -508,15 +508,15 @@ def simulate(
     seen_delay = 0.0
     duplicates = 0
     for n, ev in enumerate(events):
-        at = ev.ts
+        arrive = ev.ts
         if sc.late_share and drng.random() < sc.late_share:
             d = drng.uniform(0.0, max_delay)
             seen_delay = max(seen_delay, d)
-            at += d
-        delivery.append((at, n, ev))
+            arrive += d
+        delivery.append((arrive, n, ev))
         if sc.duplicate_share and drng.random() < sc.duplicate_share:
             duplicates += 1
-            delivery.append((at + drng.uniform(1.0 / speed, max_delay or 1.0), n, ev))
+            delivery.append((arrive + drng.uniform(1.0 / speed, max_delay or 1.0), n, ev))
     delivery.sort(key=lambda x: (x[0], x[1]))
     delivered = [ev for _, _, ev in delivery]
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import math
 import time
 import zlib
 from collections import OrderedDict
@@ -33,6 +34,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from monitor import metrics as metrics_mod
+from monitor.backtest import partition_scope
 from monitor.config import Settings
 from monitor.engine import Engine, EventClock, EventRejected, check_not_future
 from monitor.events import Alert, BadRecord, Event, decode_record, encode, encode_alert
@@ -127,6 +129,7 @@ class Worker:
         self.covered: dict[tuple[str, int], int] = {}  # ... last offset covered by a checkpoint
         self.pending: dict[int, list[Any]] = {}  # partition -> events not acked yet
         self.generations: dict[int, tuple[int, int]] = {}  # partition -> (learned-state generation, chunks)
+        self.learned_at: dict[int, float] = {}  # partition -> monotonic time of its last learned-state write
         self.ack_due = False  # pending holds events already covered (skipped on redelivery): ack them
         self.partition_cache: OrderedDict[str, int] = OrderedDict()
         self.partitions = settings.topics.partitions
@@ -232,7 +235,8 @@ class Worker:
             if worker.alertmanager is not None:
                 asyncio.ensure_future(worker.alertmanager.run())
 
-        @app.on_partitions_revoked.connect
+        # faust types receivers as (sender, *args, signal=..., **kw); it calls this one with the revoked set
+        @app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def on_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
             for tp in revoked:
                 worker.group.engines.pop(tp.partition, None)
@@ -266,7 +270,7 @@ class Worker:
     async def shutdown(self) -> None:
         """SIGTERM: checkpoint (so the restart replays nothing), then deliver the pending alerts."""
         try:
-            await self.checkpoint()
+            await self.checkpoint(force=True)
         except Exception:  # noqa: BLE001 - shutting down: the offsets left uncommitted replay safely
             log.exception("final checkpoint failed; the restart replays from the last one")
         if self.alertmanager is not None:
@@ -312,7 +316,7 @@ class Worker:
                     now = clock.last_ts if clock.last_ts is not None else now
             else:
                 log.warning("partition %s: learned state incomplete (%s chunks missing); relearning", partition, n)
-        eng = Engine.restore_parts(learned, items, self.settings, now)
+        eng = Engine.restore_parts(learned, items, self.settings, now, partition_scope(partition, self.partitions))
         eng.dirty = set()
         if learned is not None or items:
             log.info("partition %s: recovered %d open items", partition, len(items))
@@ -476,17 +480,28 @@ class Worker:
             self.table.data[key] = value
         self.table.send_changelog(partition, key, value)
 
-    async def checkpoint(self) -> None:
-        """Write changed items and learned state per partition, flush, then mark the offsets covered."""
+    async def checkpoint(self, force: bool = False) -> None:
+        """Write changed items per partition; every ``learned_checkpoint_seconds`` (or when forced)
+        also the learned state with the offsets it covers, flush, then ack those events.
+
+        Items are small and go often; the learned state (every baseline) is large and goes seldom:
+        events after its offsets are replayed on recovery, and items that already saw them count
+        them as duplicates, so nothing is lost and nothing pages twice.
+        """
         marks: dict[tuple[str, int], int] = {}
+        now = time.monotonic()
         for p, eng in list(self.group.engines.items()):
             dirty = eng.dirty or set()
             eng.dirty = set()
-            applied = {t: o for (t, pp), o in self.applied.items() if pp == p}
-            if not dirty and all(self.covered.get((t, p)) == o for t, o in applied.items()):
-                continue
             for entity_id in dirty:
                 self._write(p, f"{p}/i/{entity_id}".encode(), eng.export_item(entity_id))
+            applied = {t: o for (t, pp), o in self.applied.items() if pp == p}
+            if all(self.covered.get((t, p)) == o for t, o in applied.items()):
+                continue
+            due = self.learned_at.get(p, -math.inf) + self.settings.worker.learned_checkpoint_seconds
+            if not force and now < due:
+                continue
+            self.learned_at[p] = now
             # the learned state goes to a new generation of chunk keys; the manifest switches to it
             # only once all its chunks are written, then the old generation is deleted: a crash
             # in between leaves the old, complete generation in force

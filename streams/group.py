@@ -12,6 +12,7 @@ partition only — never on which worker owns that partition — and a replay wi
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from monitor.engine import Engine
 from monitor.events import Alert
@@ -89,13 +90,15 @@ class EngineGroup:
     def counters(self) -> Counters:
         total = Counters()
         for eng in list(self.engines.values()):
-            for src, dst in (
+            # the three dicts differ only in key type; the sum is the same for each
+            pairs: tuple[tuple[dict[Any, int], dict[Any, int]], ...] = (
                 (eng.counters.events, total.events),
                 (eng.counters.anomalies, total.anomalies),
                 (eng.counters.overflow, total.overflow),
-            ):
+            )
+            for src, dst in pairs:
                 for k, n in src.items():
-                    dst[k] = dst.get(k, 0) + n  # type: ignore[index]
+                    dst[k] = dst.get(k, 0) + n
         return total
 
     def item_view(self, entity_id: str, now: float) -> ItemView | None:
