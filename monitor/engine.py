@@ -714,20 +714,12 @@ class Engine:
         aid = alert_id("bottleneck_shift", wf.name, st.stage, None, self.scope)
         if aid in self.active:
             self._resolve(aid, ts, out, "superseded by a new shift")
-        alert = Alert(
-            alert_id=aid,
-            kind="bottleneck_shift",
-            status="firing",
-            workflow=wf.name,
-            stage=st.stage,
-            entity_id=None,
-            segment=None,
-            at=format_ts(ts),
-            observed_seconds=round(shift.after_seconds, 3),
-            expected_seconds=round(shift.before_seconds, 3),
-            threshold_seconds=round(shift.before_seconds * 1.5, 3),
+        alert = self._stage_alert(
+            "bottleneck_shift", wf, st.stage, ts,
+            observed=shift.after_seconds,
+            expected=shift.before_seconds,
+            threshold=shift.before_seconds * 1.5,
             score=round(min(1.0, abs(math.log(max(shift.ratio, 1e-9))) / math.log(4)), 3),
-            severity=SEVERITY["bottleneck_shift"] or "ticket",
             summary=(
                 f"{st.name} in {wf.name} got {shift.ratio:.1f}x {words}: typical is now "
                 f"{human_duration(shift.after_seconds, wf.business)}, was "
@@ -752,20 +744,12 @@ class Engine:
             return
         if self._quiet(wf, now):
             return
-        alert = Alert(
-            alert_id=alert_id("backlog_growth", wf.name, st.stage, None, self.scope),
-            kind="backlog_growth",
-            status="firing",
-            workflow=wf.name,
-            stage=st.stage,
-            entity_id=None,
-            segment=None,
-            at=format_ts(now),
-            observed_seconds=0.0,
-            expected_seconds=0.0,
-            threshold_seconds=0.0,
+        alert = self._stage_alert(
+            "backlog_growth", wf, st.stage, now,
+            observed=0.0,
+            expected=0.0,
+            threshold=0.0,
             score=round(min(1.0, backlog.growth_ratio / 4), 3),
-            severity=SEVERITY["backlog_growth"] or "ticket",
             summary=(
                 f"work is piling up in {st.name} ({wf.name}): {backlog.wip} items waiting, "
                 f"about {backlog.expected_wip:.0f} expected for the current flow; "
@@ -807,20 +791,12 @@ class Engine:
         gap = now - wf.last_ts
         expected = wf.rate.expected_gap(wf.last_ts) or 0.0
         wf.silences.append((wf.last_ts, math.inf))
-        alert = Alert(
-            alert_id=alert_id("source_silent", wf.name, None, None, self.scope),
-            kind="source_silent",
-            status="firing",
-            workflow=wf.name,
-            stage=None,
-            entity_id=None,
-            segment=None,
-            at=format_ts(now),
-            observed_seconds=round(gap, 3),
-            expected_seconds=round(expected, 3),
-            threshold_seconds=round(limit - wf.last_ts, 3),
+        alert = self._stage_alert(
+            "source_silent", wf, None, now,
+            observed=gap,
+            expected=expected,
+            threshold=limit - wf.last_ts,
             score=0.999,
-            severity=SEVERITY["source_silent"] or "page",
             summary=(
                 f"no {wf.name} events for {human_duration(gap)}; at this time they usually arrive every "
                 f"{human_duration(expected)} — is the integration down?"
@@ -861,6 +837,41 @@ class Engine:
             st.drift = ShiftDetector()
 
     # ------------------------------------------------------- alert lifecycle
+    def _stage_alert(
+        self,
+        kind: str,
+        wf: WorkflowState,
+        stage: str | None,
+        at: float,
+        *,
+        observed: float,
+        expected: float,
+        threshold: float,
+        score: float,
+        summary: str,
+        waiting_on: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> Alert:
+        """A firing alert about a whole stage or workflow (no item), identified within this engine's scope."""
+        return Alert(
+            alert_id=alert_id(kind, wf.name, stage, None, self.scope),
+            kind=kind,
+            status="firing",
+            workflow=wf.name,
+            stage=stage,
+            entity_id=None,
+            segment=None,
+            at=format_ts(at),
+            observed_seconds=round(observed, 3),
+            expected_seconds=round(expected, 3),
+            threshold_seconds=round(threshold, 3),
+            score=score,
+            severity=SEVERITY[kind] or "ticket",
+            summary=summary,
+            waiting_on=waiting_on,
+            details=details or {},
+        )
+
     def _item_alert(self, kind: str, item: Item, at: float, observed: float, limit: float, status: str) -> Alert:
         st = item.state
         wf = item.wf

@@ -319,15 +319,7 @@ class SimEvent:
     event_id: str = ""
 
     def to_wire(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "workflow": self.workflow,
-            "entity_id": self.entity_id,
-            "stage": self.stage,
-            "timestamp": format_ts(self.ts),
-            "attributes": {"segment": self.segment, "region": self.region, "owner": self.owner},
-            "waiting_on": self.waiting_on,
-        }
+        return self.to_event().to_wire()
 
     def to_event(self) -> Event:
         attributes = {"segment": self.segment, "region": self.region, "owner": self.owner}
