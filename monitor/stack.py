@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -240,7 +241,7 @@ def stop_pid(pid: int, timeout: float = 15.0, proc: subprocess.Popen[bytes] | No
 # --------------------------------------------------------------------------- processes
 
 
-class LocalProcess:
+class LocalProcess(ABC):
     """A local service process: its files live in ``run_dir/<name>``, its output goes to
     ``<name>.log`` there; it is started in a new session, probed until ready, and stopped with
     SIGTERM, then SIGKILL after ``stop_timeout`` seconds."""
@@ -255,18 +256,20 @@ class LocalProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     # subclasses provide these
+    @abstractmethod
     def command(self) -> list[str]:
-        raise NotImplementedError
+        """The command line that starts the process."""
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 - optional hook: most processes need nothing written
         """Write configuration and data directories before the process starts."""
 
+    @abstractmethod
     def ready(self) -> bool:
-        raise NotImplementedError
+        """Whether the process answers (its readiness probe)."""
 
+    @abstractmethod
     def describe(self) -> dict[str, Any]:
         """What stack.json records about this process (urls and ports; the pid is added)."""
-        raise NotImplementedError
 
     # lifecycle
     @property
