@@ -392,10 +392,10 @@ def feedback(
             typer.secho(f"no alert {alert_id} on topic {settings.topics.alerts}", fg="red", err=True)
             raise typer.Exit(1)
         fb = from_alert(alert, v, note, by)
-    except ValueError as exc:
+        send_feedback(settings, fb)
+    except (ValueError, ConnectionError) as exc:  # KafkaUnavailable says what to check
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None
-    send_feedback(settings, fb)
     typer.echo(f"recorded: {alert_id} was {'right' if v else 'a false alert'} ({alert.summary})")
 
 

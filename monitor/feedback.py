@@ -90,6 +90,12 @@ def send_feedback(settings: Settings, fb: Feedback) -> None:
     try:
         parts = producer.partitions_for(settings.topics.events[0])
         n = len(parts) if parts else settings.topics.partitions
+        fb_parts = producer.partitions_for(settings.topics.feedback)
+        if fb_parts and len(fb_parts) != n:
+            raise ValueError(
+                f"topic {settings.topics.feedback} has {len(fb_parts)} partitions, {settings.topics.events[0]} has "
+                f"{n}: they must match (feedback goes to the partition of the item's events)"
+            )
         key = fb.entity_id.encode()
         producer.send(settings.topics.feedback, key=key, value=encode(fb), partition=partition_for(key, n))
         producer.flush()

@@ -50,6 +50,7 @@ def base_settings(kafka: str, partitions: int, **worker) -> dict:
             "events": [f"ev-{uid}"],
             "dlq": f"dlq-{uid}",
             "alerts": f"alerts-{uid}",
+            "feedback": f"feedback-{uid}",
             "partitions": partitions,
         },
         "engine": {"warmup": 10, "allowed_lateness_seconds": 0, "silence_enabled": False, "backlog_enabled": False},
