@@ -130,6 +130,7 @@ class Worker:
         self.pending: dict[int, list[Any]] = {}  # partition -> events not acked yet
         self.generations: dict[int, tuple[int, int]] = {}  # partition -> (learned-state generation, chunks)
         self.learned_at: dict[int, float] = {}  # partition -> monotonic time of its last learned-state write
+        self.checkpoint_lock = asyncio.Lock()
         self.ack_due = False  # pending holds events already covered (skipped on redelivery): ack them
         self.partition_cache: OrderedDict[str, int] = OrderedDict()
         self.partitions = settings.topics.partitions
@@ -473,12 +474,24 @@ class Worker:
         self.metrics.consumer_lag.set(lag)
 
     # -------------------------------------------------------------- checkpoint
-    def _write(self, partition: int, key: bytes, value: bytes | None) -> None:
+    def _write(self, writes: list[tuple[int, bytes, bytes | None]], partition: int, key: bytes,
+               value: bytes | None) -> None:
+        """Set a table key locally now; its changelog record goes out with the checkpoint's batch."""
         if value is None:
             self.table.data.pop(key, None)
         else:
             self.table.data[key] = value
-        self.table.send_changelog(partition, key, value)
+        writes.append((partition, key, value))
+
+    async def _send_changelog(self, writes: list[tuple[int, bytes, bytes | None]]) -> None:
+        """Send a checkpoint's changelog records straight to the Kafka producer's batches (Faust's
+        ``send_changelog`` queues one message at a time) and wait until all are acknowledged."""
+        if not writes:
+            return
+        topic = self.table.changelog_topic.get_topic_name()
+        producer = self.app.producer
+        futures = [await producer.send(topic, key, value, partition, None, None) for partition, key, value in writes]
+        await asyncio.gather(*futures)
 
     async def checkpoint(self, force: bool = False) -> None:
         """Write changed items per partition; every ``learned_checkpoint_seconds`` (or when forced)
@@ -488,13 +501,18 @@ class Worker:
         events after its offsets are replayed on recovery, and items that already saw them count
         them as duplicates, so nothing is lost and nothing pages twice.
         """
+        async with self.checkpoint_lock:  # the timer, a paging tick and shutdown may all ask at once
+            await self._checkpoint(force)
+
+    async def _checkpoint(self, force: bool) -> None:
         marks: dict[tuple[str, int], int] = {}
+        writes: list[tuple[int, bytes, bytes | None]] = []
         now = time.monotonic()
         for p, eng in list(self.group.engines.items()):
             dirty = eng.dirty or set()
             eng.dirty = set()
             for entity_id in dirty:
-                self._write(p, f"{p}/i/{entity_id}".encode(), eng.export_item(entity_id))
+                self._write(writes, p, f"{p}/i/{entity_id}".encode(), eng.export_item(entity_id))
             applied = {t: o for (t, pp), o in self.applied.items() if pp == p}
             if all(self.covered.get((t, p)) == o for t, o in applied.items()):
                 continue
@@ -510,17 +528,18 @@ class Worker:
             old_gen, old_n = self.generations.get(p, (0, 0))
             gen = old_gen + 1
             for i, c in enumerate(chunks):
-                self._write(p, f"{p}/learned/{gen}/{i}".encode(), c)
+                self._write(writes, p, f"{p}/learned/{gen}/{i}".encode(), c)
             meta: dict[str, Any] = {"chunks": len(chunks), "gen": gen, "applied": applied}
             clock = self.clocks.get(p)
             if clock is not None:
                 meta["clock"] = [clock.next_tick, clock.last_ts]
-            self._write(p, f"{p}/learned".encode(), msgspec.msgpack.encode(meta))
+            self._write(writes, p, f"{p}/learned".encode(), msgspec.msgpack.encode(meta))
             for i in range(old_n):
-                self._write(p, f"{p}/learned/{old_gen}/{i}".encode(), None)
+                self._write(writes, p, f"{p}/learned/{old_gen}/{i}".encode(), None)
             self.generations[p] = (gen, len(chunks))
             for t, o in applied.items():
                 marks[(t, p)] = o
+        await self._send_changelog(writes)
         if marks:
             await self.app.producer.flush()
             self.covered.update(marks)
