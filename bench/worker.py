@@ -129,7 +129,9 @@ def worker_settings(bootstrap: str, topic: str, partitions: int, **worker: Any) 
         "kafka": {"bootstrap_servers": bootstrap},
         "topics": {"events": [topic], "dlq": f"dlq-{uid}", "alerts": f"alerts-{uid}", "feedback": f"fb-{uid}",
                    "partitions": partitions},
-        "worker": {"app_id": f"bench-{uid}", "checkpoint_interval_seconds": 1.0, **worker},
+        "worker": {"app_id": f"bench-{uid}", **worker},
+        # the stream is in order: no lateness buffer, or its last 5 minutes would never be counted
+        "engine": {"allowed_lateness_seconds": 0},
     }
 
 
