@@ -123,7 +123,7 @@ class WorkerConfig(_Frozen):
     tick_interval_seconds: float = Field(5.0, gt=0)
     checkpoint_interval_seconds: float = Field(5.0, gt=0, description="changed open items to the changelog")
     learned_checkpoint_seconds: float = Field(
-        30.0, gt=0, description="learned state + covered offsets to the changelog; events since are replayed"
+        5.0, gt=0, description="changed items + learned state + covered offsets; events since are replayed"
     )
     session_timeout_seconds: float = Field(
         30.0, ge=6, le=300, description="Kafka group session: a crashed worker's partitions move after this long"

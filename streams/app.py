@@ -494,13 +494,9 @@ class Worker:
         await asyncio.gather(*futures)
 
     async def checkpoint(self, force: bool = False) -> None:
-        """Write changed items per partition; every ``learned_checkpoint_seconds`` (or when forced)
-        also the learned state with the offsets it covers, flush, then ack those events.
-
-        Items are small and go often; the learned state (every baseline) is large and goes seldom:
-        events after its offsets are replayed on recovery, and items that already saw them count
-        them as duplicates, so nothing is lost and nothing pages twice.
-        """
+        """Every ``learned_checkpoint_seconds`` (or when forced) write the changed items and the
+        learned state with the offsets they cover, flush, then ack those events. Items and learned
+        state always go together, so a recovery replays exactly the events after those offsets."""
         async with self.checkpoint_lock:  # the timer, a paging tick and shutdown may all ask at once
             await self._checkpoint(force)
 
@@ -509,15 +505,15 @@ class Worker:
         writes: list[tuple[int, bytes, bytes | None]] = []
         now = time.monotonic()
         for p, eng in list(self.group.engines.items()):
+            applied = {t: o for (t, pp), o in self.applied.items() if pp == p}
+            due = self.learned_at.get(p, -math.inf) + self.settings.worker.learned_checkpoint_seconds
+            if not force and now < due and eng.dirty:
+                continue  # items and learned state go together: both then stand at the same offsets
             dirty = eng.dirty or set()
             eng.dirty = set()
             for entity_id in dirty:
                 self._write(writes, p, f"{p}/i/{entity_id}".encode(), eng.export_item(entity_id))
-            applied = {t: o for (t, pp), o in self.applied.items() if pp == p}
             if all(self.covered.get((t, p)) == o for t, o in applied.items()):
-                continue
-            due = self.learned_at.get(p, -math.inf) + self.settings.worker.learned_checkpoint_seconds
-            if not force and now < due:
                 continue
             self.learned_at[p] = now
             # the learned state goes to a new generation of chunk keys; the manifest switches to it
