@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import random
 import statistics
 import subprocess
 import sys
@@ -38,24 +37,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-MEDIAN = 3600.0
+from monitor.simulate import duration_stream as stream  # noqa: E402
+
 SIGMAS = (0.3, 0.6, 0.9)
 FALSE_SEEDS = range(100, 108)
 
 
-def stream(seed: int, sigma: float, n: int, change_at: int | None = None, factor: float = 1.0,
-           outliers: float = 0.02) -> list[float]:
-    """Same generator as tests/unit/test_detectors_drift.py."""
-    rng = random.Random(seed)
-    out = []
-    for i in range(n):
-        v = MEDIAN * rng.lognormvariate(0.0, sigma)
-        if change_at is not None and i >= change_at:
-            v *= factor
-        if rng.random() < outliers:
-            v *= 10
-        out.append(v)
-    return out
 
 
 def load(source: str) -> ModuleType:

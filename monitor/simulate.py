@@ -536,6 +536,23 @@ def simulate(
 CSV_COLUMNS = ("case_id", "activity", "timestamp", "workflow", "segment", "region", "owner", "waiting_on", "event_id")
 
 
+def duration_stream(seed: int, sigma: float, n: int, change_at: int | None = None, factor: float = 1.0,
+                    outliers: float = 0.02, median: float = 3600.0) -> list[float]:
+    """Seeded lognormal stage durations (seconds) for detector tests and benchmarks: ``median`` x
+    lognormal(0, ``sigma``), times ``factor`` from index ``change_at`` on (a shift), and a share
+    ``outliers`` of them 10x longer (stalls mixed into normal traffic)."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        v = median * rng.lognormvariate(0.0, sigma)
+        if change_at is not None and i >= change_at:
+            v *= factor
+        if rng.random() < outliers:
+            v *= 10
+        out.append(v)
+    return out
+
+
 def write_jsonl(events: Iterable[SimEvent], path: Path) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for ev in events:

@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import json
 import pickle
-import random
 
 import pytest
 
 from detectors.drift import Shift, ShiftDetector
+from monitor.simulate import duration_stream as stream
 
 MEDIAN = 3600.0
 
 
-def stream(seed: int, sigma: float, n: int, change_at: int | None = None, factor: float = 1.0,
-           outliers: float = 0.02) -> list[float]:
-    rng = random.Random(seed)
-    out = []
-    for i in range(n):
-        v = MEDIAN * rng.lognormvariate(0.0, sigma)
-        if change_at is not None and i >= change_at:
-            v *= factor
-        if rng.random() < outliers:
-            v *= 10
-        out.append(v)
-    return out
 
 
 def shifts_of(values: list[float], detector: ShiftDetector | None = None) -> list[tuple[int, Shift]]:
