@@ -54,6 +54,8 @@ class WorkCalendar:
     Precomputes the working intervals between ``origin`` and ``horizon`` (wall epoch seconds) and maps
     wall instants to a cumulative business clock and back, with bisection. Instants beyond the horizon
     map to ``inf``. Minimal on purpose: the simulator and the evaluator's baselines need exactly this.
+    Deliberately independent of ``detectors.calendar.BusinessCalendar`` (the code under test): the
+    ground truth must not share a bug with the engine it judges; a unit test checks the two agree.
     """
 
     def __init__(
