@@ -98,7 +98,7 @@ class DurationBaseline:
 
     __slots__ = (
         "warmup", "window", "n", "_growth", "_w", "_lo", "_wt", "_ls", "_total", "_censored",
-        "_since", "_summary", "_limit",
+        "_since", "_summary", "_limit", "_memo",
     )
 
     def __init__(self, warmup: int = 30, window: int = 1000) -> None:
@@ -120,6 +120,9 @@ class DurationBaseline:
         self._since = 0  # updates since the last summary refresh
         self._summary: tuple[float, ...] | None = None  # log-quantiles at _SUMMARY_QS
         self._limit: float | None = None  # log-duration from which values count as censored
+        # answers of threshold() and quantile() by (kind, argument); emptied by every mutation
+        # (learn_one, reset, restore), so a cached answer is always the one a recomputation gives
+        self._memo: dict[tuple[str, float], float | None] = {}
 
     # -- learning ---------------------------------------------------------------------------------
 
@@ -127,7 +130,10 @@ class DurationBaseline:
         """Learn one completed duration. ``censored``: the true duration is at least ``seconds``."""
         if not math.isfinite(seconds):
             raise ValueError(f"duration must be finite, got {seconds!r}")
-        x = math.log(min(max(seconds, _MIN_SECONDS), _MAX_SECONDS))
+        # min(max(seconds, _MIN_SECONDS), _MAX_SECONDS), without the builtin calls
+        x = math.log(_MIN_SECONDS if seconds < _MIN_SECONDS else _MAX_SECONDS if seconds > _MAX_SECONDS else seconds)
+        if self._memo:
+            self._memo = {}
         w = self._w
         self.n += 1
         if censored or (self._limit is not None and x >= self._limit):
@@ -135,21 +141,22 @@ class DurationBaseline:
         else:
             i = int((x - _LOG_MIN) / _BIN)
             j = i - self._lo
-            if not self._wt:
+            wt, ls = self._wt, self._ls
+            if not wt:
                 self._lo, j = i, 0
-                self._wt.append(0.0)
-                self._ls.append(0.0)
+                wt.append(0.0)
+                ls.append(0.0)
             elif j < 0:
                 pad = array("d", bytes(8 * -j))
-                self._wt[0:0] = pad
-                self._ls[0:0] = pad
+                wt[0:0] = pad
+                ls[0:0] = pad
                 self._lo, j = i, 0
-            elif j >= len(self._wt):
-                pad = array("d", bytes(8 * (j - len(self._wt) + 1)))
-                self._wt.extend(pad)
-                self._ls.extend(pad)
-            self._wt[j] += w
-            self._ls[j] += w * x
+            elif j >= len(wt):
+                pad = array("d", bytes(8 * (j - len(wt) + 1)))
+                wt.extend(pad)
+                ls.extend(pad)
+            wt[j] += w
+            ls[j] += w * x
             self._total += w
         w *= self._growth
         self._w = w
@@ -232,27 +239,28 @@ class DurationBaseline:
         if total <= 0.0:
             return None
         targets = [q * total for q in qs]
+        nt = len(targets)
         out: list[float] = []
         k = 0
         cum = 0.0
         prev_pos = prev_c = 0.0
         first = True
-        wt, ls = self._wt, self._ls
-        for j in range(len(wt)):
-            w = wt[j]
+        for w, lsum in zip(self._wt, self._ls, strict=True):
             if w <= 0.0:
                 continue
-            c = ls[j] / w
+            c = lsum / w
             pos = cum + 0.5 * w
-            while k < len(targets) and targets[k] <= pos:
+            while k < nt and targets[k] <= pos:
                 if first:
                     out.append(c)
                 else:
                     out.append(prev_c + (c - prev_c) * (targets[k] - prev_pos) / (pos - prev_pos))
                 k += 1
+            if k == nt:
+                break  # the bins above the last target change nothing
             prev_pos, prev_c, first = pos, c, False
             cum += w
-        while k < len(targets):
+        while k < nt:
             out.append(prev_c)
             k += 1
         return out
@@ -275,20 +283,30 @@ class DurationBaseline:
         those of every completed duration: the normal tail past the threshold is cut off."""
         if not 0.0 <= q <= 1.0:
             raise ValueError("q must be within [0, 1]")
+        key = ("q", q)
+        memo = self._memo
+        if key in memo:
+            return memo[key]
         qs = self._log_quantiles((q,))
-        return None if qs is None else math.exp(qs[0])
+        value = memo[key] = None if qs is None else math.exp(qs[0])
+        return value
 
     def threshold(self, sensitivity: float = 1.0) -> float | None:
         """Seconds past which an open item is stalled; None until ``warmup`` durations are known.
 
         Higher ``sensitivity`` pages sooner: the log-excess over typical is divided by it.
         """
+        key = ("t", sensitivity)
+        memo = self._memo
+        if key in memo:  # only valid sensitivities past warm-up are memoized
+            return memo[key]
         if sensitivity <= 0:
             raise ValueError("sensitivity must be > 0")
         if self.n < self.warmup:
             return None
         t = self._log_threshold(sensitivity)
-        return None if t is None else math.exp(t)
+        value = memo[key] = None if t is None else math.exp(t)
+        return value
 
     def spread(self) -> float | None:
         """Robust sigma of log-durations (from p50..p90), None before any duration is learned."""

@@ -77,6 +77,11 @@ class SourceRate:
         # rate tables (shrunk rates, raw rates, typical gap), refreshed by observe() every
         # _REFRESH_EVERY events and at each new hour, so queries stay cheap and pure
         self._table: tuple[array[float], array[float], float | None] | None = None
+        # per bin: raw rate, shrunk rate, count x raw rate (0.0 where unobserved), recomputed by
+        # _compute_table for the bins in _dirty only; every change of counts / exposure adds its bin
+        # to _dirty, or sets _rates to None when it touches all bins (a whole week, the decay)
+        self._rates: tuple[array[float], array[float], array[float]] | None = None
+        self._dirty: set[int] = set()
 
     # -- learning ---------------------------------------------------------------------------------
 
@@ -92,6 +97,7 @@ class SourceRate:
         if weeks:
             for h in range(_HOURS):
                 self.exposure[h] += weeks
+            self._rates = None
             self._exposed += weeks * _HOURS
             a += weeks * 7 * 86400
         t = a
@@ -102,6 +108,7 @@ class SourceRate:
                 self._locate(t)
             end = min(b, self._bin_end)
             self.exposure[self._bin] += (end - t) / 3600
+            self._dirty.add(self._bin)
             self._exposed += (end - t) / 3600
             t = end
             if t >= self._bin_end:
@@ -110,6 +117,7 @@ class SourceRate:
             f = math.exp(-(self._exposed / _HOURS) / self.memory_weeks)
             self.counts = array("d", (c * f for c in self.counts))
             self.exposure = array("d", (e * f for e in self.exposure))
+            self._rates = None
             self._exposed = 0.0
 
     def observe(self, ts: float) -> None:
@@ -130,6 +138,7 @@ class SourceRate:
         else:
             b = hour_of_week(self.timezone, ts)
         self.counts[b] += 1.0
+        self._dirty.add(b)
         if self.n % _REFRESH_EVERY == 0 or b != before or self.n == self.min_events:
             self._table = self._compute_table()
 
@@ -143,26 +152,41 @@ class SourceRate:
         """Events per hour for each bin, shrunk and raw (unobserved bins: a quarter of the quietest
         observed bin), and the typical gap in seconds."""
         counts, exposure = self.counts, self.exposure
+        rates = self._rates
+        if rates is None:
+            rates = self._rates = (array("d", bytes(8 * _HOURS)), array("d", bytes(8 * _HOURS)),
+                                   array("d", bytes(8 * _HOURS)))
+            changed: range | set[int] = range(_HOURS)
+        else:
+            changed = self._dirty
+        raw, shrunk, weighted = rates
         sqrt = math.sqrt
-        seen = [j for j in range(_HOURS) if not exposure[j] < 0.5]
-        raw_full = [0.0] * _HOURS
-        shrunk_full = [0.0] * _HOURS
-        for j in seen:
-            c = counts[j]
-            r = c / exposure[j]
-            raw_full[j] = r
-            shrunk_full[j] = r * max(0.0, 1.0 - 1.5 / sqrt(c + 1.0))
-        if len(seen) < _HOURS:  # unobserved bins: a quarter of the quietest observed bin
-            fill_raw = 0.25 * min([raw_full[j] for j in seen]) if seen else 0.0
-            fill_shrunk = 0.25 * min([shrunk_full[j] for j in seen]) if seen else 0.0
-            observed = set(seen)
-            for j in range(_HOURS):
-                if j not in observed:
-                    raw_full[j] = fill_raw
-                    shrunk_full[j] = fill_shrunk
+        for j in changed:
+            c, e = counts[j], exposure[j]
+            if e < 0.5:
+                raw[j] = shrunk[j] = weighted[j] = 0.0
+                continue
+            r = c / e
+            f = 1.0 - 1.5 / sqrt(c + 1.0)
+            raw[j] = r
+            shrunk[j] = r * (f if f > 0.0 else 0.0)
+            weighted[j] = c * r
+        self._dirty = set()
         total = sum(counts)
-        mean_rate = sum([c * r for c, r in zip(counts, raw_full, strict=True)]) / total if total else 0.0
-        return array("d", shrunk_full), array("d", raw_full), (3600.0 / mean_rate if mean_rate > 0 else None)
+        if min(exposure) < 0.5:  # unobserved bins: a quarter of the quietest observed bin
+            seen = [not e < 0.5 for e in exposure]
+            if any(seen):
+                fill_raw = 0.25 * min([r for r, ok in zip(raw, seen, strict=True) if ok])
+                fill_shrunk = 0.25 * min([r for r, ok in zip(shrunk, seen, strict=True) if ok])
+            else:
+                fill_raw = fill_shrunk = 0.0
+            raw_full = array("d", [r if ok else fill_raw for r, ok in zip(raw, seen, strict=True)])
+            shrunk_full = array("d", [r if ok else fill_shrunk for r, ok in zip(shrunk, seen, strict=True)])
+            weighted_sum = sum([c * r for c, r in zip(counts, raw_full, strict=True)]) if total else 0.0
+        else:  # copies: the table outlives the next update of the rates
+            raw_full, shrunk_full, weighted_sum = array("d", raw), array("d", shrunk), sum(weighted)
+        mean_rate = weighted_sum / total if total else 0.0
+        return shrunk_full, raw_full, (3600.0 / mean_rate if mean_rate > 0 else None)
 
     def _tables(self) -> tuple[array[float], array[float], float | None]:
         return self._table if self._table is not None else self._compute_table()
@@ -192,15 +216,19 @@ class SourceRate:
         if not any(rates):
             return None
         tz = self.timezone
+        utc = tz == "UTC"  # utc_offset's own shortcut, without the call (this loop runs per hour)
+        floor_ = math.floor
         t = last_ts
         acc = 0.0
         stop = last_ts + self.horizon
         for _ in range(int(self.horizon / 3600) + 3):
             if t >= stop:
                 return None
-            off = utc_offset(tz, t)
-            hour = math.floor((t + off + _MONDAY_SHIFT) / 3600)
-            end = min((hour + 1) * 3600 - off - _MONDAY_SHIFT, stop)
+            off = 0.0 if utc else utc_offset(tz, t)
+            hour = floor_((t + off + _MONDAY_SHIFT) / 3600)
+            end = (hour + 1) * 3600 - off - _MONDAY_SHIFT
+            if end > stop:
+                end = stop
             r = rates[hour % _HOURS] / 3600.0  # events per second
             gain = r * (end - t)
             if acc + gain >= need:
@@ -236,3 +264,13 @@ class SourceRate:
         s._table = None if t is None else (array("d", t[0]), array("d", t[1]),
                                            None if t[2] is None else float(t[2]))
         return s
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_rates"], state["_dirty"]  # a cache, rebuilt from counts and exposure
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._rates = None
+        self._dirty = set()

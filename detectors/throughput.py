@@ -92,6 +92,7 @@ class FlowTracker:
         self._win_a = 0
         self._win_d = 0
         self._closed: list[list[int]] = []  # last `windows` closed windows: [arrivals, departures]
+        self._growing: bool | None = None  # the window test on _closed; None (unknown) once a window closes
         self._since: float | None = None  # start of the current episode
         self._ref_expected = 0.0  # Little's-law WIP when the episode started
         self._settled = False  # past the start-up period
@@ -124,12 +125,14 @@ class FlowTracker:
         # self._tau(), inlined (this runs for every arrival, departure and check)
         m, s = self._mean_d, self._slow_d
         d = 0.0 if m is None or s is None else (m if m < s else s)
-        f = math.exp(-dt / (self.rate_windows * max(d, self.min_window)))
+        mw = self.min_window
+        f = math.exp(-dt / (self.rate_windows * (mw if mw > d else d)))
         self._ra *= f
         self._rd *= f
         self._wip_avg = self._wip_avg * f + self.wip * (1.0 - f)
         self._t = t
-        if self._win_start is not None:
+        if self._win_start is not None and t >= self._win_start + self._win_len:  # a window closes
+            self._growing = None
             for _ in range(self.windows + 1):  # bounded: older windows fall out anyway
                 if t < self._win_start + self._win_len:
                     break
@@ -188,41 +191,60 @@ class FlowTracker:
     def _excess(self, factor: float, sigmas: float, expected: float) -> bool:
         return self.wip > factor * expected and self.wip > expected + sigmas * math.sqrt(expected) + 3
 
-    def check(self, now: float) -> Backlog | None:
-        """The ongoing backlog episode, or None. Idempotent for the same ``now``."""
+    def _windows_growing(self) -> bool:
+        """The window test: net inflow in all but at most one of the last closed windows, significant
+        as a Poisson count. It needs no rates, and it ends nearly every check."""
+        closed = self._closed
+        if len(closed) < self.windows:
+            return False
+        a = d = growing = 0
+        for wa, wd in closed:
+            a += wa
+            d += wd
+            growing += wa > wd
+        return growing >= self.windows - 1 and a - d > 2.5 * math.sqrt(a + d) + 2
+
+    def in_backlog(self, now: float) -> bool:
+        """Move the clock to ``now`` and judge: True while a backlog episode is ongoing.
+        Idempotent for the same ``now``; :meth:`backlog` describes the episode."""
         self._advance(now)
         if self.departures < self.min_departures or self._mean_d is None or self._t0 is None:
-            return None
+            return False
         if not self._settled:
             if now - self._t0 < self.settle_durations * self._mean_d:
-                return None  # start-up: WIP not in steady state, early departures are the short ones
+                return False  # start-up: WIP not in steady state, early departures are the short ones
             self._settled = True
         if self._since is None:
-            # the window test first: it needs no rates, and it ends nearly every check
-            closed = self._closed
-            if len(closed) < self.windows:
-                return None
-            a = d = growing = 0
-            for wa, wd in closed:
-                a += wa
-                d += wd
-                growing += wa > wd
-            if not (growing >= self.windows - 1 and a - d > 2.5 * math.sqrt(a + d) + 2):
-                return None
+            growing = self._growing
+            if growing is None:  # a window closed since the last check
+                growing = self._growing = self._windows_growing()
+            if not growing:
+                return False
         expected = self.arrival_rate() * self._normal_d()
         if self._since is not None:
             # judged against the normal WIP frozen at the start: while the queue grows, time in
             # stage (and with it the current Little's-law expectation) grows too
             if not self._excess(self.end_factor, 2.0, min(expected, self._ref_expected)):
                 self._since = None
-                return None
+                return False
         else:
             if not self._excess(self.growth_factor, 4.0, expected):
-                return None
+                return False
             self._since = now
             self._ref_expected = expected
+        return True
+
+    def backlog(self) -> Backlog | None:
+        """The ongoing backlog episode as of the latest :meth:`in_backlog`, or None (pure)."""
+        if self._since is None:
+            return None
+        expected = self.arrival_rate() * self._normal_d()
         return Backlog(self.wip, expected, self.arrival_rate(), self.departure_rate(),
                        self.wip / expected if expected > 0 else math.inf, self._since)
+
+    def check(self, now: float) -> Backlog | None:
+        """The ongoing backlog episode, or None. Idempotent for the same ``now``."""
+        return self.backlog() if self.in_backlog(now) else None
 
     # -- persistence ------------------------------------------------------------------------------
 
@@ -248,3 +270,7 @@ class FlowTracker:
             f._slow_d = f._mean_d
         f._closed = [[int(w[0]), int(w[1])] for w in data["closed"]]
         return f
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_growing", None)  # pickled before the window test was cached

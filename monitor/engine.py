@@ -610,15 +610,17 @@ class Engine:
         out: list[Alert] = []
         if self.ec.allowed_lateness_seconds > 0 and self.buffer:
             out.extend(self._release(now - self.ec.allowed_lateness_seconds))
-        self.clock = now if self.clock is None else max(self.clock, now)
+        if self.clock is None or now > self.clock:
+            self.clock = now
         stage_checks = now >= self.next_stage_check
         if stage_checks:
             self.next_stage_check = now + STAGE_CHECK_EVERY
             for wf in self.workflows.values():
                 self._check_source(wf, now, out)
         heap = self.heap
+        heappop = heapq.heappop
         while heap and heap[0][0] <= now:
-            _due, seq, item = heapq.heappop(heap)
+            _due, seq, item = heappop(heap)
             if item.seq != seq:
                 continue  # stale entry: the item moved on or was re-scheduled
             item.seq = 0
@@ -733,17 +735,19 @@ class Engine:
         self._fire(alert, out)
 
     def _check_backlog(self, st: StageState, now: float, out: list[Alert]) -> None:
-        backlog = st.flow.check(now)
-        wf = st.wf
-        if backlog is None:
+        flow = st.flow
+        if not flow.in_backlog(now):
             if st.backlog_alert is not None:
                 self._resolve(st.backlog_alert.alert_id, now, out, "departures caught up with arrivals")
                 st.backlog_alert = None
             return
+        wf = st.wf
         if st.backlog_alert is not None or st.cfg.mute or wf.cfg.mute:
             return
         if self._quiet(wf, now):
             return
+        backlog = flow.backlog()
+        assert backlog is not None  # in_backlog() just said so
         alert = self._stage_alert(
             "backlog_growth", wf, st.stage, now,
             observed=0.0,

@@ -247,3 +247,24 @@ def test_quantiles_agree_with_river_quantile_on_a_stationary_stream(sigma: float
         ours, theirs = b.quantile(q), river_q[q].get()
         assert ours is not None and theirs is not None
         assert abs(math.log(ours / theirs)) < tol, (q, math.log(ours / theirs), tol)
+
+
+def test_memoized_threshold_and_quantiles_follow_every_mutation() -> None:
+    """threshold() and quantile() answers are memoized until the next learn_one / reset: after each
+    mutation they must equal those of a fresh copy without memo (restored from a snapshot)."""
+    rng = random.Random(5)
+    b = DurationBaseline(warmup=10, window=10)  # a short window: weights rescale every ~280 updates
+
+    def queries(m: DurationBaseline) -> tuple[float | None, ...]:
+        return (m.threshold(), m.threshold(2.0), m.typical(), m.quantile(0.95), m.quantile(0.99))
+
+    for i in range(1500):
+        if i % 500 == 499:
+            b.reset(keep_recent=[3600 * rng.lognormvariate(0.5, 0.3) for _ in range(20)])
+        else:
+            b.learn_one(3600 * rng.lognormvariate(0, 0.5) * (6 if i % 17 == 0 else 1), censored=i % 29 == 0)
+        first = queries(b)
+        assert queries(b) == first  # answered from the memo
+        assert first == queries(DurationBaseline.restore(b.snapshot()))
+    with pytest.raises(ValueError):
+        b.threshold(0.0)

@@ -114,3 +114,36 @@ def test_nothing_is_judged_before_enough_departures() -> None:
         f.arrive(float(i))
     assert f.check(1000.0) is None and f.wip == 500 and f.departures == 0
     assert f.littles_law()[1] == 0.0
+
+
+def test_cached_window_test_gives_the_answers_of_a_fresh_tracker() -> None:
+    """The window test is remembered until a window closes: every check must answer (and leave the
+    state) as a copy restored from the snapshot just before it, which recomputes it."""
+    import pickle
+
+    rng = random.Random(4)
+    f = FlowTracker()
+    t = 0.0
+    due: list[float] = []
+    found = False
+    for i in range(4000):
+        t += rng.expovariate(1 / 60)
+        f.arrive(t)
+        heapq.heappush(due, t + 1800 * rng.lognormvariate(0, 0.3))
+        while due and due[0] <= t and not 1500 <= i < 2500:  # departures stop for 1000 items
+            d = heapq.heappop(due)
+            f.depart(t, t - d + 1800)
+        if i % 7:
+            continue
+        fresh = FlowTracker.restore(f.snapshot())
+        got = f.check(t)
+        assert got == fresh.check(t)
+        assert f.snapshot() == fresh.snapshot()
+        assert f.backlog() == got and f.in_backlog(t) == (got is not None)
+        found = found or got is not None
+    assert found
+    state = pickle.loads(pickle.dumps(f)).__dict__
+    del state["_growing"]  # pickled by a version without the cache
+    old = FlowTracker.__new__(FlowTracker)
+    old.__setstate__(state)
+    assert old.check(t + 60.0) == f.check(t + 60.0)
