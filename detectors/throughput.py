@@ -51,6 +51,7 @@ class Backlog:
     departure_rate_per_s: float
     growth_ratio: float  # wip / expected_wip
     since: float  # event time the episode started
+    normal_seconds: float = 0.0  # mean time in stage as it normally is (Little's law: expected_wip / arrival rate)
 
 
 class FlowTracker:
@@ -240,7 +241,7 @@ class FlowTracker:
             return None
         expected = self.arrival_rate() * self._normal_d()
         return Backlog(self.wip, expected, self.arrival_rate(), self.departure_rate(),
-                       self.wip / expected if expected > 0 else math.inf, self._since)
+                       self.wip / expected if expected > 0 else math.inf, self._since, self._normal_d())
 
     def check(self, now: float) -> Backlog | None:
         """The ongoing backlog episode, or None. Idempotent for the same ``now``."""

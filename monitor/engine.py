@@ -750,9 +750,11 @@ class Engine:
         assert backlog is not None  # in_backlog() just said so
         alert = self._stage_alert(
             "backlog_growth", wf, st.stage, now,
-            observed=0.0,
-            expected=0.0,
-            threshold=0.0,
+            # in time-in-stage terms (Little's law): the wait the current queue implies, the normal
+            # time in stage, and the wait at which growth pages
+            observed=round(backlog.normal_seconds * backlog.growth_ratio, 3) if backlog.expected_wip > 0 else 0.0,
+            expected=round(backlog.normal_seconds, 3),
+            threshold=round(backlog.normal_seconds * flow.growth_factor, 3),
             score=round(min(1.0, backlog.growth_ratio / 4), 3),
             summary=(
                 f"work is piling up in {st.name} ({wf.name}): {backlog.wip} items waiting, "
