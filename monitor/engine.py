@@ -497,7 +497,9 @@ class Engine:
         seg.observe(seconds, censored, item.entered_at, ts)
         st.all.observe(seconds, censored, item.entered_at, ts)
         wf.all.baseline.learn_one(seconds, censored)
-        if self.ec.drift_enabled:
+        # a workflow whose calendar is still being learned measures in wall time, where a night or a
+        # weekend inside a stage looks like a slowdown: drift starts once the clock is settled
+        if self.ec.drift_enabled and not self._calendar_unsure(wf):
             shift = st.drift.update(seconds, ts)
             if shift is not None:
                 self._shift(st, shift, ts, out)
