@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -104,6 +106,22 @@ def ratio_line(name: str, value: float, ceiling: float, goal: float) -> str:
     r = value / ceiling if ceiling else 0.0
     verdict = "meets" if r >= goal else "below"
     return f"{name}: {value:,.0f} events/s = {r:.3f} of ceiling {ceiling:,.0f}/s (goal >= {goal}; {verdict} goal)"
+
+
+@contextmanager
+def local_broker(prefix: str) -> Iterator[tuple[Path, str]]:
+    """A Kafka broker (``monitor.stack.KafkaProcess``) in a fresh temp dir for one bench run:
+    yields (the temp dir, the bootstrap address); stops the broker and removes the dir after."""
+    from monitor.stack import KafkaProcess
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp_s:
+        tmp = Path(tmp_s)
+        kafka = KafkaProcess(tmp / "stack")
+        kafka.start(timeout=180)
+        try:
+            yield tmp, kafka.bootstrap
+        finally:
+            kafka.stop()
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ app = faust.App(
     consumer_auto_offset_reset="earliest",
     key_serializer="raw",
     value_serializer="raw",
+    consumer_max_fetch_size=int(os.environ.get("NOOP_FETCH_BYTES", str(1024 * 1024))),  # as the worker's
 )
 topic = app.topic(os.environ["NOOP_TOPIC"], key_type=bytes, value_type=bytes)
 seen = {"count": 0}

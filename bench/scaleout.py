@@ -9,13 +9,12 @@ the broker and the producer for the cores).
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import httpx
-from _common import header, sim_lines
+from _common import header, local_broker, sim_lines
 from worker import (
     batched_records,
     create_topics,
@@ -26,7 +25,6 @@ from worker import (
     worker_settings,
 )
 
-from monitor.stack import KafkaProcess
 from streams.process import WorkerProcess
 
 
@@ -61,25 +59,18 @@ def main() -> None:
     header("scale-out: 2 workers in one group vs 1")
     lines = sim_lines("steady", 40_000).read_bytes().splitlines()[: args.events]
     n = len(lines)
-    with tempfile.TemporaryDirectory(prefix="sw-scaleout-") as tmp_s:
-        tmp = Path(tmp_s)
-        kafka = KafkaProcess(tmp / "stack")
-        kafka.start(timeout=180)
-        try:
-            boot = kafka.bootstrap
-            topic = f"so-{uuid.uuid4().hex[:6]}"
-            create_topics(boot, [topic], 2)
-            records = batched_records(lines, 2) if args.batched else single_records(lines, 2)
-            produce(boot, topic, records)
-            print(f"{n:,} events in {len(records):,} records over 2 partitions")
-            one = run_group(tmp, boot, topic, n, 1)
-            time.sleep(1.0)
-            two = run_group(tmp, boot, topic, n, 2)
-            print(f"1 worker (both partitions): {one:10,.0f} events/s")
-            print(f"2 workers (one partition each): {two:10,.0f} events/s")
-            print(f"RESULT 2 workers = {two / one if one else 0:.2f}x one worker (ideal 2.0 with spare cores)")
-        finally:
-            kafka.stop()
+    with local_broker("sw-scaleout-") as (tmp, boot):
+        topic = f"so-{uuid.uuid4().hex[:6]}"
+        create_topics(boot, [topic], 2)
+        records = batched_records(lines, 2) if args.batched else single_records(lines, 2)
+        produce(boot, topic, records)
+        print(f"{n:,} events in {len(records):,} records over 2 partitions")
+        one = run_group(tmp, boot, topic, n, 1)
+        time.sleep(1.0)
+        two = run_group(tmp, boot, topic, n, 2)
+        print(f"1 worker (both partitions): {one:10,.0f} events/s")
+        print(f"2 workers (one partition each): {two:10,.0f} events/s")
+        print(f"RESULT 2 workers = {two / one if one else 0:.2f}x one worker (ideal 2.0 with spare cores)")
 
 
 if __name__ == "__main__":

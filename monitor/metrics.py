@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -305,6 +306,30 @@ class WorkerMetrics:
     def observe_event_lag(self, wall_now: float, event_time: float) -> None:
         """Wall clock minus event time at processing; negative lag (clock skew) counts as 0."""
         self.event_lag.observe(max(0.0, wall_now - event_time))
+
+    def observe_event_lags(self, wall_now: float, event_times: Sequence[float]) -> None:
+        """``observe_event_lag`` for every event of a record at once: the bucket counts are
+        aggregated first, so the histogram's locked counters are touched once per bucket, not per event."""
+        h = self.event_lag
+        bounds = getattr(h, "_upper_bounds", None)
+        buckets = getattr(h, "_buckets", None)
+        total = getattr(h, "_sum", None)
+        if bounds is None or buckets is None or total is None or len(event_times) == 1:
+            for t in event_times:  # another prometheus_client layout (or one event): the public API
+                h.observe(max(0.0, wall_now - t))
+            return
+        counts: dict[int, int] = {}
+        lag_sum = 0.0
+        for t in event_times:
+            lag = wall_now - t
+            if lag < 0.0:
+                lag = 0.0
+            lag_sum += lag
+            i = bisect_left(bounds, lag)  # the first bucket whose upper bound >= lag, as observe() picks
+            counts[i] = counts.get(i, 0) + 1
+        total.inc(lag_sum)
+        for i, n in counts.items():
+            buckets[i].inc(n)
 
 
 def create(

@@ -228,3 +228,27 @@ def test_metrics_module_defines_buckets_before_anything_engine_specific() -> Non
         node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
     }
     assert not any(mod.startswith("monitor.engine") for mod in imported)
+
+
+def test_event_lags_of_a_record_at_once_equal_one_observe_per_event() -> None:
+    import random
+
+    rng = random.Random(4)
+    lags = [rng.choice([-5.0, 0.0, 0.5, 1.0, 30.0, 3600.0, 1e9]) * rng.random() for _ in range(500)]
+    lags += [1.0, 5.0, 0.0]  # exactly on bucket bounds
+    one, batch = CollectorRegistry(), CollectorRegistry()
+    m_one = create(one, lambda: None, lambda: NOW)
+    m_batch = create(batch, lambda: None, lambda: NOW)
+    for lag in lags:
+        m_one.observe_event_lag(NOW, NOW - lag)
+    for i in range(0, len(lags), 100):
+        m_batch.observe_event_lags(NOW, [NOW - lag for lag in lags[i:i + 100]])
+
+    def lag_lines(reg: CollectorRegistry) -> list[str]:  # buckets and count: exact
+        return [ln for ln in generate_latest(reg).decode().splitlines()
+                if ln.startswith(("stagewatch_event_lag_seconds_bucket", "stagewatch_event_lag_seconds_count"))]
+
+    assert len(lag_lines(one)) > 5
+    assert lag_lines(batch) == lag_lines(one)
+    name = "stagewatch_event_lag_seconds_sum"  # summed in another order: equal up to rounding
+    assert batch.get_sample_value(name) == pytest.approx(one.get_sample_value(name), rel=1e-12)
