@@ -348,7 +348,7 @@ class ActivityProfile:
         self,
         timezone: str = "UTC",
         min_events: int = 1000,
-        min_days: float = 8,
+        min_days: float = 7,  # one full week: every hour of the week seen once
         quiet_ratio: float = 0.02,
         min_off_share: float = 0.25,
         min_bin_events: int = 3,
