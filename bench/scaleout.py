@@ -3,7 +3,7 @@
 worker: the ratio says how much a second process adds (on a 2-core machine it also competes with
 the broker and the producer for the cores).
 
-    python bench/scaleout.py [--events 200000] [--batched]
+    python bench/scaleout.py [--events 50000] [--batched]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The live worker on a real local broker (started here: ``_common.local_broker``).
 
-    python bench/worker.py [--events 200000] [--skip-latency]
+    python bench/worker.py [--events 50000] [--skip-latency]
 
 (a) ceiling: a no-op Faust agent (bench/_noop_faust.py) counting the same records, one event each;
 (b) our worker (``stagewatch worker``) on one event per record; goal >= 0.85 of (a);
