@@ -348,5 +348,6 @@ def main() -> None:
             print(f"RESULT stall (limit crossed -> page on topic): p50 {lat['stall_p50'] * 1000:.0f} ms, "
                   f"p99 {lat['stall_p99'] * 1000:.0f} ms (tick interval 1 s bounds it)")
 
+
 if __name__ == "__main__":
     main()

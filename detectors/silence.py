@@ -77,10 +77,10 @@ class SourceRate:
         # rate tables (shrunk rates, raw rates, typical gap), refreshed by observe() every
         # _REFRESH_EVERY events and at each new hour, so queries stay cheap and pure
         self._table: tuple[array[float], array[float], float | None] | None = None
-        # per bin: raw rate, shrunk rate, count x raw rate (0.0 where unobserved), recomputed by
-        # _compute_table for the bins in _dirty only; every change of counts / exposure adds its bin
-        # to _dirty, or sets _rates to None when it touches all bins (a whole week, the decay)
-        self._rates: tuple[array[float], array[float], array[float]] | None = None
+        # per bin: raw rate, shrunk rate (0.0 where unobserved), recomputed by _compute_table for the
+        # bins in _dirty only; every change of counts / exposure adds its bin to _dirty, or sets
+        # _rates to None when it touches all bins (a whole week, the decay)
+        self._rates: tuple[array[float], array[float]] | None = None
         self._dirty: set[int] = set()
 
     # -- learning ---------------------------------------------------------------------------------
@@ -154,23 +154,21 @@ class SourceRate:
         counts, exposure = self.counts, self.exposure
         rates = self._rates
         if rates is None:
-            rates = self._rates = (array("d", bytes(8 * _HOURS)), array("d", bytes(8 * _HOURS)),
-                                   array("d", bytes(8 * _HOURS)))
+            rates = self._rates = (array("d", bytes(8 * _HOURS)), array("d", bytes(8 * _HOURS)))
             changed: range | set[int] = range(_HOURS)
         else:
             changed = self._dirty
-        raw, shrunk, weighted = rates
+        raw, shrunk = rates
         sqrt = math.sqrt
         for j in changed:
             c, e = counts[j], exposure[j]
             if e < 0.5:
-                raw[j] = shrunk[j] = weighted[j] = 0.0
+                raw[j] = shrunk[j] = 0.0
                 continue
             r = c / e
             f = 1.0 - 1.5 / sqrt(c + 1.0)
             raw[j] = r
             shrunk[j] = r * (f if f > 0.0 else 0.0)
-            weighted[j] = c * r
         self._dirty = set()
         total = sum(counts)
         if min(exposure) < 0.5:  # unobserved bins: a quarter of the quietest observed bin
@@ -182,10 +180,9 @@ class SourceRate:
                 fill_raw = fill_shrunk = 0.0
             raw_full = array("d", [r if ok else fill_raw for r, ok in zip(raw, seen, strict=True)])
             shrunk_full = array("d", [r if ok else fill_shrunk for r, ok in zip(shrunk, seen, strict=True)])
-            weighted_sum = sum([c * r for c, r in zip(counts, raw_full, strict=True)]) if total else 0.0
         else:  # copies: the table outlives the next update of the rates
-            raw_full, shrunk_full, weighted_sum = array("d", raw), array("d", shrunk), sum(weighted)
-        mean_rate = weighted_sum / total if total else 0.0
+            raw_full, shrunk_full = array("d", raw), array("d", shrunk)
+        mean_rate = sum([c * r for c, r in zip(counts, raw_full, strict=True)]) / total if total else 0.0
         return shrunk_full, raw_full, (3600.0 / mean_rate if mean_rate > 0 else None)
 
     def _tables(self) -> tuple[array[float], array[float], float | None]:

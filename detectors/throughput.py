@@ -239,9 +239,10 @@ class FlowTracker:
         """The ongoing backlog episode as of the latest :meth:`in_backlog`, or None (pure)."""
         if self._since is None:
             return None
-        expected = self.arrival_rate() * self._normal_d()
-        return Backlog(self.wip, expected, self.arrival_rate(), self.departure_rate(),
-                       self.wip / expected if expected > 0 else math.inf, self._since, self._normal_d())
+        rate, normal = self.arrival_rate(), self._normal_d()
+        expected = rate * normal
+        return Backlog(self.wip, expected, rate, self.departure_rate(),
+                       self.wip / expected if expected > 0 else math.inf, self._since, normal)
 
     def check(self, now: float) -> Backlog | None:
         """The ongoing backlog episode, or None. Idempotent for the same ``now``."""

@@ -140,8 +140,8 @@ class Worker:
         self.partitions = settings.topics.partitions
         self.started = time.time()
         self.registry = CollectorRegistry()
-        self.now = time.time if w.clock == "wall" else self._event_now
         self.event_clock = w.clock == "event"  # the worker section needs a restart: fixed for the run
+        self.now = self._event_now if self.event_clock else time.time
         self.metrics = metrics_mod.create(self.registry, lambda: self.group, self.now)
         self.sinks: list[Any] = list(extra_sinks)
         self.stream: Any = None  # the agent's stream: checkpoints ack the events they cover
@@ -214,7 +214,7 @@ class Worker:
             async for event in stream.events():
                 worker.apply_feedback(event)
 
-        if self.settings.worker.clock == "wall":
+        if not self.event_clock:
 
             @app.timer(self.settings.worker.tick_interval_seconds)
             async def tick() -> None:
@@ -327,7 +327,7 @@ class Worker:
                     self.applied[(topic, partition)] = off
                     self.covered[(topic, partition)] = off
                 clock_state = learned_meta.get("clock")
-                if clock_state is not None and self.settings.worker.clock == "event":
+                if clock_state is not None and self.event_clock:
                     # the event clock is part of the state: ticks resume on the same schedule
                     clock = self.clocks[partition] = EventClock(self.settings.worker.tick_interval_seconds)
                     clock.next_tick, clock.last_ts = clock_state
