@@ -136,8 +136,11 @@ def run_backtest(
     engine: Engine | None = None,
     partitions: int = 1,
     finish: bool = True,
+    order: str = "auto",
 ) -> BacktestSummary:
-    """Replay a file; write every alert change as JSONL. Returns the summary."""
+    """Replay a file; write every alert change as JSONL. Returns the summary.
+
+    ``order``: see :func:`monitor.readers.read_events` (``auto`` sorts XES logs by time)."""
     from monitor.readers import read_events
 
     engines = [engine] if engine is not None else [
@@ -157,7 +160,7 @@ def run_backtest(
             dlq = open(dlq_path, "wb")  # noqa: SIM115
         dlq.write(encode({"reason": bad.reason, "raw": bad.raw.decode("utf-8", "replace")}) + b"\n")
 
-    records = read_events(events_path, fmt=fmt, mapping=mapping or {})
+    records = read_events(events_path, fmt=fmt, mapping=mapping or {}, order=order)
     if progress is not None:
         records = progress(records, summary)
     try:
@@ -203,3 +206,9 @@ def print_summary(summary: BacktestSummary, console: Any = None) -> None:
         console.print(k)
     else:
         console.print("no alerts fired")
+    late = summary.outcomes.get("late", 0)
+    if late > max(10, 0.01 * summary.events_read):
+        console.print(
+            f"[yellow]{late:,} events came later than the allowed lateness and were not used: is the "
+            f"file in time order? Replay it with --order time.[/yellow]"
+        )

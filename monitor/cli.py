@@ -101,6 +101,8 @@ def backtest(
     tz: str = typer.Option("UTC", "--tz", help="Time zone for timestamps without an offset (CSV/XES)."),
     json_summary: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
     partitions: int = typer.Option(1, "--partitions", help="Replay as N Kafka partitions (one engine each), like the live worker."),
+    order: str = typer.Option("auto", "--order", help="auto: sort XES logs (grouped by trace) by time, keep "
+                              "JSONL/CSV in file order | time: sort any file | file: as written."),
     compare: tuple[Path, Path] | None = typer.Option(None, "--compare", help="Compare two configs: --compare A.yaml "
                                                      "B.yaml EVENTS (alerts per stage, identities only in A/B)."),
     truth: Path | None = typer.Option(None, "--truth", help="With --compare: truth.json, adds precision/recall/F1."),
@@ -129,7 +131,7 @@ def backtest(
     try:
         summary = run_backtest(events, alerts_out, settings, fmt=fmt, mapping=mapping, step=tick,
                                dlq_out=dlq_out, progress=None if json_summary else count_progress,
-                               partitions=partitions)
+                               partitions=partitions, order=order)
     except ValueError as exc:
         typer.secho(f"cannot read {events}: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None

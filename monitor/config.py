@@ -83,6 +83,11 @@ class EngineConfig(_Frozen):
     max_stages_per_workflow: int = Field(50, ge=1)
     max_segments_per_stage: int = Field(20, ge=1)
     max_open_items: int = Field(5_000_000, ge=1)
+    item_idle_days: float = Field(
+        180.0, ge=0, description="an open item with no event for this long is taken as finished and no longer "
+        "tracked (its alerts resolve); 0 keeps items forever. Real logs end many cases at stages that are "
+        "also passed mid-case, so without it open items grow without bound"
+    )
     terminal_learn_min_items: int = Field(50, ge=5)
     silence_enabled: bool = True
     silence_min_seconds: float = Field(1800.0, ge=0, description="no source is called silent before this long")

@@ -294,6 +294,7 @@ class Engine:
         self.seq = 0
         self.buffer: list[tuple[float, int, Event]] = []
         self.buffer_seq = 0
+        self.pending: dict[str, int] = {}  # entity id -> its events waiting in the lateness buffer
         self.max_ts: float | None = None
         self.clock: float | None = None  # the last tick's now
         self.closed: OrderedDict[str, tuple[float, tuple[str, ...]]] = OrderedDict()
@@ -317,13 +318,21 @@ class Engine:
             return out
         self.buffer_seq += 1
         heapq.heappush(self.buffer, (ts, self.buffer_seq, event))
+        pending = self.pending
+        eid = event.entity_id
+        pending[eid] = pending.get(eid, 0) + 1
         return self._release(self.max_ts - lateness)
 
     def _release(self, watermark: float) -> list[Alert]:
         out: list[Alert] = []
         buf = self.buffer
+        pending = self.pending
         while buf and buf[0][0] <= watermark:
-            self._apply(heapq.heappop(buf)[2], out)
+            ev = heapq.heappop(buf)[2]
+            left = pending.pop(ev.entity_id, 1) - 1
+            if left > 0:
+                pending[ev.entity_id] = left
+            self._apply(ev, out)
         return out
 
     def flush(self) -> list[Alert]:
@@ -575,7 +584,19 @@ class Engine:
             due = item.wf.clock.add_business(item.entered_at, limit)
             if due <= now:
                 due = now
-        self._push(item, due)
+        idle = self._idle_at(item)
+        self._push(item, due if due < idle else idle)
+
+    def _idle_at(self, item: Item) -> float:
+        """When the item, with no further event, stops being tracked (``item_idle_days``)."""
+        days = self.ec.item_idle_days
+        return item.last_ts + days * 86400.0 if days > 0 else math.inf
+
+    def _park(self, item: Item) -> None:
+        """An item that needs no further judgement: look at it again only when it would go idle."""
+        idle = self._idle_at(item)
+        if idle < math.inf:
+            self._push(item, idle)
 
     def _push(self, item: Item, due: float) -> None:
         self.seq += 1
@@ -642,7 +663,11 @@ class Engine:
         if st.terminal:  # learned terminal after the item entered
             self._close(item, now, out)
             return
+        if now >= self._idle_at(item):
+            self._expire(item, now, out)
+            return
         if item.fired:
+            self._park(item)
             return
         limit, _ = self._limit(st, item.segment)
         if limit is None:
@@ -656,7 +681,13 @@ class Engine:
         if age < limit:
             self._schedule(item, now)
             return
+        if item.entity_id in self.pending:
+            # the item's next event is here but still waiting out the allowed lateness: judge it
+            # once that event is applied (it may well have moved on in time)
+            self._defer(item, now, self.ec.allowed_lateness_seconds)
+            return
         if st.cfg.mute or wf.cfg.mute:
+            self._park(item)
             return
         # guard 0: nights look dead (or no full day seen yet) and the calendar is not learned:
         # wall-time ages mislead
@@ -666,6 +697,7 @@ class Engine:
         # guard 1: events may be lost, not the work stalled
         if item.suspect or self._overlaps_silence(wf, item.entered_at):
             item.suspect = True
+            self._park(item)
             return
         if self._quiet(wf, now):
             self._defer(item, now, max(limit * 0.05, 60.0))
@@ -687,6 +719,23 @@ class Engine:
         item.fired_limit = limit
         st.stalled += 1
         out.append(self._item_alert("stalled", item, now, age, limit, "firing"))
+        self._park(item)
+
+    def _expire(self, item: Item, now: float, out: list[Alert]) -> None:
+        """No event for ``item_idle_days``: the item is taken as finished where it stands (real logs end
+        many cases at stages that are also passed mid-case) and no longer tracked."""
+        st = item.state
+        st.wip -= 1
+        if item.held:
+            item.held = False
+            st.held -= 1
+        why = f"no event for {human_duration(now - item.last_ts)}: {item.entity_id} is no longer tracked"
+        if item.fired:
+            st.stalled -= 1
+            self._resolve(alert_id("stalled", item.wf.name, st.stage, item.entity_id), now, out, why)
+        ex = self.counters.expired
+        ex[item.wf.name] = ex.get(item.wf.name, 0) + 1
+        self._close(item, now, out)
 
     def _defer(self, item: Item, now: float, delay: float) -> None:
         self._push(item, now + delay)

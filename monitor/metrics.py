@@ -142,6 +142,11 @@ def _families() -> dict[str, Metric]:
             "Values folded into 'other' because a label dimension hit its cap.",
             labels=["dimension"],
         ),
+        "expired": CounterMetricFamily(
+            s + "items_expired",
+            "Open items no longer tracked after item_idle_days without an event (taken as finished).",
+            labels=["workflow"],
+        ),
         "duration": HistogramMetricFamily(
             s + "stage_duration_seconds", "Completed stage durations (seconds).", labels=wss
         ),
@@ -222,6 +227,8 @@ class EngineCollector:
             c["anomalies"].add((workflow, kind), n)
         for dimension, n in counters.overflow.items():
             c["overflow"].add((dimension,), n)
+        for workflow, n in counters.expired.items():
+            c["expired"].add((workflow,), n)
 
         for h in engine.histogram_views():
             self._add_histogram(c["duration"], h)

@@ -6,7 +6,8 @@ Readers never reach into the engine's internals; the engine produces these on de
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +81,12 @@ class Counters:
     events: dict[tuple[str, str], int] = field(default_factory=dict)  # (workflow, outcome) -> n
     anomalies: dict[tuple[str, str], int] = field(default_factory=dict)  # (workflow, kind) -> n
     overflow: dict[str, int] = field(default_factory=dict)  # dimension ("workflow","stage","segment") -> n
+    expired: dict[str, int] = field(default_factory=dict)  # workflow -> open items dropped after item_idle_days
+
+    def __getstate__(self) -> list[dict[Any, int]]:
+        return [getattr(self, f.name) for f in fields(self)]
+
+    def __setstate__(self, state: list[dict[Any, int]]) -> None:
+        # a snapshot from before a counter existed lacks it: that counter starts empty
+        for i, f in enumerate(fields(self)):
+            setattr(self, f.name, state[i] if i < len(state) else {})

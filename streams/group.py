@@ -95,6 +95,7 @@ class EngineGroup:
                 (eng.counters.events, total.events),
                 (eng.counters.anomalies, total.anomalies),
                 (eng.counters.overflow, total.overflow),
+                (eng.counters.expired, total.expired),
             )
             for src, dst in pairs:
                 for k, n in src.items():

@@ -231,3 +231,43 @@ def test_feedback_raises_a_stage_limit_within_bounds_and_true_lowers_it_back():
         eng.feedback("sales", "contract", "smb", True)
     assert eng._limit(st, "smb")[0] == pytest.approx(base)  # never below the learned limit
     assert eng._limit(st, "enterprise")[0] != base * 2.0  # other segments untouched
+
+
+def test_an_item_whose_next_event_waits_in_the_lateness_buffer_is_not_paged():
+    """The event that moves the item has arrived but waits out the allowed lateness when the item's
+    limit passes: no page (the item moved on in time), while a truly stalled item still pages."""
+    eng = Engine(make_settings(allowed_lateness_seconds=3600))
+    hist = normal_history()
+    feed(eng, hist)
+    t = hist[-1].timestamp + 7200
+    for name in ("moving", "stuck"):
+        eng.process(ev(name, "lead", t))
+        eng.process(ev(name, "contract", t + 60))
+    eng.tick(t + 2 * 3600)  # both entries released from the buffer
+    limit = eng.item_view("moving", t + 2 * 3600).threshold_seconds
+    assert limit is not None
+    cross = t + 60 + limit
+    eng.process(ev("moving", "won", cross - 600))  # 10 minutes before its limit, still buffered
+    pages = eng.tick(cross + 60) + eng.tick(cross + 1800) + eng.tick(cross + 7200)
+    paged = {a.entity_id for a in pages if a.kind == "stalled" and a.status == "firing"}
+    assert paged == {"stuck"}
+    assert "moving" not in eng.items  # it closed at won when its event was released
+
+
+def test_an_item_idle_for_item_idle_days_is_no_longer_tracked_and_its_page_resolves():
+    eng = Engine(make_settings(item_idle_days=30))
+    hist = normal_history()
+    feed(eng, hist)
+    t = hist[-1].timestamp + 7200
+    eng.process(ev("gone", "lead", t))
+    eng.process(ev("gone", "contract", t + 60))
+    fired = [a for a in eng.tick(t + 20 * DAY) if a.entity_id == "gone"]
+    assert [(a.kind, a.status) for a in fired] == [("stalled", "firing")]
+    assert eng.tick(t + 29 * DAY) == [] and "gone" in eng.items
+    resolved = [a for a in eng.tick(t + 30 * DAY + 60) if a.entity_id == "gone"]
+    assert [(a.kind, a.status) for a in resolved] == [("stalled", "resolved")]
+    assert "no longer tracked" in resolved[0].details["resolution"]
+    assert "gone" not in eng.items and eng.counters.expired == {"sales": 1}
+    assert sum(s.wip for s in eng.stage_views(t + 31 * DAY) if s.stage == "contract") == 0
+    # a new event for it starts it over, as for any closed item
+    assert eng.process(ev("gone", "contract", t + 31 * DAY)) == [] and "gone" in eng.items

@@ -166,3 +166,25 @@ def test_sort_by_time_spills_chunks_and_merges_stably(tmp_path, sim, chunk):
     expect = [e.event_id for e in sorted(events, key=lambda e: e.timestamp)]
     assert [e.event_id for e in out] == expect
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("stagewatch-sort-")]  # spill files removed
+
+
+def test_xes_is_replayed_in_time_order_by_default_and_in_file_order_on_request(tmp_path):
+    """XES logs are grouped by trace: ``order="auto"`` sorts them, so a replay's event clock never
+    runs ahead on one trace; ``file`` keeps the file's order; a bad record is passed on either way."""
+    p = tmp_path / "two.xes"
+    p.write_text(
+        '<log><trace><string key="concept:name" value="late-case"/>'
+        '<event><string key="concept:name" value="a"/><date key="time:timestamp" value="2026-03-01T00:00:00Z"/></event>'
+        '<event><string key="concept:name" value="b"/><date key="time:timestamp" value="2026-03-05T00:00:00Z"/></event>'
+        '</trace><trace><string key="concept:name" value="early-case"/>'
+        '<event><string key="concept:name" value="a"/><date key="time:timestamp" value="2026-01-01T00:00:00Z"/></event>'
+        '<event><string key="concept:name" value="b"/><date key="time:timestamp" value="bad"/></event>'
+        "</trace></log>"
+    )
+    pairs = list(read_events(p))
+    assert [(e.entity_id, e.stage) for e, _ in pairs if e] == [("early-case", "a"), ("late-case", "a"), ("late-case", "b")]
+    assert len([b for _, b in pairs if b]) == 1
+    as_written = [(e.entity_id, e.stage) for e in events_only(read_events(p, order="file"))]
+    assert as_written == [("late-case", "a"), ("late-case", "b"), ("early-case", "a")]
+    with pytest.raises(MappingError, match="unknown order"):
+        read_events(p, order="sideways")
