@@ -99,6 +99,8 @@ def backtest(
     workflow: str | None = typer.Option(None, "--workflow", help="CSV/XES: workflow name (column or constant)."),
     segment_col: str | None = typer.Option(None, "--segment-col", help="CSV: column with the segment."),
     tz: str = typer.Option("UTC", "--tz", help="Time zone for timestamps without an offset (CSV/XES)."),
+    time_format: str | None = typer.Option(None, "--time-format", help="CSV: strptime format of the time column, "
+                                           "e.g. '%d.%m.%Y %H:%M' (default: ISO-8601, YYYY/MM/DD or epoch)."),
     json_summary: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
     partitions: int = typer.Option(1, "--partitions", help="Replay as N Kafka partitions (one engine each), like the live worker."),
     order: str = typer.Option("auto", "--order", help="auto: sort XES logs (grouped by trace) by time, keep "
@@ -115,19 +117,17 @@ def backtest(
     from monitor.backtest import print_summary, run_backtest
     from monitor.progress import count_progress
 
+    mapping = {k: v for k, v in dict(entity_col=entity_col, stage_col=stage_col, time_col=time_col,
+               workflow=workflow, segment_col=segment_col, tz=tz, time_format=time_format).items() if v is not None}
     if compare is not None:
         from monitor.compare import compare_command
 
-        raise typer.Exit(compare_command(compare, events, truth, as_json=json_summary, fmt=fmt, step=tick, mapping={
-            k: v for k, v in dict(entity_col=entity_col, stage_col=stage_col, time_col=time_col,
-                                  workflow=workflow, segment_col=segment_col, tz=tz).items() if v is not None},
-            feedback=feedback))
+        raise typer.Exit(compare_command(compare, events, truth, as_json=json_summary, fmt=fmt, step=tick,
+                                         mapping=mapping, feedback=feedback))
     settings = _settings(config)
     if not events.exists():
         typer.secho(f"{events}: no such file", fg="red", err=True)
         raise typer.Exit(2)
-    mapping = {k: v for k, v in dict(entity_col=entity_col, stage_col=stage_col, time_col=time_col,
-               workflow=workflow, segment_col=segment_col, tz=tz).items() if v is not None}
     try:
         summary = run_backtest(events, alerts_out, settings, fmt=fmt, mapping=mapping, step=tick,
                                dlq_out=dlq_out, progress=None if json_summary else count_progress,

@@ -51,6 +51,7 @@ class CsvMapping:
     event_id_col: str | None = None  # None: the column "event_id" if present, else derived
     waiting_on_col: str | None = None  # None: the column "waiting_on" if present
     tz: str = "UTC"  # for timestamps without an offset
+    time_format: str | None = None  # strptime format (e.g. "%d.%m.%Y %H:%M"); None: ISO-8601, Y/M/D or epoch
     delimiter: str = ","
     extra_attributes: bool = True  # keep the other columns as attributes
 
@@ -176,21 +177,32 @@ def _read_jsonl(path: Path) -> Iterator[Pair]:
 # --------------------------------------------------------------------------- time parsing
 
 
-def parse_local_time(text: str, tz: ZoneInfo) -> float:
-    """ISO-8601 or epoch text; a time without an offset is read in ``tz``."""
+def parse_local_time(text: str, tz: ZoneInfo, fmt: str | None = None) -> float:
+    """ISO-8601 (also ``2011/10/01 00:38:44.546``, as process-mining tools export it) or epoch text,
+    or ``fmt`` (strptime) when given; a time without an offset is read in ``tz``."""
     s = text.strip()
     if not s:
         raise ValidationError("timestamp: empty")
+    if fmt is not None:
+        try:
+            dt = datetime.strptime(s, fmt)
+        except ValueError:
+            raise ValidationError(f"timestamp: {s[:64]!r} does not match the format {fmt!r}") from None
+        return (dt if dt.tzinfo is not None else dt.replace(tzinfo=tz)).timestamp()
     try:
         number = float(s)
     except ValueError:
         number = None
     if number is not None:
         return number / 1000.0 if abs(number) >= 1e11 else number
+    if len(s) >= 10 and s[4] == "/" and s[7] == "/":  # year first: unambiguous
+        s = s[:10].replace("/", "-") + s[10:]
     try:
         dt = datetime.fromisoformat(s.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise ValidationError(f"timestamp: {s[:64]!r} is not ISO-8601 or epoch seconds") from None
+        raise ValidationError(
+            f"timestamp: {s[:64]!r} is not ISO-8601 or epoch seconds (CSV: give its format with --time-format)"
+        ) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=tz)
     return dt.timestamp()
@@ -253,7 +265,7 @@ def _read_csv(path: Path, m: CsvMapping) -> Iterator[Pair]:
                 yield None, BadRecord(raw, f"line {lineno}: {len(row)} fields, the header has {width}")
                 continue
             try:
-                ts = parse_local_time(row[i_time], tz)
+                ts = parse_local_time(row[i_time], tz, m.time_format)
             except ValidationError as exc:
                 yield None, BadRecord(raw, f"line {lineno}: {exc}")
                 continue

@@ -188,3 +188,18 @@ def test_xes_is_replayed_in_time_order_by_default_and_in_file_order_on_request(t
     assert as_written == [("late-case", "a"), ("late-case", "b"), ("early-case", "a")]
     with pytest.raises(MappingError, match="unknown order"):
         read_events(p, order="sideways")
+
+
+def test_csv_times_in_year_slash_form_or_a_given_format_are_read(tmp_path):
+    p = tmp_path / "export.csv"
+    p.write_text("case_id,activity,timestamp\nc1,open,2011/10/01 00:38:44.546\nc1,done,2011/10/02 08:00:00\n")
+    got = [e.timestamp for e in events_only(read_events(p))]
+    assert got == [parse_timestamp("2011-10-01T00:38:44.546Z"), parse_timestamp("2011-10-02T08:00:00Z")]
+    q = tmp_path / "dayfirst.csv"
+    q.write_text("case_id,activity,timestamp\nc1,open,05.01.2016 09:51\nc1,done,13.01.2016 9:51\n")
+    pairs = list(read_events(q))
+    assert all(ev is None for ev, _ in pairs) and "--time-format" in pairs[0][1].reason
+    got = [e.timestamp for e in events_only(read_events(q, mapping={"time_format": "%d.%m.%Y %H:%M", "tz": "Europe/Berlin"}))]
+    assert got == [parse_timestamp("2016-01-05T08:51:00Z"), parse_timestamp("2016-01-13T08:51:00Z")]
+    bad = list(read_events(q, mapping={"time_format": "%Y-%m-%d"}))
+    assert all(ev is None for ev, _ in bad) and "does not match the format" in bad[0][1].reason
