@@ -71,3 +71,12 @@ def test_decoder_never_raises_and_every_input_is_accounted_for(raw):
     assert events or bad
     for b in bad:
         assert b.reason
+
+
+def test_business_durations_read_in_working_hours_only_where_hours_are_the_unit():
+    from monitor.events import human_duration
+
+    assert human_duration(34.0, business=True) == "34 s"
+    assert human_duration(720.0, business=True) == "12 min"
+    assert human_duration(14 * 3600.0, business=True) == "14.0 working hours"
+    assert human_duration(14 * 3600.0) == "14.0 hours"
