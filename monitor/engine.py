@@ -44,6 +44,7 @@ from detectors import (
     SourceRate,
     WallClock,
 )
+from detectors.drift import Shift
 from monitor.config import Settings, WorkflowConfig
 from monitor.events import Alert, Event, alert_id, format_ts, human_duration
 from monitor.metrics import DURATION_BUCKETS
@@ -507,16 +508,33 @@ class Engine:
         st.all.observe(seconds, censored, item.entered_at, ts)
         wf.all.baseline.learn_one(seconds, censored)
         # a workflow whose calendar is still being learned measures in wall time, where a night or a
-        # weekend inside a stage looks like a slowdown: drift starts once the clock is settled
-        if self.ec.drift_enabled and not self._calendar_unsure(wf):
-            shift = st.drift.update(seconds, ts)
+        # weekend inside a stage looks like a slowdown: drift starts once the clock is settled.
+        # And a stage seen for less than twice its limit has only shown its quick completions (the
+        # slow ones are still inside): a reference taken then would call the rest a slowdown.
+        # The detector sees each duration relative to its own segment's typical one, so a change in
+        # the mix (a week of enterprise deals in a stage shared with smb) is not a shift.
+        typical = seg.baseline.typical()
+        if (
+            typical
+            and self.ec.drift_enabled
+            and not self._calendar_unsure(wf)
+            and self._representative(st, limit, ts)
+        ):
+            shift = st.drift.update(seconds / typical, ts)
             if shift is not None:
-                self._shift(st, shift, ts, out)
+                before = st.all.baseline.typical() or typical
+                self._shift(st, Shift(before, before * shift.ratio, shift.ratio, shift.detected_at), ts, out)
             elif st.shift_alert is not None:
                 st.shift_remaining -= 1
                 if st.shift_remaining <= 0:
                     self._resolve(st.shift_alert.alert_id, ts, out, f"{st.name} has settled at its new normal")
                     st.shift_alert = None
+
+    @staticmethod
+    def _representative(st: StageState, limit: float | None, ts: float) -> bool:
+        """Has the stage been watched long enough that its completions include the slow normal ones?"""
+        first = st.first_arrival
+        return limit is not None and first is not None and ts - first >= 2.0 * limit
 
     def _close(self, item: Item, ts: float, out: list[Alert]) -> None:
         st = item.state
