@@ -421,6 +421,49 @@ class ActivityProfile:
     def calendar(self) -> BusinessCalendar | WallClock | None:
         return self._decision
 
+    # the provisional calendar in force before the decision (class defaults: older snapshots lack them)
+    in_force: tuple[bool, ...] | None = None
+    unknown_days: frozenset[int] = frozenset()
+    checked_at: float = -math.inf
+
+    def provisional(self, min_days: float = 1.0) -> tuple[tuple[bool, ...], frozenset[int]] | None:
+        """Before the decision, once ``min_days`` of data show dead hours: a best guess of the working
+        week, and the days of the week not seen yet (a page on such a day waits: it may be a day off).
+
+        Hours of the day are working hours when active on the days seen so far; a day of the week is
+        off once a whole such day passed without activity, unknown while none has passed yet (the
+        guess counts it as working so an item's age is never under-counted once it is seen), else
+        working. Pure."""
+        if self._decision is not None or self.first is None or self.last is None:
+            return None
+        if self.last - self.first < min_days * 86400 or not self.suspects_off_hours():
+            return None
+        by_hour = [sum(self.counts[d * 24 + h] for d in range(7)) for h in range(24)]
+        mean = self.n / 24
+        hours = [c > self.quiet_ratio * mean and c >= self.min_bin_events for c in by_hour]
+        seen = self._whole_days_seen()
+        per_day = [sum(self.counts[d * 24:(d + 1) * 24]) for d in range(7)]
+        typical_day = self.n / max(1, sum(1 for d in range(7) if per_day[d] > 0))
+        days = [not (seen[d] and per_day[d] <= self.quiet_ratio * typical_day) for d in range(7)]
+        unknown = frozenset(d for d in range(7) if not seen[d] and per_day[d] == 0)
+        return tuple(days[h // 24] and hours[h % 24] for h in range(168)), unknown
+
+    def _whole_days_seen(self) -> list[bool]:
+        """Per day of the week (0 = Monday): did a whole local such day lie between first and last?"""
+        assert self.first is not None and self.last is not None
+        seen = [False] * 7
+        day = math.ceil((self.first + utc_offset(self.timezone, self.first) + _MONDAY_SHIFT) / 86400)
+        for _ in range(8):
+            start = day * 86400 - _MONDAY_SHIFT  # local midnight, as naive epoch seconds
+            if start + 86400 - utc_offset(self.timezone, self.last) > self.last:
+                break
+            seen[day % 7] = True
+            day += 1
+        return seen
+
+    def day_of_week(self, ts: float) -> int:
+        return hour_of_week(self.timezone, ts) // 24
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "timezone": self.timezone, "min_events": self.min_events, "min_days": self.min_days,

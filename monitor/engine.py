@@ -60,6 +60,7 @@ QUIET_FACTOR = 0.5  # no event for half the silence limit: item pages wait until
 STAGE_CHECK_EVERY = 300.0  # event-time seconds between backlog / source checks, however often tick runs
 MAX_CATCH_UP_STEPS = 200_000  # event-time ticks one event may trigger before the clock jumps instead
 TERMINAL_CHECK_EVERY = 3600.0  # ... between checks whether a stage no item leaves is terminal
+PROVISIONAL_CHECK_EVERY = 3600.0  # event-time seconds between re-guesses of a still-undecided calendar
 WARMING_RECHECK = 300.0  # shortest re-check of an item whose baseline is warming (seconds)
 MAX_RECHECK = 7 * 86400.0
 RECENT_PER_SEGMENT = 48  # durations kept per segment to re-seed a baseline after a shift
@@ -417,6 +418,9 @@ class Engine:
             wf.profile.learn_one(ts)
             if wf.profile.decided():
                 self._adopt_calendar(wf)
+            elif ts >= wf.profile.checked_at + PROVISIONAL_CHECK_EVERY:
+                wf.profile.checked_at = ts
+                self._provisional_calendar(wf)
         if wf.silent_alert is not None:
             self._end_silence(wf, ts, out)
 
@@ -493,7 +497,7 @@ class Engine:
                 limit is not None
                 and seconds > limit
                 and not item.suspect
-                and not self._calendar_unsure(wf)
+                and not self._calendar_unsure(wf, ts)
                 and self.ec.slow_stage_enabled
                 and not st.cfg.mute
                 and not wf.cfg.mute
@@ -517,7 +521,7 @@ class Engine:
         if (
             typical
             and self.ec.drift_enabled
-            and not self._calendar_unsure(wf)
+            and self._calendar_settled(wf)
             and self._representative(st, limit, ts)
         ):
             shift = st.drift.update(seconds / typical, ts)
@@ -707,9 +711,9 @@ class Engine:
         if st.cfg.mute or wf.cfg.mute:
             self._park(item)
             return
-        # guard 0: nights look dead (or no full day seen yet) and the calendar is not learned:
-        # wall-time ages mislead
-        if self._calendar_unsure(wf):
+        # guard 0: nights look dead (or no full day seen yet) and the calendar is not learned, or
+        # only guessed and today may be a day off: the age may count hours nobody works
+        if self._calendar_unsure(wf, now):
             self._defer(item, now, max(limit * 0.25, 3600.0))
             return
         # guard 1: events may be lost, not the work stalled
@@ -837,15 +841,43 @@ class Engine:
         st.backlog_alert = alert
         self._fire(alert, out)
 
-    def _calendar_unsure(self, wf: WorkflowState) -> bool:
+    def _calendar_unsure(self, wf: WorkflowState, now: float) -> bool:
         """Calendar ``auto`` has not decided and the data so far either shows dead hours or spans
-        less than a day (so it could not show them yet)."""
+        less than a day (so it could not show them yet); with a provisional calendar in force, only
+        on days of the week not seen yet (they may be days off)."""
         p = wf.profile
         if p is None:
             return False
+        if p.in_force is not None:
+            return p.day_of_week(now) in p.unknown_days
         if p.first is None or p.last is None or p.last - p.first < 86400:
             return True
         return p.suspects_off_hours()
+
+    def _calendar_settled(self, wf: WorkflowState) -> bool:
+        """Durations are measured on the workflow's final clock (drift compares them over weeks)."""
+        p = wf.profile
+        if p is None:
+            return True
+        return p.in_force is None and not self._calendar_unsure(wf, p.last or 0.0)
+
+    def _provisional_calendar(self, wf: WorkflowState) -> None:
+        """Before the ``auto`` calendar decides (one full week), work on a best guess from the days
+        seen so far, so stalls of the first week can page; the decision replaces it."""
+        p = wf.profile
+        assert p is not None
+        guess = p.provisional()
+        if guess is None:
+            if p.in_force is not None:  # nights no longer look dead: back to wall time
+                p.in_force, p.unknown_days = None, frozenset()
+                wf.clock, wf.business = WallClock(), False
+                self._remeasure(wf)
+            return
+        mask, p.unknown_days = guess
+        if mask != p.in_force:
+            p.in_force = mask
+            wf.clock, wf.business = BusinessCalendar.from_hour_mask(p.timezone, mask), True
+            self._remeasure(wf)
 
     def _quiet(self, wf: WorkflowState, now: float) -> bool:
         """No event for longer than the source's rate explains (silence not necessarily declared yet)."""
@@ -892,9 +924,13 @@ class Engine:
 
     def _adopt_calendar(self, wf: WorkflowState) -> None:
         assert wf.profile is not None
+        guessed = wf.profile.in_force is not None
         cal = wf.profile.calendar()
         wf.profile = None
         if cal is None or isinstance(cal, WallClock):
+            if guessed:
+                wf.clock, wf.business = WallClock(), False
+                self._remeasure(wf)
             return
         wf.clock = cal
         wf.business = True

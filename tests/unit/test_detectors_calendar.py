@@ -207,3 +207,24 @@ def test_off_hours_are_suspected_early_for_office_traffic_only() -> None:
         round_the_clock.learn_one(t)
     assert not round_the_clock.suspects_off_hours()
     assert not ActivityProfile().suspects_off_hours()
+
+
+def test_activity_profile_guesses_a_provisional_week_and_names_the_days_not_seen_yet() -> None:
+    p = ActivityProfile(timezone="UTC")
+    monday = 1_767_571_200.0  # 2026-01-05 00:00 UTC
+    assert p.provisional() is None
+    for day in range(3):  # Monday to Wednesday, 9:00-17:00
+        for k in range(96):
+            p.learn_one(monday + day * 86400 + 9 * 3600 + k * 300)
+    guess = p.provisional()
+    assert guess is not None
+    mask, unknown = guess
+    assert unknown == {3, 4, 5, 6}  # Thursday..Sunday: no such day seen yet
+    assert [h for h in range(24) if mask[h]] == list(range(9, 17))  # Monday's working hours
+    assert mask[5 * 24 + 10]  # an unseen Saturday counts as working until seen (ages never under-counted)
+    for k in range(96):  # Thursday and Friday worked, Saturday and Sunday pass without an event
+        p.learn_one(monday + 3 * 86400 + 9 * 3600 + k * 300)
+        p.learn_one(monday + 4 * 86400 + 9 * 3600 + k * 300)
+    p.learn_one(monday + 6 * 86400 + 23.5 * 3600)  # a stray event late on Sunday
+    mask, unknown = p.provisional()
+    assert unknown == frozenset() and not mask[5 * 24 + 10] and mask[4 * 24 + 10]

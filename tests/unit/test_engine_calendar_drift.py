@@ -51,3 +51,41 @@ def test_a_change_in_segment_mix_is_not_a_bottleneck_shift_but_a_slowdown_is(see
     slow = list(replay(Engine(settings), ((e, None) for e in _mixed_stage(seed, 2000))))
     found = [a for a in slow if a.kind == "bottleneck_shift" and a.status == "firing"]
     assert len(found) >= 1 and "review in sales got" in found[0].summary and "slower" in found[0].summary
+
+
+def _office_week(days: int) -> list:
+    """Reviews 9:00-16:00 UTC on weekdays from Monday 2026-01-05, each done 30-60 min later."""
+    import random
+
+    from monitor.events import Event
+
+    rng = random.Random(4)
+    t0 = 1_767_571_200.0  # Monday 2026-01-05 00:00 UTC
+    out = []
+    for d in range(days):
+        if d % 7 >= 5:
+            continue
+        for k in range(84):
+            t = t0 + d * 86400 + 9 * 3600 + k * 300
+            out += [Event(f"r{d}-{k}-a", "ops", f"r{d}-{k}", "review", t),
+                    Event(f"r{d}-{k}-b", "ops", f"r{d}-{k}", "done", t + rng.uniform(1800, 3600))]
+    return out
+
+
+def test_a_stall_in_the_first_week_pages_on_a_guessed_calendar_but_never_on_an_unseen_weekend() -> None:
+    from monitor.config import load_settings
+    from monitor.events import Event, parse_timestamp
+
+    settings = load_settings(None, workflows={"ops": {"terminal_stages": ["done"]}})  # calendar: auto
+    t0 = 1_767_571_200.0
+    tue_10, fri_15 = t0 + 86400 + 10 * 3600, t0 + 4 * 86400 + 15 * 3600
+    stuck = [Event("s1", "ops", "tue-stuck", "review", tue_10), Event("s2", "ops", "fri-stuck", "review", fri_15)]
+    events = sorted(_office_week(12) + stuck, key=lambda e: e.timestamp)
+    engine = Engine(settings)
+    pages = {a.entity_id: a for a in replay(engine, ((e, None) for e in events))
+             if a.kind == "stalled" and a.status == "firing"}
+    assert parse_timestamp(pages["tue-stuck"].at) < t0 + 2 * 86400  # on Tuesday, not after the week
+    fri_page = parse_timestamp(pages["fri-stuck"].at)
+    assert fri_page >= t0 + 7 * 86400 + 9 * 3600  # Monday's working hours, not the weekend
+    assert engine.workflows["ops"].business  # the decision after one week: office hours
+    assert len(pages) <= 4  # the two stuck items, and hardly a false page around the guess
