@@ -582,6 +582,10 @@ class Engine:
             return None, "warming"
         if self.feedback_factor:
             limit *= self.feedback_factor.get((st.wf.name, st.name, segment), 1.0)
+        if limit < self.ec.allowed_lateness_seconds:
+            # never stalled sooner than its next event may arrive late (a step that is usually instant
+            # is not stalled after a minute); a stage's own min/max_threshold_seconds still win
+            limit = self.ec.allowed_lateness_seconds
         if st.cfg.min_threshold_seconds is not None:
             limit = max(limit, st.cfg.min_threshold_seconds)
         if st.cfg.max_threshold_seconds is not None:

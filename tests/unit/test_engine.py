@@ -271,3 +271,20 @@ def test_an_item_idle_for_item_idle_days_is_no_longer_tracked_and_its_page_resol
     assert sum(s.wip for s in eng.stage_views(t + 31 * DAY) if s.stage == "contract") == 0
     # a new event for it starts it over, as for any closed item
     assert eng.process(ev("gone", "contract", t + 31 * DAY)) == [] and "gone" in eng.items
+
+
+def test_a_usually_instant_step_is_not_stalled_sooner_than_events_may_arrive_late():
+    eng = Engine(make_settings(allowed_lateness_seconds=300))
+    rng = random.Random(2)
+    t = T0
+    for i in range(60):  # "check" takes ~20 s
+        eng.process(ev(f"c{i}", "check", t))
+        eng.process(ev(f"c{i}", "won", t + 20 * rng.lognormvariate(0, 0.3)))
+        t += 600
+    eng.tick(t)
+    eng.process(ev("slow", "check", t))
+    eng.process(ev("other", "check", t + 400))  # moves the watermark past "slow": it is applied
+    assert eng.tick(t + 250) == []  # past the ~80 s the baseline alone would allow
+    assert eng.item_view("slow", t + 250).threshold_seconds == 300.0
+    pages = eng.tick(t + 301)
+    assert [(a.entity_id, a.kind) for a in pages if a.status == "firing"] == [("slow", "stalled")]
