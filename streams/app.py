@@ -132,6 +132,7 @@ class Worker:
         self.covered: dict[tuple[str, int], int] = {}  # ... last offset covered by a checkpoint
         self.pending: dict[int, list[Any]] = {}  # partition -> events not acked yet
         self.generations: dict[int, tuple[int, int]] = {}  # partition -> (learned-state generation, chunks)
+        self.feedback_changed: set[int] = set()  # partitions whose learned state ops feedback changed since the last checkpoint
         self.learned_at: dict[int, float] = {}  # partition -> monotonic time of its last learned-state write
         self.checkpoint_lock = asyncio.Lock()
         self.ack_due = False  # pending holds events already covered (skipped on redelivery): ack them
@@ -242,6 +243,13 @@ class Worker:
                 asyncio.ensure_future(worker.alertmanager.run())
 
         # faust types receivers as (sender, *args, signal=..., **kw); it calls this one with the revoked set
+        # Faust calls this once the table holds every assigned partition's changelog for the current
+        # assignment (a timer cannot know: after a restart the group may rebalance again while the
+        # previous recovery's "completed" flag still reads set)
+        @self.table.on_recover
+        async def restore_assigned() -> None:
+            worker.restore_assigned()
+
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def on_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
             for tp in revoked:
@@ -268,6 +276,13 @@ class Worker:
     def table_recovered(self) -> bool:
         rec = getattr(self.app.tables, "recovery", None)
         return bool(rec is not None and rec.completed.is_set() and not self.app.rebalancing)
+
+    def restore_assigned(self) -> None:
+        """Restore the engine of every assigned partition right after table recovery, so that after a
+        restart or a rebalance its open items are judged (and shown) before the partition's next event."""
+        for p in self.assigned_partitions():
+            if p not in self.group.engines:
+                self.engine_for(p)
 
     def assigned_partitions(self) -> list[int]:
         events = set(self.settings.topics.events)
@@ -398,6 +413,7 @@ class Worker:
         except msgspec.DecodeError as exc:
             self.dead_letter(msg, msg.value or b"", f"invalid feedback record: {exc}")
             return
+        self.feedback_changed.add(msg.partition)  # saved by the next checkpoint even if no event comes
         factor = self.engine_for(msg.partition).feedback(
             fb.workflow, state_name(fb.stage, fb.waiting_on), fb.segment, fb.verdict)
         log.info("feedback on %s (%s): limit factor for %s/%s/%s now %.2f", fb.alert_id,
@@ -533,8 +549,9 @@ class Worker:
             eng.dirty = set()
             for entity_id in dirty:
                 self._write(writes, p, f"{p}/i/{entity_id}".encode(), eng.export_item(entity_id))
-            if all(self.covered.get((t, p)) == o for t, o in applied.items()):
+            if p not in self.feedback_changed and all(self.covered.get((t, p)) == o for t, o in applied.items()):
                 continue
+            self.feedback_changed.discard(p)
             self.learned_at[p] = now
             # the learned state goes to a new generation of chunk keys; the manifest switches to it
             # only once all its chunks are written, then the old generation is deleted: a crash

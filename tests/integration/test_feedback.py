@@ -1,4 +1,5 @@
-"""Ops feedback through Kafka: `false` on a page raises that stage's limit in the worker that owns the item."""
+"""Ops feedback through Kafka: `false` on a page raises that stage's limit in the worker that owns the
+item, and the raised limit survives a crash even when no event follows the feedback."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from monitor.feedback import export_feedback, find_alert, from_alert, send_feedb
 from monitor.produce import produce
 from streams.app import partition_for
 from streams.process import WorkerProcess
+from tests.integration.test_reliability import kill9
 from tests.integration.test_worker import DAY, base_settings, create_topics, read_topic, stream, wait_assigned
 
 
@@ -36,6 +38,15 @@ def test_false_alert_feedback_raises_the_limit_and_is_exported(kafka, tmp_path):
         while time.monotonic() < deadline and httpx.get(f"{w.url}/feedback").json()[part] != want:
             time.sleep(0.5)
         assert httpx.get(f"{w.url}/feedback").json()[part] == want
+        # no further event: the next checkpoint must still save it (learned state changed by feedback)
+        time.sleep(settings.worker.learned_checkpoint_seconds + 3 * settings.worker.checkpoint_interval_seconds)
+        kill9(w)
+    with WorkerProcess(tmp_path, cfg) as w:  # no event comes: the engines are restored on assignment
+        wait_assigned([w], 2)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and part not in httpx.get(f"{w.url}/feedback").json():
+            time.sleep(0.5)
+        assert httpx.get(f"{w.url}/feedback").json().get(part) == want
     out = tmp_path / "feedback.jsonl"
     assert export_feedback(settings, out) == 1
     assert verdicts(out) == {paged.alert_id: False}

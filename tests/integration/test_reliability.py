@@ -160,7 +160,7 @@ def with_alertmanager(cfg: dict, am: AlertmanagerProcess, **extra: Any) -> dict:
 
 
 def test_sigkill_mid_stream_loses_no_item_pages_nobody_twice_and_keeps_baselines(kafka, tmp_path, own_alertmanager):
-    events = stream(400, seed=21, start=START, unit=DAY, stalls=10)
+    events = stream(400, seed=21, start=START, unit=DAY, stalls=10, open_stalls=2)
     cfg = with_alertmanager(base_settings(kafka, partitions=2, clock="event", session_timeout_seconds=6.0),
                             own_alertmanager)
     path = write_events(tmp_path / "events.jsonl", events)

@@ -23,11 +23,13 @@ from streams.process import WorkerProcess
 DAY = 86400.0
 
 
-def stream(n_items: int, seed: int, start: float, unit: float, stalls: int = 4) -> list[Event]:
-    """Deals through lead -> qualification -> contract -> won, two segments; some stall in contract."""
+def stream(n_items: int, seed: int, start: float, unit: float, stalls: int = 4, open_stalls: int = 0) -> list[Event]:
+    """Deals through lead -> qualification -> contract -> won, two segments; some stall in contract,
+    and the last ``open_stalls`` of those never leave it (still firing when the stream ends)."""
     rng = random.Random(seed)
     out: list[Event] = []
     stall_ids = set(rng.sample(range(n_items // 2, n_items), stalls))
+    never_won = set(sorted(stall_ids)[len(stall_ids) - open_stalls:]) if open_stalls else set()
     for i in range(n_items):
         seg = "enterprise" if i % 3 == 0 else "smb"
         scale = 3.0 if seg == "enterprise" else 1.0
@@ -38,7 +40,8 @@ def stream(n_items: int, seed: int, start: float, unit: float, stalls: int = 4) 
             out.append(Event(f"{ent}-{stage}", "sales", ent, stage, t, {"segment": seg}, None))
         factor = 12.0 if i in stall_ids else 1.0
         t += 2.0 * scale * unit * rng.lognormvariate(0, 0.3) * factor
-        out.append(Event(f"{ent}-won", "sales", ent, "won", t, {"segment": seg}, None))
+        if i not in never_won:
+            out.append(Event(f"{ent}-won", "sales", ent, "won", t, {"segment": seg}, None))
     return sorted(out, key=lambda e: e.timestamp)
 
 
