@@ -243,13 +243,6 @@ class Worker:
                 asyncio.ensure_future(worker.alertmanager.run())
 
         # faust types receivers as (sender, *args, signal=..., **kw); it calls this one with the revoked set
-        # Faust calls this once the table holds every assigned partition's changelog for the current
-        # assignment (a timer cannot know: after a restart the group may rebalance again while the
-        # previous recovery's "completed" flag still reads set)
-        @self.table.on_recover
-        async def restore_assigned() -> None:
-            worker.restore_assigned()
-
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def on_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
             for tp in revoked:
@@ -276,13 +269,6 @@ class Worker:
     def table_recovered(self) -> bool:
         rec = getattr(self.app.tables, "recovery", None)
         return bool(rec is not None and rec.completed.is_set() and not self.app.rebalancing)
-
-    def restore_assigned(self) -> None:
-        """Restore the engine of every assigned partition right after table recovery, so that after a
-        restart or a rebalance its open items are judged (and shown) before the partition's next event."""
-        for p in self.assigned_partitions():
-            if p not in self.group.engines:
-                self.engine_for(p)
 
     def assigned_partitions(self) -> list[int]:
         events = set(self.settings.topics.events)

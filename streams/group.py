@@ -23,12 +23,17 @@ class EngineGroup:
     def __init__(self) -> None:
         self.engines: dict[int, Engine] = {}
 
+    def _ordered(self) -> list[Engine]:
+        """The engines by partition: views that pick one engine's answer (a tie on ``n``) or merge in
+        order give the same result whatever order the partitions were recovered in."""
+        return [eng for _p, eng in sorted(self.engines.items())]
+
     def __len__(self) -> int:
         return len(self.engines)
 
     def stage_views(self, now: float) -> Iterator[StageView]:
         merged: dict[tuple[str, str], StageView] = {}
-        for eng in list(self.engines.values()):
+        for eng in self._ordered():
             for v in eng.stage_views(now):
                 key = (v.workflow, v.stage)
                 m = merged.get(key)
@@ -49,7 +54,7 @@ class EngineGroup:
     def baseline_views(self) -> Iterator[BaselineView]:
         """Per key, the baseline of the partition that has learned the most (the best-informed one)."""
         best: dict[tuple[str, str, str], BaselineView] = {}
-        for eng in list(self.engines.values()):
+        for eng in self._ordered():
             for v in eng.baseline_views():
                 key = (v.workflow, v.stage, v.segment)
                 if key not in best or v.n > best[key].n:
@@ -58,7 +63,7 @@ class EngineGroup:
 
     def source_views(self, now: float) -> Iterator[SourceView]:
         merged: dict[str, SourceView] = {}
-        for eng in list(self.engines.values()):
+        for eng in self._ordered():
             for v in eng.source_views(now):
                 m = merged.get(v.workflow)
                 merged[v.workflow] = v if m is None else SourceView(
@@ -72,7 +77,7 @@ class EngineGroup:
 
     def histogram_views(self) -> Iterator[HistogramView]:
         merged: dict[tuple[str, str, str], HistogramView] = {}
-        for eng in list(self.engines.values()):
+        for eng in self._ordered():
             for v in eng.histogram_views():
                 key = (v.workflow, v.stage, v.segment)
                 m = merged.get(key)
@@ -89,7 +94,7 @@ class EngineGroup:
     @property
     def counters(self) -> Counters:
         total = Counters()
-        for eng in list(self.engines.values()):
+        for eng in self._ordered():
             # the three dicts differ only in key type; the sum is the same for each
             pairs: tuple[tuple[dict[Any, int], dict[Any, int]], ...] = (
                 (eng.counters.events, total.events),
@@ -103,14 +108,14 @@ class EngineGroup:
         return total
 
     def item_view(self, entity_id: str, now: float) -> ItemView | None:
-        for eng in list(self.engines.values()):
+        for eng in self._ordered():
             v = eng.item_view(entity_id, now)
             if v is not None:
                 return v
         return None
 
     def active_alerts(self) -> list[Alert]:
-        return [a for eng in list(self.engines.values()) for a in eng.active_alerts()]
+        return [a for eng in self._ordered() for a in eng.active_alerts()]
 
     @property
     def open_items(self) -> int:

@@ -8,7 +8,7 @@ import time
 import httpx
 
 from monitor.config import load_settings
-from monitor.events import decode_alert
+from monitor.events import Event, decode_alert
 from monitor.feedback import export_feedback, find_alert, from_alert, send_feedback, verdicts
 from monitor.produce import produce
 from streams.app import partition_for
@@ -23,7 +23,8 @@ def test_false_alert_feedback_raises_the_limit_and_is_exported(kafka, tmp_path):
     settings = load_settings(None, **cfg)
     with WorkerProcess(tmp_path, cfg) as w:
         wait_assigned([w], 2)
-        produce(settings, stream(160, seed=11, start=1_767_225_600.0, unit=DAY), batch=20)
+        events = stream(160, seed=11, start=1_767_225_600.0, unit=DAY)
+        produce(settings, events, batch=20)
         records = read_topic(kafka, cfg["topics"]["alerts"],
                              lambda r: any(decode_alert(x.value).kind == "stalled" for x in r), timeout=90, idle=2)
         paged = next(a for a in map(lambda r: decode_alert(r.value), records) if a.kind == "stalled")
@@ -41,8 +42,11 @@ def test_false_alert_feedback_raises_the_limit_and_is_exported(kafka, tmp_path):
         # no further event: the next checkpoint must still save it (learned state changed by feedback)
         time.sleep(settings.worker.learned_checkpoint_seconds + 3 * settings.worker.checkpoint_interval_seconds)
         kill9(w)
-    with WorkerProcess(tmp_path, cfg) as w:  # no event comes: the engines are restored on assignment
+    with WorkerProcess(tmp_path, cfg) as w:
         wait_assigned([w], 2)
+        # a partition's engine is rebuilt from the changelog at its first event: one probe, a new item
+        probe = next(f"probe-{k}" for k in range(100) if str(partition_for(f"probe-{k}".encode(), 2)) == part)
+        produce(settings, [Event(f"{probe}-lead", "sales", probe, "lead", events[-1].timestamp, {"segment": "smb"})])
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and part not in httpx.get(f"{w.url}/feedback").json():
             time.sleep(0.5)
