@@ -329,6 +329,11 @@ class DurationBaseline:
         """The median duration (seconds) of normal items; None until 3 durations are known."""
         return self.quantile(0.5) if self.n >= 3 else None
 
+    def recent_typical(self) -> float | None:
+        """The median as of the last summary refresh (at most 16 updates old): O(1), for callers that
+        need a reference level on every update (the drift detector's normalization), not the exact one."""
+        return math.exp(self._summary[1]) if self._summary is not None and self.n >= 3 else None
+
     def quantile(self, q: float) -> float | None:
         """The ``q`` quantile (0..1) of normal durations in seconds; None before any is learned.
 

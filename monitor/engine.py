@@ -517,7 +517,7 @@ class Engine:
         # slow ones are still inside): a reference taken then would call the rest a slowdown.
         # The detector sees each duration relative to its own segment's typical one, so a change in
         # the mix (a week of enterprise deals in a stage shared with smb) is not a shift.
-        typical = seg.baseline.typical()
+        typical = seg.baseline.recent_typical()
         if (
             typical
             and self.ec.drift_enabled
