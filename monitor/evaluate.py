@@ -160,7 +160,9 @@ def score_pages(truth: Truth, pages: Iterable[Page]) -> PageScore:
         if p.severity == "page":
             if key not in truth.anomalies:
                 false_pages += 1
-            if p.entity_id in truth.lost_entities and p.at >= truth.lost_from:
+            # a page on an item whose events were lost, unless the item truly stalled (an injected
+            # stall it entered with a delivered event is a right page, lost events or not)
+            if p.entity_id in truth.lost_entities and p.at >= truth.lost_from and key not in truth.anomalies:
                 lost_keys.add(key)
     detected = [k for k in first if k in truth.anomalies]
     delays = [(first[k] - truth.onset(truth.anomalies[k])) / HOUR for k in detected]

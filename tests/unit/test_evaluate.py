@@ -36,7 +36,7 @@ def _truth(**extra) -> Truth:
         "workflows": {"w": {"stages": ["s", "done"], "terminal": ["done"], "segments": ["x"], "calendar": None}},
         "medians": [{"workflow": "w", "stage": "s", "segment": "x", "median_seconds": H,
                      "valid_from": format_ts(T0), "valid_to": format_ts(T0 + 100 * H)}],
-        "anomalies": anomalies, "shifts": [], "silences": [], "lost_event_entities": ["e9"],
+        "anomalies": anomalies, "shifts": [], "silences": [], "lost_event_entities": ["e9", "e3"],
         "duplicates": 0, "max_delay_seconds": 0,
     }
     doc.update(extra)
@@ -54,15 +54,16 @@ def test_precision_recall_f1_and_false_pages_on_a_hand_built_case():
         Page("w", "e7", "s", T0 + 5 * H),  # false page
         Page("w", "e9", "s", T0 + 5 * H),  # false page, on an entity whose events were lost
         Page("w", "e8", "s", T0 + 5 * H, severity="ticket"),  # false, but not a page
+        Page("w", "e3", "s", T0 + 7 * H),  # right: e3 truly stalled, though some of its events were lost
     ]
     s = score_pages(truth, pages)
-    assert (s.anomalies, s.pages, s.detected) == (4, 6, 3)
-    assert s.precision == pytest.approx(3 / 6)
-    assert s.recall == pytest.approx(3 / 4)
-    assert s.f1 == pytest.approx(2 * 0.5 * 0.75 / 1.25)
+    assert (s.anomalies, s.pages, s.detected) == (4, 7, 4)
+    assert s.precision == pytest.approx(4 / 7)
+    assert s.recall == pytest.approx(4 / 4)
+    assert s.f1 == pytest.approx(2 * (4 / 7) * 1.0 / (4 / 7 + 1.0))
     assert s.false_pages_per_1000 == pytest.approx(2 / 2.0)  # 2 false pages / (2000 items / 1000)
-    assert s.delay_median_hours == pytest.approx(1.0)
-    assert s.delay_p90_hours == pytest.approx(2.6)  # delays [0, 1, 3] h: p90 interpolates to 2.6
+    assert s.delay_median_hours == pytest.approx(1.0)  # delays [1, 0, 3, 1] h
+    assert s.delay_p90_hours == pytest.approx(2.4)  # [0, 1, 1, 3] h: p90 interpolates to 2.4
     assert s.pages_on_lost == 1
 
 
