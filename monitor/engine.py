@@ -570,6 +570,13 @@ class Engine:
         if limit is None:
             limit = st.all.baseline.threshold(sens)
             basis = "stage"
+            if limit is not None and seg is not None:
+                # the segment is still warming: the stage's limit in units of typical, applied to this
+                # segment's typical so far when that is slower (enterprise deals judged by an smb-heavy
+                # stage limit would page at 1.6x their own typical)
+                own, stage_typical = seg.baseline.recent_typical(), st.all.baseline.recent_typical()
+                if own is not None and stage_typical and own > stage_typical:
+                    limit *= own / stage_typical
         if limit is None and st.all.baseline.n >= 3:
             # workflow-level fallback only once the stage has shown a few completions of its own,
             # and never below what this stage has already shown

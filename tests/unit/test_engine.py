@@ -288,3 +288,20 @@ def test_a_usually_instant_step_is_not_stalled_sooner_than_events_may_arrive_lat
     assert eng.item_view("slow", t + 250).threshold_seconds == 300.0
     pages = eng.tick(t + 301)
     assert [(a.entity_id, a.kind) for a in pages if a.status == "firing"] == [("slow", "stalled")]
+
+
+def test_a_slower_segment_still_warming_is_not_judged_by_the_faster_stage_limit():
+    """smb deals take ~1 day in contract, enterprise ~4; with only a few enterprise completions the
+    stage-level limit (mostly smb) would page enterprise deals at ~1.5x their own typical."""
+    eng = Engine(make_settings(warmup=30))
+    rng = random.Random(8)
+    t = T0
+    for i in range(200):
+        seg = "enterprise" if i % 20 == 0 else "smb"  # 10 enterprise completions: that segment is warming
+        d = (4 if seg == "enterprise" else 1) * DAY * rng.lognormvariate(0, 0.3)
+        feed(eng, [ev(f"d{i}", "contract", t, segment=seg), ev(f"d{i}", "won", t + d, segment=seg)])
+        t += 3600
+    eng.process(ev("big", "contract", t, segment="enterprise"))
+    view = eng.item_view("big", t)
+    typical_enterprise = 4 * DAY
+    assert view.threshold_seconds > 3.5 * typical_enterprise  # the stage's limit in enterprise units
