@@ -55,6 +55,7 @@ ALL_SEGMENTS = "*"
 DEFAULT_SEGMENT = "all"
 
 # Judgement constants, each explainable in business words.
+STAGE_WIDE_SHARE = 0.05  # crossings up to this share of a window's arrivals are never "stage-wide" (the alert budget)
 STAGE_WIDE_MIN_OVERDUE = 4  # fewer items crossing the limit in one window is never "stage-wide"
 QUIET_FACTOR = 0.5  # no event for half the silence limit: item pages wait until the source is clear
 STAGE_CHECK_EVERY = 300.0  # event-time seconds between backlog / source checks, however often tick runs
@@ -216,7 +217,10 @@ class StageState:
             c.popleft()
         span = now - (self.first_arrival if self.first_arrival is not None else now)
         expected = (self.crossings_total - len(c)) / max(span - window, window) * window
-        return _burst(len(c), expected)
+        # however short the history (a stage whose limit is weeks has seen few windows): crossings up
+        # to the alert budget's share of the items arriving in a window are not a stage-wide slowdown
+        budget = STAGE_WIDE_SHARE * self.flow.arrival_rate() * window
+        return _burst(len(c), expected if expected > budget else budget)
 
 
 class WorkflowState:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from monitor.config import load_settings
 from monitor.engine import Engine, EventRejected, check_not_future
-from monitor.events import Event
+from monitor.events import Event, parse_timestamp
 
 DAY = 86400.0
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -305,3 +305,25 @@ def test_a_slower_segment_still_warming_is_not_judged_by_the_faster_stage_limit(
     view = eng.item_view("big", t)
     typical_enterprise = 4 * DAY
     assert view.threshold_seconds > 3.5 * typical_enterprise  # the stage's limit in enterprise units
+
+
+def test_a_few_stalls_early_in_a_busy_stage_page_rather_than_read_as_a_stage_wide_slowdown():
+    """Ten deals a day, contract ~1 day; five deals stall in the same few days of the second week.
+    With little crossing history every crossing looked like a burst and all five were held; five
+    of ~40 arrivals in a window is within the alert budget, so they page."""
+    eng = Engine(make_settings())
+    rng = random.Random(9)
+    events = []
+    for i in range(300):
+        t = T0 + i * 8640.0
+        stuck = i in (100, 103, 106, 109, 112)
+        events += [ev(f"d{i}", "contract", t)]
+        if not stuck:
+            events += [ev(f"d{i}", "won", t + DAY * rng.lognormvariate(0, 0.3))]
+    alerts = feed(eng, sorted(events, key=lambda e: e.timestamp))
+    # they entered on days 10-11 and cross their ~5-day limit on days 15-16: paged then (the last two
+    # were held until day 21 before), not days later
+    paged = {a.entity_id for a in alerts if a.kind == "stalled" and a.status == "firing"
+             and parse_timestamp(a.at) < T0 + 17 * DAY}
+    assert {"d100", "d103", "d106", "d109", "d112"} <= paged
+    assert len(paged) <= 7
