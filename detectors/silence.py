@@ -17,7 +17,7 @@ runs), so long gaps are far likelier than a Poisson model says. Every gap is sco
 the model expected in it; how often gaps reach 2, 4, 8 and 16 expected events gives a
 :meth:`~SourceRate.dispersion` factor (1.0 for Poisson traffic) that multiplies ``ln(1/tail_prob)``.
 On a public permit-office log (8,577 events over 13 months) it is 3.4 and source_silent pages fell
-from 50 to 13; on simulated Poisson streams it stays 1.0, so their silence delay is unchanged.
+from 50 to 8; on simulated Poisson streams it stays 1.0, so their silence delay is unchanged.
 
 Nothing is decided until ``min_events`` events spanning ``min_span`` seconds (default one day, so
 quiet nights are known) have been seen.
@@ -334,3 +334,6 @@ class SourceRate:
         self.__dict__.update(state)
         self._rates = None
         self._dirty = set()
+        if "gaps" not in state:  # a snapshot from before the gap dispersion: it starts learning now
+            self.gaps = 0.0
+            self.exceed = array("d", bytes(8 * len(_LEVELS)))

@@ -763,6 +763,7 @@ class Engine:
         many cases at stages that are also passed mid-case) and no longer tracked."""
         st = item.state
         st.wip -= 1
+        st.flow.depart(now, math.nan)  # out of the queue, without a duration to learn
         if item.held:
             item.held = False
             st.held -= 1

@@ -269,6 +269,7 @@ def test_an_item_idle_for_item_idle_days_is_no_longer_tracked_and_its_page_resol
     assert "no longer tracked" in resolved[0].details["resolution"]
     assert "gone" not in eng.items and eng.counters.expired == {"sales": 1}
     assert sum(s.wip for s in eng.stage_views(t + 31 * DAY) if s.stage == "contract") == 0
+    assert eng.workflows["sales"].states[("contract", None)].flow.wip == 0  # out of the backlog's queue too
     # a new event for it starts it over, as for any closed item
     assert eng.process(ev("gone", "contract", t + 31 * DAY)) == [] and "gone" in eng.items
 
