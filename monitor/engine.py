@@ -512,8 +512,11 @@ class Engine:
         if item.suspect:
             return  # the duration spans lost events: learn nothing from it
         segment, seg = self._segment_stats(st, item.segment)
+        first = st.all.baseline.n == 0
         seg.observe(seconds, censored, item.entered_at, ts)
         st.all.observe(seconds, censored, item.entered_at, ts)
+        if first:
+            self._wake(st, item, ts)
         wf.all.baseline.learn_one(seconds, censored)
         # a workflow whose calendar is still being learned measures in wall time, where a night or a
         # weekend inside a stage looks like a slowdown: drift starts once the clock is settled.
@@ -537,6 +540,16 @@ class Engine:
                 if st.shift_remaining <= 0:
                     self._resolve(st.shift_alert.alert_id, ts, out, f"{st.name} has settled at its new normal")
                     st.shift_alert = None
+
+    def _wake(self, st: StageState, leaving: Item, ts: float) -> None:
+        """The stage's first completion: its parked items are warming from now on (once per stage,
+        so one scan of the open items)."""
+        for other in self._items_in(st):
+            if other is not leaving and not other.fired:
+                self._schedule(other, ts)
+
+    def _items_in(self, st: StageState) -> list[Item]:
+        return [item for item in self.items.values() if item.state is st]
 
     @staticmethod
     def _representative(st: StageState, limit: float | None, ts: float) -> bool:
@@ -613,6 +626,12 @@ class Engine:
     def _schedule(self, item: Item, now: float) -> None:
         st = item.state
         limit, _ = self._limit(st, item.segment)
+        if limit is None and st.all.baseline.n == 0:
+            # no item has completed this stage yet (often one where items end, not learned terminal
+            # yet): nothing can give it a limit before a completion, which wakes it (``_wake``), or
+            # before the stage is learned terminal, which closes it (``_stage_checks``)
+            self._park(item)
+            return
         if limit is None:
             # warming: look again after a quarter of the item's age (at least a few minutes), so once
             # the baseline is warm the item is judged at most ~25 % of its age late
@@ -687,12 +706,23 @@ class Engine:
             self._judge(item, now, out)
             if self.dirty is not None:
                 self.dirty.add(item.entity_id)
-        if stage_checks and self.ec.backlog_enabled:
-            for wf in self.workflows.values():
-                for st in wf.states.values():
-                    if not st.terminal:
-                        self._check_backlog(st, now, out)
+        if stage_checks:
+            self._stage_checks(now, out)
         return out
+
+    def _stage_checks(self, now: float, out: list[Alert]) -> None:
+        for wf in self.workflows.values():
+            for st in list(wf.states.values()):
+                if st.terminal:
+                    continue
+                if st.all.baseline.n == 0:
+                    self._learn_terminal(st, now)
+                    if st.terminal:  # its items were parked: they end here
+                        for item in self._items_in(st):
+                            self._close(item, now, out)
+                        continue
+                if self.ec.backlog_enabled:
+                    self._check_backlog(st, now, out)
 
     def _judge(self, item: Item, now: float, out: list[Alert]) -> None:
         st = item.state

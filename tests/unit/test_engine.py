@@ -328,3 +328,44 @@ def test_a_few_stalls_early_in_a_busy_stage_page_rather_than_read_as_a_stage_wid
              and parse_timestamp(a.at) < T0 + 17 * DAY}
     assert {"d100", "d103", "d106", "d109", "d112"} <= paged
     assert len(paged) <= 7
+
+
+def _open_stage_settings():
+    # no terminal stage configured: "done" must be learned from the data
+    return load_settings(None, engine={"warmup": 10, "allowed_lateness_seconds": 0, "silence_enabled": False,
+                                       "backlog_enabled": False, "terminal_learn_min_items": 20},
+                         workflows={"sales": {"calendar": {"mode": "wall"}}})
+
+
+def _into_done(eng, n, start=T0):
+    """n deals spend about an hour in "lead" and then sit in "done", which nobody ever leaves."""
+    events = []
+    for i in range(n):
+        t = start + i * 600
+        events += [ev(f"d{i}", "lead", t), ev(f"d{i}", "done", t + 3600 + i)]
+    return feed(eng, sorted(events, key=lambda e: e.timestamp))
+
+
+def test_items_of_a_stage_nobody_has_left_are_parked_until_its_first_completion():
+    eng = Engine(_open_stage_settings())
+    _into_done(eng, 10)
+    idle = eng.ec.item_idle_days * DAY
+    done = [eng.items[f"d{i}"] for i in range(10)]
+    # nothing can give "done" a limit before one of its items completes: no re-check before idle
+    assert all(item.due == item.last_ts + idle for item in done)
+    eng.tick(T0 + 3 * DAY)
+    assert all(item.due == item.last_ts + idle for item in done)
+    # the first completion wakes the others: from then on they are warming, re-checked soon
+    t = T0 + 3 * DAY + 60
+    eng.process(ev("d0", "invoiced", t))
+    assert all(t < item.due < t + 7 * DAY + 1 for item in done[1:])
+
+
+def test_a_stage_nobody_ever_leaves_is_learned_terminal_and_its_parked_items_close():
+    eng = Engine(_open_stage_settings())
+    _into_done(eng, 40)
+    eng.tick(T0 + 2 * DAY)  # long after 3 x the longest other stage's p99: stage checks find it terminal
+    done = eng.workflows["sales"].states[("done", None)]
+    assert done.terminal
+    assert not eng.items
+    assert done.wip == 0
