@@ -47,6 +47,8 @@ PARTITION_CACHE = 1 << 16
 # bytes fetched per partition at once (Faust's default is 1 MiB): with batched records of a few hundred
 # events (~75 KB each) 1 MiB held only ~13 records, and the agent sat idle half the time between fetches
 FETCH_BYTES = 8 * 1024 * 1024
+WAKE_KEY = b"stagewatch-wake"  # key of the worker's own wake records on the feedback topic
+WAKE_EVERY = 10.0  # seconds between wake records for a partition that still has no engine
 
 
 def partition_for(key: bytes, partitions: int) -> int:
@@ -133,6 +135,7 @@ class Worker:
         self.pending: dict[int, list[Any]] = {}  # partition -> events not acked yet
         self.generations: dict[int, tuple[int, int]] = {}  # partition -> (learned-state generation, chunks)
         self.feedback_changed: set[int] = set()  # partitions whose learned state ops feedback changed since the last checkpoint
+        self.woken: dict[int, float] = {}  # partition -> monotonic time its last wake record was sent
         self.learned_at: dict[int, float] = {}  # partition -> monotonic time of its last learned-state write
         self.checkpoint_lock = asyncio.Lock()
         self.ack_due = False  # pending holds events already covered (skipped on redelivery): ack them
@@ -218,12 +221,14 @@ class Worker:
 
             @app.timer(self.settings.worker.tick_interval_seconds)
             async def tick() -> None:
+                worker.wake_unrestored()
                 fired = worker.tick(time.time())
                 if fired:
                     await worker.checkpoint()
 
         @app.timer(self.settings.worker.checkpoint_interval_seconds)
         async def checkpoint() -> None:
+            worker.wake_unrestored()
             await worker.checkpoint()
 
         if self.config_path is not None:
@@ -251,6 +256,7 @@ class Worker:
                 worker.pending.pop(tp.partition, None)
                 worker.applied.pop((tp.topic, tp.partition), None)
                 worker.generations.pop(tp.partition, None)
+                worker.woken.pop(tp.partition, None)
 
         self._web()
 
@@ -269,6 +275,21 @@ class Worker:
     def table_recovered(self) -> bool:
         rec = getattr(self.app.tables, "recovery", None)
         return bool(rec is not None and rec.completed.is_set() and not self.app.rebalancing)
+
+    def wake_unrestored(self) -> None:
+        """After a restart or a rebalance a partition's engine is restored at its first record; a quiet
+        partition would keep its open items unjudged (no stall paged, no alert re-sent to Alertmanager)
+        until its next event. So each assigned partition still without an engine gets a wake record on
+        the co-partitioned feedback topic: Faust hands it to the agent only once the table is recovered
+        and the streams run (restoring from a timer could read a table still being recovered)."""
+        if not self.table_recovered():
+            return
+        now = time.monotonic()
+        for p in self.assigned_partitions():
+            if p in self.group.engines or now - self.woken.get(p, -math.inf) < WAKE_EVERY:
+                continue
+            self.woken[p] = now
+            self.feedback_topic.send_soon(key=WAKE_KEY, value=b"", partition=p)
 
     def assigned_partitions(self) -> list[int]:
         events = set(self.settings.topics.events)
@@ -394,6 +415,11 @@ class Worker:
         from monitor.feedback import decode_feedback
 
         msg = event.message
+        if msg.key == WAKE_KEY:
+            # our own wake record (``wake_unrestored``): the streams run, so this partition's table
+            # data is recovered; restoring its engine lets the timer judge its open items
+            self.engine_for(msg.partition)
+            return
         try:
             fb = decode_feedback(msg.value or b"")
         except msgspec.DecodeError as exc:

@@ -197,8 +197,8 @@ def test_sigkill_mid_stream_loses_no_item_pages_nobody_twice_and_keeps_baselines
         killed = time.monotonic()
         w.start(timeout=120)
         recoveries.append(time.monotonic() - killed)
-        # engines are rebuilt from the changelog at a partition's first event: one new item per partition
-        # (it enters "lead" at the last event time: no duration learned, no tick)
+        # one new item per partition after the restart (it enters "lead" at the last event time: no
+        # duration learned, no tick), so both partitions have surely taken a record since
         probes = [Event(f"probe-{p}", "sales", f"probe-{p}", "lead", events[-1].timestamp, {"segment": "smb"}, None)
                   for p in (0, 4)]  # partitions 0 and 1
         produce(settings, probes)
@@ -220,6 +220,42 @@ def test_sigkill_mid_stream_loses_no_item_pages_nobody_twice_and_keeps_baselines
           f"({sum(1 for k in expected if k[1] == 'firing')} firings, {len(paged_after_kill)} after the first kill), "
           f"{len(got)} alert records (duplicates of identical changes: {len(got) - len(alert_keys(got))}), "
           f"lost 0, double pages 0, recovery kill->ready s: {[round(r, 1) for r in recoveries]}")
+
+
+def test_after_a_restart_a_quiet_partition_pages_its_stall_with_no_further_event(kafka, tmp_path):
+    """A worker restored a partition's engine at the partition's first record: after a crash, a deal
+    stalled in a partition with no further event was never paged. Wake records fix that."""
+    now = time.time()
+    unit = 5.0  # "days" of five seconds: smb contracts take ~10 s
+    events = [e for e in stream(60, seed=5, start=now - 1000, unit=unit, stalls=0) if e.timestamp < now - 5]
+    cfg = base_settings(kafka, partitions=2, clock="wall", tick_interval_seconds=0.5, session_timeout_seconds=6.0)
+    create_topics(kafka, list(cfg["topics"]["events"]), 2)
+    settings = load_settings(None, **cfg)
+    w = WorkerProcess(tmp_path, cfg)
+    with w.start(timeout=120):
+        produce(settings, events, batch=10)
+        wait_processed(w, len(events))
+        entered = time.time()
+        produce(settings, [Event("stuck-1", "sales", "deal-stuck", "contract", entered, {"segment": "smb"}, None)])
+        wait_processed(w, len(events) + 1)
+        item = httpx.get(f"{w.url}/items/deal-stuck").json()
+        assert not item["stalled"]
+        assert item["threshold_seconds"] > 20, "the limit is too short to crash before it: the test proves nothing"
+        time.sleep(3.0)  # checkpoints every second: the open item is in the changelog
+        kill9(w)
+        killed = time.time()
+        assert killed < entered + item["threshold_seconds"], "the stall crossed its limit before the crash"
+        w.start(timeout=120)
+        # no event after the restart: only the restored engine's timer can page it
+        records = read_topic(
+            kafka, cfg["topics"]["alerts"],
+            lambda r: any(decode_alert(x.value).entity_id == "deal-stuck" for x in r), timeout=150, idle=0,
+        )
+        paged = [a for a in map(decode_alert, (r.value for r in records)) if a.entity_id == "deal-stuck"]
+    assert [(a.kind, a.status) for a in paged] == [("stalled", "firing")]
+    assert _ts(paged[0].at) >= entered + item["threshold_seconds"] - 1.0
+    print(f"\n[restart] limit {item['threshold_seconds']:.0f} s, crash {killed - entered:.1f} s after entering, "
+          f"paged {_ts(paged[0].at) - entered:.1f} s after entering")
 
 
 def _ts(text: str) -> float:
