@@ -83,7 +83,7 @@ def find_alert(settings: Settings, alert_id: str, timeout: float = 20.0) -> Aler
 
 
 def send_feedback(settings: Settings, fb: Feedback) -> None:
-    from monitor.produce import connect_producer
+    from monitor.produce import Delivery, connect_producer
     from streams.app import partition_for
 
     producer = connect_producer(settings, acks="all")
@@ -97,8 +97,10 @@ def send_feedback(settings: Settings, fb: Feedback) -> None:
                 f"{n}: they must match (feedback goes to the partition of the item's events)"
             )
         key = fb.entity_id.encode()
-        producer.send(settings.topics.feedback, key=key, value=encode(fb), partition=partition_for(key, n))
+        delivery = Delivery()
+        delivery.watch(producer.send(settings.topics.feedback, key=key, value=encode(fb), partition=partition_for(key, n)))
         producer.flush()
+        delivery.check(1)
     finally:
         producer.close()
 

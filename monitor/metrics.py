@@ -303,6 +303,7 @@ class WorkerMetrics:
     build_info: Gauge  # {version}
     series_dropped: Counter  # {metric}
     config_reloads: Counter  # {outcome}: applied, rejected, unchanged
+    rereads: Counter
 
     def record_dlq(self, reason: str) -> str:
         """Count one DLQ record; returns the bounded reason class used as label."""
@@ -431,6 +432,11 @@ def create(
             "stagewatch_config_reloads",
             "Settings file changes seen by the worker, by outcome (applied, rejected: invalid, old kept).",
             ["outcome"],
+            registry=registry,
+        ),
+        rereads=Counter(
+            "stagewatch_input_rereads",
+            "Times a partition was read again because a record did not reach the worker in offset order.",
             registry=registry,
         ),
     )

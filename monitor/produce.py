@@ -37,6 +37,30 @@ class KafkaUnavailable(ConnectionError):
     """Kafka could not be reached or refused us; the message says what to check."""
 
 
+class Delivery:
+    """Counts the records Kafka refused after the producer's retries: ``flush()`` does not raise for
+    them, so without this check a failed send would be lost silently."""
+
+    def __init__(self) -> None:
+        self.failed = 0
+        self.first: BaseException | None = None
+
+    def watch(self, future: Any) -> None:
+        future.add_errback(self._failed)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.failed += 1
+        if self.first is None:
+            self.first = exc
+
+    def check(self, sent: int) -> None:
+        if self.failed:
+            raise KafkaUnavailable(
+                f"{self.failed} of {sent} records were not delivered to Kafka: {type(self.first).__name__}: "
+                f"{self.first}"
+            )
+
+
 def connect_producer(settings: Settings, **kwargs: Any) -> Any:
     """A kafka-python producer, or KafkaUnavailable naming the address and what to check."""
     from kafka import KafkaProducer
@@ -83,13 +107,17 @@ def produce(
     n_partitions = len(parts) if parts else settings.topics.partitions
     pending: dict[int, list[dict[str, Any]]] = {}
     pending_keys: dict[int, bytes] = {}
+    delivery = Delivery()
+    records = 0
     sent = 0
     started = time.monotonic()
 
     def flush_partition(p: int) -> None:
+        nonlocal records
         evs = pending.pop(p, [])
         if evs:
-            producer.send(topic, key=pending_keys.pop(p), value=encode(evs), partition=p)
+            delivery.watch(producer.send(topic, key=pending_keys.pop(p), value=encode(evs), partition=p))
+            records += 1
 
     try:
         for ev in events:
@@ -104,7 +132,8 @@ def produce(
                     time.sleep(min(delay, 60.0))
             key = ev.entity_id.encode()
             if batch <= 1:
-                producer.send(topic, key=key, value=encode(ev.to_wire()))
+                delivery.watch(producer.send(topic, key=key, value=encode(ev.to_wire())))
+                records += 1
             else:
                 p = partition_for(key, n_partitions)
                 pending.setdefault(p, []).append(ev.to_wire())
@@ -123,6 +152,7 @@ def produce(
         producer.flush()
     finally:
         producer.close()
+    delivery.check(records)
     if on_progress is not None:
         on_progress(sent)
     return sent

@@ -22,7 +22,6 @@ import hmac
 import logging
 import math
 import time
-import zlib
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
@@ -38,11 +37,12 @@ from monitor.backtest import partition_scope
 from monitor.config import Settings
 from monitor.engine import Engine, EventClock, EventRejected, check_not_future
 from monitor.events import Alert, BadRecord, Event, decode_record, encode, encode_alert
+from streams.checkpoint import CHUNK, checkpoint_records, recover
 from streams.group import EngineGroup
+from streams.order import OffsetGuard
 
 log = logging.getLogger("stagewatch.worker")
 
-CHUNK = 512 * 1024  # changelog record size for the learned state (Kafka's default limit is 1 MiB)
 PARTITION_CACHE = 1 << 16
 # bytes fetched per partition at once (Faust's default is 1 MiB): with batched records of a few hundred
 # events (~75 KB each) 1 MiB held only ~13 records, and the agent sat idle half the time between fetches
@@ -135,6 +135,7 @@ class Worker:
         self.pending: dict[int, list[Any]] = {}  # partition -> events not acked yet
         self.generations: dict[int, tuple[int, int]] = {}  # partition -> (learned-state generation, chunks)
         self.feedback_changed: set[int] = set()  # partitions whose learned state ops feedback changed since the last checkpoint
+        self.order: OffsetGuard[tuple[str, int]] = OffsetGuard()  # (topic, partition): no record applied past a hole
         self.woken: dict[int, float] = {}  # partition -> monotonic time its last wake record was sent
         self.learned_at: dict[int, float] = {}  # partition -> monotonic time of its last learned-state write
         self.checkpoint_lock = asyncio.Lock()
@@ -229,6 +230,8 @@ class Worker:
         @app.timer(self.settings.worker.checkpoint_interval_seconds)
         async def checkpoint() -> None:
             worker.wake_unrestored()
+            worker.order.overdue(time.monotonic())
+            await worker.reread()
             await worker.checkpoint()
 
         if self.config_path is not None:
@@ -257,6 +260,7 @@ class Worker:
                 worker.applied.pop((tp.topic, tp.partition), None)
                 worker.generations.pop(tp.partition, None)
                 worker.woken.pop(tp.partition, None)
+                worker.order.forget((tp.topic, tp.partition))
 
         self._web()
 
@@ -308,46 +312,26 @@ class Worker:
                 log.warning("shutdown: %d alerts not delivered to Alertmanager", self.alertmanager.buffered)
 
     def _recover(self, partition: int) -> Engine:
-        prefix = f"{partition}/".encode()
-        items: list[tuple[str, bytes]] = []
-        learned_meta: dict[str, Any] | None = None
-        chunks: dict[tuple[int, int], bytes] = {}
-        for key, value in list(self.table.data.items()):
-            if not isinstance(key, bytes) or not key.startswith(prefix) or value is None:
-                continue
-            rest = key[len(prefix):].decode()
-            if rest.startswith("i/"):
-                items.append((rest[2:], value))
-            elif rest == "learned":
-                learned_meta = msgspec.msgpack.decode(value)
-            elif rest.startswith("learned/"):
-                gen, _, i = rest[8:].partition("/")
-                chunks[(int(gen), int(i))] = value
-        learned = None
+        rec = recover(partition, list(self.table.data.items()))
+        if rec.problem is not None:
+            log.error("partition %s: %s; relearning", partition, rec.problem)
+        self.generations[partition] = rec.generation
         now = time.time()
-        if learned_meta is not None:
-            n, gen = learned_meta["chunks"], learned_meta["gen"]
-            self.generations[partition] = (gen, n)
-            if all((gen, i) in chunks for i in range(n)):
-                try:
-                    learned = zlib.decompress(b"".join(chunks[(gen, i)] for i in range(n)))
-                except zlib.error as exc:
-                    log.error("partition %s: learned state unreadable (%s); relearning", partition, exc)
-                for topic, off in learned_meta.get("applied", {}).items():
-                    self.applied[(topic, partition)] = off
-                    self.covered[(topic, partition)] = off
-                clock_state = learned_meta.get("clock")
-                if clock_state is not None and self.event_clock:
-                    # the event clock is part of the state: ticks resume on the same schedule
-                    clock = self.clocks[partition] = EventClock(self.settings.worker.tick_interval_seconds)
-                    clock.next_tick, clock.last_ts = clock_state
-                    now = clock.last_ts if clock.last_ts is not None else now
-            else:
-                log.warning("partition %s: learned state incomplete (%s chunks missing); relearning", partition, n)
-        eng = Engine.restore_parts(learned, items, self.settings, now, partition_scope(partition, self.partitions))
+        if rec.manifest is not None:
+            for topic, off in rec.manifest.get("applied", {}).items():
+                self.applied[(topic, partition)] = off
+                self.covered[(topic, partition)] = off
+            clock_state = rec.manifest.get("clock")
+            if clock_state is not None and self.event_clock:
+                # the event clock is part of the state: ticks resume on the same schedule
+                clock = self.clocks[partition] = EventClock(self.settings.worker.tick_interval_seconds)
+                clock.next_tick, clock.last_ts = clock_state
+                now = clock.last_ts if clock.last_ts is not None else now
+        eng = Engine.restore_parts(rec.learned, list(rec.items.items()), self.settings, now,
+                                   partition_scope(partition, self.partitions))
         eng.dirty = set()
-        if learned is not None or items:
-            log.info("partition %s: recovered %d open items", partition, len(items))
+        if rec.learned is not None or rec.items:
+            log.info("partition %s: recovered %d open items", partition, len(rec.items))
         return eng
 
     # ---------------------------------------------------------------- hot path
@@ -358,6 +342,10 @@ class Worker:
         p = msg.partition
         tpkey = (msg.topic, p)
         eng = self.engine_for(p)  # first: recovering the partition restores its applied offsets
+        if not self.order.admit(tpkey, msg.offset, self.applied.get(tpkey), time.monotonic()):
+            if self.order.seeks:
+                asyncio.ensure_future(self.reread())
+            return  # past a hole: neither applied nor acked; it comes again with the re-read
         pending = self.pending.get(p)
         if pending is None:
             pending = self.pending[p] = []
@@ -408,6 +396,16 @@ class Worker:
         self.applied[tpkey] = msg.offset
         if out:
             self.publish(out)
+
+    async def reread(self) -> None:
+        """Read partitions again from the holes ``OffsetGuard`` found."""
+        from faust.types import TP
+
+        for (topic, p), offset in self.order.take_seeks():
+            log.warning("partition %s of %s: the record at offset %d never reached the worker; reading the "
+                        "partition again from there", p, topic, offset)
+            self.metrics.rereads.inc()
+            await self.app.consumer.seek(TP(topic, p), offset)
 
     def apply_feedback(self, event: Any) -> None:
         """Ops judged an alert: nudge the limit of that stage in the engine that owns the item."""
@@ -544,7 +542,8 @@ class Worker:
     async def checkpoint(self, force: bool = False) -> None:
         """Every ``learned_checkpoint_seconds`` (or when forced) write the changed items and the
         learned state with the offsets they cover, flush, then ack those events. Items and learned
-        state always go together, so a recovery replays exactly the events after those offsets."""
+        state always go together (``streams.checkpoint``: even after a crash halfway through), so a
+        recovery replays exactly the events after those offsets."""
         async with self.checkpoint_lock:  # the timer, a paging tick and shutdown may all ask at once
             await self._checkpoint(force)
 
@@ -559,29 +558,21 @@ class Worker:
                 continue  # items and learned state go together: both then stand at the same offsets
             dirty = eng.dirty or set()
             eng.dirty = set()
-            for entity_id in dirty:
-                self._write(writes, p, f"{p}/i/{entity_id}".encode(), eng.export_item(entity_id))
-            if p not in self.feedback_changed and all(self.covered.get((t, p)) == o for t, o in applied.items()):
-                continue
+            delta = [(entity_id, eng.export_item(entity_id)) for entity_id in dirty]
+            if not delta and p not in self.feedback_changed \
+                    and all(self.covered.get((t, p)) == o for t, o in applied.items()):
+                continue  # nothing changed since the last checkpoint
             self.feedback_changed.discard(p)
             self.learned_at[p] = now
-            # the learned state goes to a new generation of chunk keys; the manifest switches to it
-            # only once all its chunks are written, then the old generation is deleted: a crash
-            # in between leaves the old, complete generation in force
-            blob = zlib.compress(eng.snapshot_learned(), 3)
-            chunks = [blob[i : i + CHUNK] for i in range(0, len(blob), CHUNK)] or [b""]
-            old_gen, old_n = self.generations.get(p, (0, 0))
-            gen = old_gen + 1
-            for i, c in enumerate(chunks):
-                self._write(writes, p, f"{p}/learned/{gen}/{i}".encode(), c)
-            meta: dict[str, Any] = {"chunks": len(chunks), "gen": gen, "applied": applied}
+            manifest: dict[str, Any] = {"applied": applied}
             clock = self.clocks.get(p)
             if clock is not None:
-                meta["clock"] = [clock.next_tick, clock.last_ts]
-            self._write(writes, p, f"{p}/learned".encode(), msgspec.msgpack.encode(meta))
-            for i in range(old_n):
-                self._write(writes, p, f"{p}/learned/{old_gen}/{i}".encode(), None)
-            self.generations[p] = (gen, len(chunks))
+                manifest["clock"] = [clock.next_tick, clock.last_ts]
+            old = self.generations.get(p, (0, 0))
+            records, n = checkpoint_records(p, old[0] + 1, old, eng.snapshot_learned(), delta, manifest)
+            for key, value in records:
+                self._write(writes, p, key, value)
+            self.generations[p] = (old[0] + 1, n)
             for t, o in applied.items():
                 marks[(t, p)] = o
         await self._send_changelog(writes)
