@@ -18,7 +18,7 @@ from _common import header, local_broker, sim_lines
 from worker import (
     batched_records,
     create_topics,
-    metrics_events,
+    health_events,
     produce,
     single_records,
     wait_count,
@@ -39,7 +39,7 @@ def run_group(tmp: Path, boot: str, topic: str, total: int, workers: int) -> flo
             total_seen = 0
             for p in procs:
                 try:
-                    total_seen += metrics_events(p.url)
+                    total_seen += health_events(p.url)
                 except httpx.HTTPError:
                     pass
             return total_seen

@@ -370,7 +370,10 @@ class ActivityProfile:
         if self._decision is not None:
             return
         self.n += 1
-        self.counts[hour_of_week(self.timezone, ts)] += 1
+        b = hour_of_week(self.timezone, ts)
+        self.counts[b] += 1
+        if self._by_hour is not None:
+            self._by_hour[b % 24] += 1
         self.first = ts if self.first is None else min(self.first, ts)
         self.last = ts if self.last is None else max(self.last, ts)
         if self.n >= self.min_events and self.last - self.first >= self.min_days * 86400:
@@ -414,12 +417,21 @@ class ActivityProfile:
             return False
         if self.last - self.first < 86400:
             return False
-        by_hour = [sum(self.counts[d * 24 + h] for d in range(7)) for h in range(24)]
         mean = self.n / 24
-        return sum(1 for c in by_hour if c <= self.quiet_ratio * mean) >= quiet_hours
+        return sum(1 for c in self.by_hour() if c <= self.quiet_ratio * mean) >= quiet_hours
 
     def calendar(self) -> BusinessCalendar | WallClock | None:
         return self._decision
+
+    # events per hour of the day (all days of the week), kept up to date by learn_one: the engine asks
+    # ``suspects_off_hours`` at every stage completion of the first week, and 168 sums each time were
+    # a quarter of its cost there. None (also in profiles pickled before it existed): rebuilt from counts.
+    _by_hour: list[int] | None = None
+
+    def by_hour(self) -> list[int]:
+        if self._by_hour is None:
+            self._by_hour = [sum(self.counts[d * 24 + h] for d in range(7)) for h in range(24)]
+        return self._by_hour
 
     # the provisional calendar in force before the decision (class defaults: older snapshots lack them)
     in_force: tuple[bool, ...] | None = None
@@ -438,9 +450,8 @@ class ActivityProfile:
             return None
         if self.last - self.first < min_days * 86400 or not self.suspects_off_hours():
             return None
-        by_hour = [sum(self.counts[d * 24 + h] for d in range(7)) for h in range(24)]
         mean = self.n / 24
-        hours = [c > self.quiet_ratio * mean and c >= self.min_bin_events for c in by_hour]
+        hours = [c > self.quiet_ratio * mean and c >= self.min_bin_events for c in self.by_hour()]
         seen = self._whole_days_seen()
         per_day = [sum(self.counts[d * 24:(d + 1) * 24]) for d in range(7)]
         typical_day = self.n / max(1, sum(1 for d in range(7) if per_day[d] > 0))

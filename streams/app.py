@@ -612,7 +612,8 @@ class Worker:
                 assigned = worker.assigned_partitions() if ok else []
                 return self.json(
                     {"status": "ready" if ok else "recovering", "assigned": assigned,
-                     "engines": sorted(worker.group.engines), "open_items": worker.group.open_items},
+                     "engines": sorted(worker.group.engines), "open_items": worker.group.open_items,
+                     "events": sum(worker.group.counters.events.values())},
                     status=200 if ok else 503,
                 )
 
