@@ -303,7 +303,7 @@ class WorkerMetrics:
     build_info: Gauge  # {version}
     series_dropped: Counter  # {metric}
     config_reloads: Counter  # {outcome}: applied, rejected, unchanged
-    rereads: Counter
+    refetched: Counter
 
     def record_dlq(self, reason: str) -> str:
         """Count one DLQ record; returns the bounded reason class used as label."""
@@ -434,9 +434,9 @@ def create(
             ["outcome"],
             registry=registry,
         ),
-        rereads=Counter(
-            "stagewatch_input_rereads",
-            "Times a partition was read again because a record did not reach the worker in offset order.",
+        refetched=Counter(
+            "stagewatch_input_refetched_records",
+            "Input records the Kafka client never handed to the worker, read straight from the broker.",
             registry=registry,
         ),
     )

@@ -39,11 +39,12 @@ from monitor.engine import Engine, EventClock, EventRejected, check_not_future
 from monitor.events import Alert, BadRecord, Event, decode_record, encode, encode_alert
 from streams.checkpoint import CHUNK, checkpoint_records, recover
 from streams.group import EngineGroup
-from streams.order import OffsetGuard
+from streams.holes import fetch_range, missing
 
 log = logging.getLogger("stagewatch.worker")
 
 PARTITION_CACHE = 1 << 16
+EMPTY_HOLES_TOLERATED = 3  # holes that held no record before an input topic's holes are no longer read
 # bytes fetched per partition at once (Faust's default is 1 MiB): with batched records of a few hundred
 # events (~75 KB each) 1 MiB held only ~13 records, and the agent sat idle half the time between fetches
 FETCH_BYTES = 8 * 1024 * 1024
@@ -135,7 +136,7 @@ class Worker:
         self.pending: dict[int, list[Any]] = {}  # partition -> events not acked yet
         self.generations: dict[int, tuple[int, int]] = {}  # partition -> (learned-state generation, chunks)
         self.feedback_changed: set[int] = set()  # partitions whose learned state ops feedback changed since the last checkpoint
-        self.order: OffsetGuard[tuple[str, int]] = OffsetGuard()  # (topic, partition): no record applied past a hole
+        self.empty_holes: dict[str, int] = {}  # input topic -> holes that held no record (``fill_hole``)
         self.woken: dict[int, float] = {}  # partition -> monotonic time its last wake record was sent
         self.learned_at: dict[int, float] = {}  # partition -> monotonic time of its last learned-state write
         self.checkpoint_lock = asyncio.Lock()
@@ -208,6 +209,9 @@ class Worker:
         async def consume(stream: Any) -> None:
             s = worker.stream = stream.noack()
             async for event in s.events():
+                hole = worker.hole_before(event.message)
+                if hole is not None and not await worker.fill_hole(event.message, *hole):
+                    continue
                 worker.handle(event)
                 if worker.ack_due:  # not after every event: the scan of pending events is O(pending)
                     worker.ack_due = False
@@ -230,8 +234,6 @@ class Worker:
         @app.timer(self.settings.worker.checkpoint_interval_seconds)
         async def checkpoint() -> None:
             worker.wake_unrestored()
-            worker.order.overdue(time.monotonic())
-            await worker.reread()
             await worker.checkpoint()
 
         if self.config_path is not None:
@@ -260,7 +262,6 @@ class Worker:
                 worker.applied.pop((tp.topic, tp.partition), None)
                 worker.generations.pop(tp.partition, None)
                 worker.woken.pop(tp.partition, None)
-                worker.order.forget((tp.topic, tp.partition))
 
         self._web()
 
@@ -340,19 +341,20 @@ class Worker:
         The record is acked only once a checkpoint covers it (see ``ack_covered``)."""
         msg = event.message
         p = msg.partition
-        tpkey = (msg.topic, p)
         eng = self.engine_for(p)  # first: recovering the partition restores its applied offsets
-        if not self.order.admit(tpkey, msg.offset, self.applied.get(tpkey), time.monotonic()):
-            if self.order.seeks:
-                asyncio.ensure_future(self.reread())
-            return  # past a hole: neither applied nor acked; it comes again with the re-read
         pending = self.pending.get(p)
         if pending is None:
             pending = self.pending[p] = []
         pending.append(event)
-        if msg.offset <= self.applied.get(tpkey, -1):
+        if msg.offset <= self.applied.get((msg.topic, p), -1):
             self.ack_due = True
             return  # already part of the recovered state
+        self._apply_record(msg, eng)
+
+    def _apply_record(self, msg: Any, eng: Engine) -> None:
+        """Apply one record (a Faust message, or a record read straight from the broker) to ``eng``."""
+        p = msg.partition
+        tpkey = (msg.topic, p)
         events, bad = decode_safely(msg.value if msg.value is not None else b"")
         for b in bad:
             self.dead_letter(msg, b.raw, b.reason)
@@ -397,15 +399,44 @@ class Worker:
         if out:
             self.publish(out)
 
-    async def reread(self) -> None:
-        """Read partitions again from the holes ``OffsetGuard`` found."""
+    def hole_before(self, msg: Any) -> tuple[int, int] | None:
+        """Offsets of this record's partition that never reached the worker, if any (``streams.holes``)."""
+        self.engine_for(msg.partition)  # restores the partition's applied offsets
+        if self.empty_holes.get(msg.topic, 0) >= EMPTY_HOLES_TOLERATED:
+            return None
+        return missing(self.applied.get((msg.topic, msg.partition)), msg.offset)
+
+    async def fill_hole(self, msg: Any, first: int, end: int) -> bool:
+        """Read the records [first, end) straight from the broker and apply them, in order, before
+        ``msg``. False: the partition was revoked meanwhile (leave ``msg`` to its next owner)."""
         from faust.types import TP
 
-        for (topic, p), offset in self.order.take_seeks():
-            log.warning("partition %s of %s: the record at offset %d never reached the worker; reading the "
-                        "partition again from there", p, topic, offset)
-            self.metrics.rereads.inc()
-            await self.app.consumer.seek(TP(topic, p), offset)
+        topic, p = msg.topic, msg.partition
+        try:
+            records = await asyncio.to_thread(fetch_range, self.settings, topic, p, first, end)
+        except Exception as exc:  # noqa: BLE001 - carry on: a stalled partition would page no one
+            log.error("partition %s of %s: offsets %d..%d never reached the worker and could not be read "
+                      "(%s); they are skipped", p, topic, first, end - 1, exc)
+            return True
+        if p not in self.group.engines or self.applied.get((topic, p)) != first - 1:
+            return False  # revoked (and maybe re-assigned) while reading: the recovery replays it
+        if not records:  # offsets without a record: a transaction marker, a compacted record
+            n = self.empty_holes[topic] = self.empty_holes.get(topic, 0) + 1
+            if n == EMPTY_HOLES_TOLERATED:
+                log.warning("%s has offsets without records (a transactional producer, or compaction): its "
+                            "holes are no longer checked", topic)
+            return True
+        log.warning("partition %s of %s: offsets %d..%d never reached the worker; read %d records from the "
+                    "broker", p, topic, first, end - 1, len(records))
+        self.metrics.refetched.inc(len(records))
+        eng = self.engine_for(p)
+        for record in records:
+            self._apply_record(record, eng)
+        # Faust commits only up to its first offset not acked: these were consumed, outside of it
+        add_gap = getattr(self.app.consumer, "_add_gap", None)
+        if add_gap is not None:
+            await add_gap(TP(topic, p), first, end - 1)
+        return True
 
     def apply_feedback(self, event: Any) -> None:
         """Ops judged an alert: nudge the limit of that stage in the engine that owns the item."""

@@ -214,3 +214,24 @@ def test_poison_records_go_to_the_dlq_and_the_worker_keeps_going(kafka, tmp_path
         text = httpx.get(f"{w.url}/metrics").text
         assert 'stagewatch_dlq_records_total{reason_class="invalid_utf8"}' in text
         assert json.loads(httpx.get(f"{w.url}/health").text)["status"] == "ready"
+
+
+def test_a_hole_in_a_partition_is_read_straight_from_the_broker(kafka):
+    """``streams.holes.fetch_range`` on the real broker: exactly the records of the hole, in order;
+    past the log end it gives up with a clear error instead of waiting forever."""
+    from streams.holes import HoleNotRead, fetch_range
+
+    cfg = base_settings(kafka, partitions=2)
+    topic = cfg["topics"]["events"][0]
+    create_topics(kafka, [topic], 2)
+    producer = KafkaProducer(bootstrap_servers=kafka)
+    for i in range(20):
+        producer.send(topic, key=b"k", value=f"v{i}".encode(), partition=1)
+    producer.flush()
+    producer.close()
+    settings = load_settings(None, **cfg)
+    records = fetch_range(settings, topic, 1, 5, 12)
+    assert [(r.offset, r.value) for r in records] == [(o, f"v{o}".encode()) for o in range(5, 12)]
+    assert fetch_range(settings, topic, 1, 19, 20)[0].value == b"v19"
+    with pytest.raises(HoleNotRead, match="offsets 18..24"):
+        fetch_range(settings, topic, 1, 18, 25, timeout=2.0)

@@ -141,7 +141,7 @@ def test_exposition_parses_and_never_carries_an_entity_label(registry: Collector
         "stagewatch_source_silent", "stagewatch_dlq_records", "stagewatch_event_lag_seconds",
         "stagewatch_alerts_published", "stagewatch_sink_buffered_alerts", "stagewatch_sink_dropped_alerts",
         "stagewatch_sink_sent", "stagewatch_consumer_lag_records", "stagewatch_tick_duration_seconds",
-        "stagewatch_build_info", "stagewatch_metric_series_dropped", "stagewatch_input_rereads",
+        "stagewatch_build_info", "stagewatch_metric_series_dropped", "stagewatch_input_refetched_records",
     }
     assert expected <= names, expected - names
 
