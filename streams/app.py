@@ -39,7 +39,7 @@ from monitor.engine import Engine, EventClock, EventRejected, check_not_future
 from monitor.events import Alert, BadRecord, Event, decode_record, encode, encode_alert
 from streams.checkpoint import CHUNK, checkpoint_records, recover
 from streams.group import EngineGroup
-from streams.holes import fetch_range, missing
+from streams.holes import TailWatch, fetch_range, missing
 
 log = logging.getLogger("stagewatch.worker")
 
@@ -136,6 +136,7 @@ class Worker:
         self.pending: dict[int, list[Any]] = {}  # partition -> events not acked yet
         self.generations: dict[int, tuple[int, int]] = {}  # partition -> (learned-state generation, chunks)
         self.feedback_changed: set[int] = set()  # partitions whose learned state ops feedback changed since the last checkpoint
+        self.tails = TailWatch()  # partitions whose last records stay undelivered
         self.empty_holes: dict[str, int] = {}  # input topic -> holes that held no record (``fill_hole``)
         self.woken: dict[int, float] = {}  # partition -> monotonic time its last wake record was sent
         self.learned_at: dict[int, float] = {}  # partition -> monotonic time of its last learned-state write
@@ -209,9 +210,13 @@ class Worker:
         async def consume(stream: Any) -> None:
             s = worker.stream = stream.noack()
             async for event in s.events():
-                hole = worker.hole_before(event.message)
-                if hole is not None and not await worker.fill_hole(event.message, *hole):
-                    continue
+                m = event.message
+                for _ in range(3):  # the tail check may have filled part of it meanwhile: look again
+                    hole = worker.hole_before(m)
+                    if hole is None or await worker.fill_hole(m.topic, m.partition, *hole):
+                        break
+                if m.partition not in worker.group.engines:
+                    continue  # revoked while its hole was read: the partition's next owner takes it
                 worker.handle(event)
                 if worker.ack_due:  # not after every event: the scan of pending events is O(pending)
                     worker.ack_due = False
@@ -234,6 +239,7 @@ class Worker:
         @app.timer(self.settings.worker.checkpoint_interval_seconds)
         async def checkpoint() -> None:
             worker.wake_unrestored()
+            await worker.fill_tails()
             await worker.checkpoint()
 
         if self.config_path is not None:
@@ -406,12 +412,11 @@ class Worker:
             return None
         return missing(self.applied.get((msg.topic, msg.partition)), msg.offset)
 
-    async def fill_hole(self, msg: Any, first: int, end: int) -> bool:
-        """Read the records [first, end) straight from the broker and apply them, in order, before
-        ``msg``. False: the partition was revoked meanwhile (leave ``msg`` to its next owner)."""
+    async def fill_hole(self, topic: str, p: int, first: int, end: int) -> bool:
+        """Read the records [first, end) of ``topic``/``p`` straight from the broker and apply them in
+        order. False: the partition moved on or was revoked meanwhile; True: filled, or given up."""
         from faust.types import TP
 
-        topic, p = msg.topic, msg.partition
         try:
             records = await asyncio.to_thread(fetch_range, self.settings, topic, p, first, end)
         except Exception as exc:  # noqa: BLE001 - carry on: a stalled partition would page no one
@@ -437,6 +442,22 @@ class Worker:
         if add_gap is not None:
             await add_gap(TP(topic, p), first, end - 1)
         return True
+
+    async def fill_tails(self) -> None:
+        """Read the last records of a partition that Faust has left undelivered (``TailWatch``)."""
+        consumer = getattr(self.app, "consumer", None)
+        if consumer is None or not self.table_recovered():
+            return
+        now = time.monotonic()
+        for tp in consumer.assignment():
+            if (tp.topic not in self.settings.topics.events or tp.partition not in self.group.engines
+                    or self.empty_holes.get(tp.topic, 0) >= EMPTY_HOLES_TOLERATED):
+                continue
+            applied = self.applied.get((tp.topic, tp.partition))
+            high = consumer.highwater(tp)
+            if self.tails.due((tp.topic, tp.partition), applied, high, now):
+                assert applied is not None and high is not None
+                await self.fill_hole(tp.topic, tp.partition, applied + 1, high)
 
     def apply_feedback(self, event: Any) -> None:
         """Ops judged an alert: nudge the limit of that stage in the engine that owns the item."""

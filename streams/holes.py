@@ -21,6 +21,8 @@ from typing import Any
 from monitor.config import Settings
 
 FETCH_TIMEOUT = 15.0  # seconds to read a hole before giving up (the broker is unreachable)
+TAIL_AFTER = 30.0  # seconds a partition's last few records may wait undelivered before they are read directly
+TAIL_MAX = 1000  # ... at most this many: more is a backlog being worked through, not a skipped tail
 
 
 def missing(applied: int | None, offset: int) -> tuple[int, int] | None:
@@ -28,6 +30,31 @@ def missing(applied: int | None, offset: int) -> tuple[int, int] | None:
     if applied is None or offset <= applied + 1:
         return None
     return applied + 1, offset
+
+
+class TailWatch:
+    """A skipped *last* record has no later record to reveal its hole. ``due`` says when a partition's
+    log end has stayed a few records past its applied offset, with no progress, for ``after`` seconds:
+    those records are then read directly (if the agent was merely busy, its later delivery of them is
+    skipped as already applied)."""
+
+    def __init__(self, after: float = TAIL_AFTER, most: int = TAIL_MAX) -> None:
+        self.after = after
+        self.most = most
+        self.seen: dict[Any, tuple[int, float]] = {}  # partition -> (applied, since when) with records left
+
+    def due(self, key: Any, applied: int | None, high: int | None, now: float) -> bool:
+        if applied is None or high is None or not 0 < high - applied - 1 <= self.most:
+            self.seen.pop(key, None)
+            return False
+        seen = self.seen.get(key)
+        if seen is None or seen[0] != applied:
+            self.seen[key] = (applied, now)
+            return False
+        if now - seen[1] >= self.after:
+            del self.seen[key]
+            return True
+        return False
 
 
 class HoleNotRead(RuntimeError):
