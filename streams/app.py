@@ -408,9 +408,13 @@ class Worker:
     def hole_before(self, msg: Any) -> tuple[int, int] | None:
         """Offsets of this record's partition that never reached the worker, if any (``streams.holes``)."""
         self.engine_for(msg.partition)  # restores the partition's applied offsets
-        if self.empty_holes.get(msg.topic, 0) >= EMPTY_HOLES_TOLERATED:
+        if not self._checks_holes(msg.topic):
             return None
         return missing(self.applied.get((msg.topic, msg.partition)), msg.offset)
+
+    def _checks_holes(self, topic: str) -> bool:
+        """False once ``topic`` has shown offsets without records (transaction markers) often enough."""
+        return self.empty_holes.get(topic, 0) < EMPTY_HOLES_TOLERATED
 
     async def fill_hole(self, topic: str, p: int, first: int, end: int) -> bool:
         """Read the records [first, end) of ``topic``/``p`` straight from the broker and apply them in
@@ -451,7 +455,7 @@ class Worker:
         now = time.monotonic()
         for tp in consumer.assignment():
             if (tp.topic not in self.settings.topics.events or tp.partition not in self.group.engines
-                    or self.empty_holes.get(tp.topic, 0) >= EMPTY_HOLES_TOLERATED):
+                    or not self._checks_holes(tp.topic)):
                 continue
             applied = self.applied.get((tp.topic, tp.partition))
             high = consumer.highwater(tp)
