@@ -795,11 +795,12 @@ def restore_log_level(loglevel: str) -> None:
     DEBUG for its terminal spinner (a handler that spins on every record, long finished once the
     worker runs), so every library's ``debug()`` call built and dispatched a record that no handler
     printed: 2-3 % of the worker's main thread, mostly aiokafka's producer at each changelog send."""
+    from faust.utils.terminal import SpinnerHandler
     from mode.utils.logging import level_number
 
     root = logging.getLogger()
     for handler in list(root.handlers):
-        if type(handler).__name__ == "SpinnerHandler":
+        if isinstance(handler, SpinnerHandler):
             root.removeHandler(handler)
     level = level_number(loglevel)
     if root.level < level:
