@@ -182,6 +182,23 @@ def score_pages(truth: Truth, pages: Iterable[Page]) -> PageScore:
     )
 
 
+def stage_tally(truth: Truth, pages: Iterable[Page]) -> dict[str, dict[str, int]]:
+    """Per ``workflow/stage``: stalls found, item-stages paged that did not stall, stalls missed (the
+    matching of :func:`score_pages`): where a detector wins or loses against another."""
+    paged = {(p.workflow, p.entity_id, p.stage) for p in pages}
+    out: dict[str, dict[str, int]] = {}
+
+    def cell(workflow: str, stage: str) -> dict[str, int]:
+        return out.setdefault(f"{workflow}/{stage}", {"found": 0, "false": 0, "missed": 0})
+
+    for key in paged:
+        cell(key[0], key[2])["found" if key in truth.anomalies else "false"] += 1
+    for key in truth.anomalies:
+        if key not in paged:
+            cell(key[0], key[2])["missed"] += 1
+    return dict(sorted(out.items()))
+
+
 # --------------------------------------------------------------------------- engine alerts
 
 
@@ -488,9 +505,17 @@ def evaluate(
     truth_path: str | Path, alerts_path: str | Path | None, events_path: str | Path | None = None
 ) -> Evaluation:
     truth = Truth.load(truth_path)
-    engine = score_alerts(truth, list(read_alerts(alerts_path))) if alerts_path else None
-    baselines = score_baselines(truth, load_steps(events_path)) if events_path else None
-    return Evaluation(truth.scenario, truth.seed, truth.items, engine, baselines)
+    alerts = list(read_alerts(alerts_path)) if alerts_path else None
+    engine = score_alerts(truth, alerts) if alerts is not None else None
+    steps = load_steps(events_path) if events_path else None
+    baselines = score_baselines(truth, steps) if steps is not None else None
+    ev = Evaluation(truth.scenario, truth.seed, truth.items, engine, baselines)
+    if alerts is not None:
+        ev.extra["by_stage"] = {"engine": stage_tally(truth, alert_pages(alerts))}
+        if steps is not None and baselines is not None:
+            best = Oracle(truth, baselines["oracle"]["c"])
+            ev.extra["by_stage"]["oracle"] = stage_tally(truth, replay_pages(truth, steps, best))
+    return ev
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
@@ -545,6 +570,26 @@ def print_evaluation(ev: Evaluation, console: Any = None) -> None:
     if ev.baselines:
         sweep = ", ".join(f"c={r['c']:g}: {r['f1']:.3f}" for r in ev.baselines["oracle_sweep"])
         console.print(f"oracle F1 sweep: {sweep}")
+    by_stage = ev.extra.get("by_stage")
+    if by_stage:
+        console.print(_stage_table(by_stage, ev.baselines["oracle"]["c"] if ev.baselines else None))
+
+
+def _stage_table(by_stage: dict[str, dict[str, dict[str, int]]], oracle_c: float | None) -> Any:
+    from rich.table import Table
+
+    detectors = [("engine", "engine")] + ([("oracle", f"oracle c={oracle_c:g}")] if "oracle" in by_stage else [])
+    t = Table(title="stalls by stage: found / paged without a stall / missed")
+    t.add_column("workflow/stage")
+    for _key, title in detectors:
+        t.add_column(title, justify="right")
+    for stage in sorted({st for tally in by_stage.values() for st in tally}):
+        cells = []
+        for key, _title in detectors:
+            c = by_stage[key].get(stage, {"found": 0, "false": 0, "missed": 0})
+            cells.append(f"{c['found']} / {c['false']} / {c['missed']}")
+        t.add_row(stage, *cells)
+    return t
 
 
 __all__ = [
@@ -561,4 +606,5 @@ __all__ = [
     "score_alerts",
     "score_baselines",
     "score_pages",
+    "stage_tally",
 ]

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
+from rich.console import Console
 
 from monitor.evaluate import (
     Oracle,
@@ -13,10 +15,12 @@ from monitor.evaluate import (
     Truth,
     evaluate,
     load_steps,
+    print_evaluation,
     replay_pages,
     score_alerts,
     score_baselines,
     score_pages,
+    stage_tally,
 )
 from monitor.events import Alert, alert_id, encode_alert, format_ts, parse_timestamp
 from monitor.simulate import simulate, write
@@ -65,6 +69,27 @@ def test_precision_recall_f1_and_false_pages_on_a_hand_built_case():
     assert s.delay_median_hours == pytest.approx(1.0)  # delays [1, 0, 3, 1] h
     assert s.delay_p90_hours == pytest.approx(2.4)  # [0, 1, 1, 3] h: p90 interpolates to 2.4
     assert s.pages_on_lost == 1
+
+
+def test_stage_tally_counts_found_false_and_missed_stalls_per_stage():
+    extra = {"workflow": "w", "entity_id": "e5", "stage": "t", "segment": "x", "entered_at": format_ts(T0),
+             "duration_seconds": None, "factor": 5.0, "normal_median_seconds": H}
+    truth = _truth()
+    truth = _truth(anomalies=[*truth.doc["anomalies"], extra])
+    pages = [
+        Page("w", "e0", "s", T0 + 4 * H),
+        Page("w", "e0", "s", T0 + 9 * H),  # the same item-stage again: once
+        Page("w", "e1", "s", T0 + 4 * H),
+        Page("w", "e7", "s", T0 + 5 * H),  # no stall there
+        Page("w", "e8", "s", T0 + 5 * H, severity="ticket"),  # counted as score_pages' precision counts it
+        Page("w", "e5", "s", T0 + 5 * H),  # e5 stalled in t, not in s
+    ]
+    assert stage_tally(truth, pages) == {
+        "w/s": {"found": 2, "false": 3, "missed": 2},
+        "w/t": {"found": 0, "false": 0, "missed": 1},
+    }
+    s = score_pages(truth, pages)
+    assert (s.detected, s.pages - s.detected) == (2, 3)
 
 
 def test_no_pages_scores_zero_without_dividing_by_zero():
@@ -167,7 +192,15 @@ def test_evaluate_end_to_end_on_simulated_files(tmp_path):
     # per-segment truth beats one per-stage limit when segments differ 5x
     assert b["oracle"]["f1"] > b["static_sla"]["f1"] + 0.1
     assert b["oracle"]["f1"] > b["river_p99"]["f1"]
+    by_stage = ev.extra["by_stage"]
+    assert sum(c["found"] for c in by_stage["engine"].values()) == pages["detected"]
+    assert sum(c["false"] for c in by_stage["engine"].values()) == 1
+    assert sum(c["missed"] for c in by_stage["engine"].values()) == 0
+    assert sum(c["found"] for c in by_stage["oracle"].values()) == b["oracle"]["detected"]
     json.dumps(ev.as_dict())
+    out = io.StringIO()
+    print_evaluation(ev, Console(file=out, width=200))
+    assert "stalls by stage" in out.getvalue() and "sales/lead" in out.getvalue()
 
 
 def test_load_steps_dedups_and_orders_out_of_order_delivery(tmp_path):
