@@ -240,6 +240,7 @@ class WorkflowState:
         "silences",
         "all",
         "silent_cache",
+        "heard_ts",
     )
 
     def __init__(self, engine: Engine, name: str) -> None:
@@ -258,7 +259,16 @@ class WorkflowState:
         self.silent_alert: Alert | None = None
         self.silences: list[tuple[float, float]] = []  # (start, end) of detected silences; end=inf while silent
         self.all = SegmentStats(engine.settings.engine.warmup)  # workflow-level fallback
-        self.silent_cache: tuple[float, float | None] = (math.nan, None)  # (last_ts, silent_after(last_ts))
+        self.silent_cache: dict[float, float | None] = {}  # last event time -> silent_after(it)
+        # the latest event heard, still waiting in the lateness buffer or not: the source is not
+        # silent while an event it sent waits there
+        self.heard_ts = -math.inf
+
+    def last_heard(self) -> float | None:
+        """Event time of the workflow's latest event, applied or still in the lateness buffer."""
+        if self.last_ts is None:
+            return None
+        return self.last_ts if self.last_ts >= self.heard_ts else self.heard_ts
 
     def set_calendar(self, cal: Any) -> bool:
         """Follow the calendar settings; True when the clock changed (durations must be re-measured)."""
@@ -274,16 +284,19 @@ class WorkflowState:
             return True
         return False
 
-    def silent_after(self) -> float | None:
-        """When no event since the last one means "silent" (cached: it only moves when an event arrives)."""
-        if self.last_ts is None:
-            return None
-        if self.silent_cache[0] != self.last_ts:
-            limit = self.rate.silent_after(self.last_ts)
+    def silent_after(self, last: float) -> float | None:
+        """When no event since ``last`` means "silent" (cached: asked about the latest event heard and
+        the latest applied, which only move when events arrive)."""
+        cache = self.silent_cache
+        limit = cache.get(last, math.nan)
+        if limit is not None and math.isnan(limit):
+            limit = self.rate.silent_after(last)
             if limit is not None:  # a few minutes without events is never "the integration is down"
-                limit = max(limit, self.last_ts + self.engine.ec.silence_min_seconds)
-            self.silent_cache = (self.last_ts, limit)
-        return self.silent_cache[1]
+                limit = max(limit, last + self.engine.ec.silence_min_seconds)
+            if len(cache) >= 4:
+                cache.clear()
+            cache[last] = limit
+        return limit
 
 
 class Engine:
@@ -322,6 +335,9 @@ class Engine:
             out: list[Alert] = []
             self._apply(event, out)
             return out
+        wf = self.workflows.get(event.workflow)
+        if wf is not None and ts > wf.heard_ts:
+            wf.heard_ts = ts
         self.buffer_seq += 1
         heapq.heappush(self.buffer, (ts, self.buffer_seq, event))
         pending = self.pending
@@ -926,35 +942,38 @@ class Engine:
             self._remeasure(wf)
 
     def _quiet(self, wf: WorkflowState, now: float) -> bool:
-        """No event for longer than the source's rate explains (silence not necessarily declared yet)."""
+        """No event applied for longer than the source's rate explains (silence not necessarily
+        declared yet). Applied, not heard: when a quiet source resumes, item pages wait until its
+        first events are past the allowed lateness, so the moves it sends in that burst count first."""
         if wf.last_ts is None or not self.ec.silence_enabled:
             return False
-        limit = wf.silent_after()
+        limit = wf.silent_after(wf.last_ts)
         return limit is not None and now > wf.last_ts + (limit - wf.last_ts) * QUIET_FACTOR
 
     def _overlaps_silence(self, wf: WorkflowState, since: float) -> bool:
         return any(end >= since for _start, end in wf.silences)
 
     def _check_source(self, wf: WorkflowState, now: float, out: list[Alert]) -> None:
-        if not self.ec.silence_enabled or wf.silent_alert is not None or wf.last_ts is None:
+        last = wf.last_heard()
+        if not self.ec.silence_enabled or wf.silent_alert is not None or last is None:
             return
-        limit = wf.silent_after()
+        limit = wf.silent_after(last)
         if limit is None or now < limit or wf.cfg.mute:
             return
-        gap = now - wf.last_ts
-        expected = wf.rate.expected_gap(wf.last_ts) or 0.0
-        wf.silences.append((wf.last_ts, math.inf))
+        gap = now - last
+        expected = wf.rate.expected_gap(last) or 0.0
+        wf.silences.append((last, math.inf))
         alert = self._stage_alert(
             "source_silent", wf, None, now,
             observed=gap,
             expected=expected,
-            threshold=limit - wf.last_ts,
+            threshold=limit - last,
             score=0.999,
             summary=(
                 f"no {wf.name} events for {human_duration(gap)}; at this time they usually arrive every "
                 f"{human_duration(expected)} — is the integration down?"
             ),
-            details={"last_event_at": format_ts(wf.last_ts)},
+            details={"last_event_at": format_ts(last)},
         )
         wf.silent_alert = alert
         self._fire(alert, out)
@@ -1249,6 +1268,10 @@ class Engine:
     def _rebind(self) -> None:
         for wf in self.workflows.values():
             wf.engine = self
+            if not hasattr(wf, "heard_ts"):  # a snapshot from before heard_ts
+                wf.heard_ts = max((ts for ts, _, ev in self.buffer if ev.workflow == wf.name), default=-math.inf)
+            if not isinstance(wf.silent_cache, dict):
+                wf.silent_cache = {}
         self.reconfigure(self.settings)
 
     def snapshot_learned(self) -> bytes:

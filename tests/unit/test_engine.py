@@ -10,7 +10,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from monitor.config import load_settings
-from monitor.engine import Engine, EventRejected, check_not_future
+from monitor.engine import Engine, EventClock, EventRejected, check_not_future
 from monitor.events import Event, parse_timestamp
 
 DAY = 86400.0
@@ -369,3 +369,29 @@ def test_a_stage_nobody_ever_leaves_is_learned_terminal_and_its_parked_items_clo
     assert done.terminal
     assert not eng.items
     assert done.wip == 0
+
+
+def _minutely(eng: Engine, clock: EventClock, start: float, end: float, fired: list) -> None:
+    """One event a minute of workflow "ops" in [start, end), ticked like a backtest."""
+    t = start
+    while t < end:
+        e = Event(f"o{t}", "ops", f"o{t}", "open", t, {}, None)
+        fired += clock.advance(eng, t) + eng.process(e)
+        t += 60.0
+
+
+@pytest.mark.parametrize("straggler", [False, True])
+def test_no_silence_while_the_sources_latest_event_waits_in_the_lateness_buffer(straggler: bool) -> None:
+    settings = load_settings(None, engine={"allowed_lateness_seconds": 300, "backlog_enabled": False})
+    eng, clock, fired = Engine(settings), EventClock(60.0), []
+    _minutely(eng, clock, T0, T0 + 8 * DAY, fired)  # every hour of the week seen
+    last = T0 + 8 * DAY - 60
+    fired += clock.advance(eng, last + 600)  # past the lateness: every event applied, no silence yet
+    limit = eng.workflows["ops"].silent_after(last)
+    assert limit is not None and last + 1200 < limit < last + 3600  # one a minute: silent after ~30 minutes
+    if straggler:  # one event shortly before the limit, still buffered when the ticks pass the limit
+        t = limit - 60
+        fired += clock.advance(eng, t) + eng.process(Event("late-one", "ops", "late-one", "open", t, {}, None))
+    fired += clock.advance(eng, limit + 120)
+    silent = [a for a in fired if a.kind == "source_silent"]
+    assert len(silent) == (0 if straggler else 1)
