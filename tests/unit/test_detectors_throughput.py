@@ -11,10 +11,13 @@ from detectors.throughput import Backlog, FlowTracker
 
 
 def simulate(seed: int, rate: float, mean_d: float, sigma: float, n: int, mode: str | None = None,
-             change_item: int = 0, recover_item: int | None = None) -> tuple[FlowTracker, list[tuple[float, Backlog | None]]]:
-    """Poisson arrivals, lognormal times in stage (infinite servers). From item ``change_item``,
+             change_item: int = 0, recover_item: int | None = None,
+             stalls: float = 0.0, drain: bool = True) -> tuple[FlowTracker, list[tuple[float, Backlog | None]]]:
+    """Poisson arrivals, lognormal times in stage (infinite servers), a share ``stalls`` of them
+    4..20 times longer (a heavy tail, as real stages have). From item ``change_item``,
     ``mode`` "stop" holds every departure, "half" serves the held items first-in-first-out at half
-    the arrival rate. From ``recover_item`` (if given) the held items all leave at once."""
+    the arrival rate. From ``recover_item`` (if given) departures resume and the held items all leave
+    at once (``drain``) or never."""
     rng = random.Random(seed)
     f = FlowTracker()
     t = 0.0
@@ -28,7 +31,7 @@ def simulate(seed: int, rate: float, mean_d: float, sigma: float, n: int, mode: 
         if mode and i == change_item:
             t_change = t
         if recover_item is not None and i == recover_item:
-            for a in held:
+            for a in held if drain else ():
                 f.depart(t, t - a)
             held.clear()
             mode = None
@@ -46,7 +49,10 @@ def simulate(seed: int, rate: float, mean_d: float, sigma: float, n: int, mode: 
                 next_serve += rng.expovariate(rate / 2)
             next_serve = max(next_serve, t)
         f.arrive(t)
-        heapq.heappush(due, (t + mean_d * rng.lognormvariate(-sigma**2 / 2, sigma), t))
+        d = mean_d * rng.lognormvariate(-sigma**2 / 2, sigma)
+        if stalls and rng.random() < stalls:
+            d *= rng.uniform(4.0, 20.0)
+        heapq.heappush(due, (t + d, t))
         checks.append((t, f.check(t)))
     return f, checks
 
@@ -76,6 +82,39 @@ def test_steady_stream_has_no_backlog_over_10k_items(rate: float, mean_d: float,
     assert f.arrivals == 10_000 and f.wip == f.arrivals - f.departures
 
 
+@pytest.mark.parametrize("seed", range(2))
+def test_a_heavy_tailed_stage_filling_up_from_empty_is_not_a_backlog(seed: int) -> None:
+    """Starting from an empty stage (every new deployment, every backtest), the first departures are
+    the quick ones and the slow tail completes weeks later: WIP keeps growing long after a few
+    typical durations. That start-up is not a backlog, and no episode may outlive it."""
+    rng = random.Random(seed)
+    first, second = FlowTracker(), FlowTracker()  # two stages in a row: the second fills even slower
+    events: list[tuple[float, int, float, float]] = []  # (time, stage, entered, duration or -1)
+
+    def stay() -> float:
+        d = 60000 * rng.lognormvariate(0.0, 0.9)  # p95 4.4x typical: as lead and payment stages are
+        return d * rng.uniform(4.0, 20.0) if rng.random() < 0.03 else d
+
+    t = 0.0
+    for _ in range(3000):  # 24 a day for 125 days
+        t += rng.expovariate(1 / 3600)
+        heapq.heappush(events, (t, 0, t, -1.0))
+    checks = []
+    while events:
+        ts, stage, entered, d = heapq.heappop(events)
+        f = first if stage in (0, 1) else second
+        if d < 0:
+            f.arrive(ts)
+            heapq.heappush(events, (ts + stay(), stage + 1, ts, 1.0))
+        else:
+            f.depart(ts, ts - entered)
+            if stage == 1:
+                heapq.heappush(events, (ts, 2, ts, -1.0))
+        checks.append((ts, second.check(ts)))
+        first.check(ts)
+    assert episodes(checks) == []
+
+
 @pytest.mark.parametrize("mode", ["stop", "half"])
 @pytest.mark.parametrize(("rate", "mean_d", "sigma"), [(1 / 60, 1800.0, 0.5), (1 / 600, 86400.0, 0.9)])
 def test_departures_stopping_or_halving_is_a_backlog_within_a_few_typical_durations(
@@ -100,6 +139,16 @@ def test_one_episode_with_a_stable_start_then_resolved_when_the_backlog_drains()
     during = [b for t, b in checks[2500:3500] if b is not None]
     assert during and all(b.since == found[0].since for b in during)
     assert all(b is None for _, b in checks[3600:])
+
+
+def test_an_episode_ends_once_departures_keep_up_again_even_if_the_queue_stays() -> None:
+    """Growth is over when departures keep pace with arrivals again, drained or not (the items left
+    behind are the stalled pages' business): a long queue must not hold the ticket for ever."""
+    _, checks = simulate(4, 1 / 60, 1800.0, 0.5, 6000, mode="stop", change_item=2500, recover_item=3500,
+                         drain=False)
+    found = episodes(checks)
+    assert len(found) == 1 and found[0].since >= checks[2500][0]
+    assert all(b is None for _, b in checks[4000:])
 
 
 def test_check_is_idempotent_for_the_same_instant() -> None:

@@ -3,8 +3,14 @@ and explains itself in time-in-stage terms (Little's law), in seconds."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
+from monitor.backtest import run_backtest
 from monitor.engine import Engine, EventClock
 from monitor.events import Event
+from monitor.simulate import simulate, write
 
 T0 = 1_700_000_000.0
 
@@ -38,3 +44,15 @@ def test_backlog_growth_fires_with_time_in_stage_figures() -> None:
     assert 30.0 < a.expected_seconds < 600.0
     assert a.observed_seconds > a.threshold_seconds > a.expected_seconds
     assert "piling up" in a.summary
+
+
+@pytest.mark.parametrize(("scenario", "seed"), [("steady", 11), ("business_hours", 12)])
+def test_a_steady_workflow_filling_up_from_empty_raises_no_backlog(tmp_path, scenario: str, seed: int) -> None:
+    """Every replay and every new deployment starts with empty stages that fill up for weeks (the
+    quick items leave first). That is not work piling up; nor is a 9-to-5 stage's queue, whose
+    time in stage counts nights and weekends in wall time (Little's law needs one clock)."""
+    sim = simulate(scenario, items=3000, seed=seed)
+    alerts = tmp_path / "alerts.jsonl"
+    run_backtest(write(sim, tmp_path), alerts)
+    kinds = [json.loads(line)["kind"] for line in alerts.read_bytes().splitlines()]
+    assert "stalled" in kinds and "backlog_growth" not in kinds
