@@ -541,8 +541,9 @@ class Engine:
         # And a stage seen for less than twice its limit has only shown its quick completions (the
         # slow ones are still inside): a reference taken then would call the rest a slowdown.
         # The detector sees each duration relative to its own segment's typical one, so a change in
-        # the mix (a week of enterprise deals in a stage shared with smb) is not a shift.
-        typical = seg.baseline.recent_typical()
+        # the mix (a week of enterprise deals in a stage shared with smb) is not a shift; and only
+        # once that typical is warm: resting on a handful of items, it still moves as it learns.
+        typical = seg.baseline.recent_typical() if seg.baseline.n >= seg.baseline.warmup else None
         if (
             typical
             and self.ec.drift_enabled

@@ -395,3 +395,21 @@ def test_no_silence_while_the_sources_latest_event_waits_in_the_lateness_buffer(
     fired += clock.advance(eng, limit + 120)
     silent = [a for a in fired if a.kind == "source_silent"]
     assert len(silent) == (0 if straggler else 1)
+
+
+def test_a_segment_feeds_the_shift_detector_only_once_its_own_typical_is_warm():
+    """Durations reach the drift detector relative to their segment's typical; a typical resting on
+    a handful of items still moves as it learns, which reads as a shift of the stage."""
+    eng = Engine(make_settings(warmup=10))
+    feed(eng, normal_history(n=120))  # smb: long enough for the stage to be representative
+    st = eng.workflows["sales"].states[("contract", None)]
+    fed = st.drift.n  # none yet: ten days of history are not twice the stage's limit
+    start = T0 + 120 * 7200 + 30 * DAY
+    later = [e for i in range(15) for e in (
+        ev(f"ent{i}", "lead", start + i * 7200, segment="enterprise"),
+        ev(f"ent{i}", "contract", start + i * 7200 + 3600, segment="enterprise"),
+        ev(f"ent{i}", "won", start + i * 7200 + 3600 + 2 * DAY, segment="enterprise"),
+    )]
+    feed(eng, sorted(later, key=lambda e: e.timestamp))
+    assert st.segments["enterprise"].baseline.n == 15
+    assert st.drift.n - fed == 15 - 9  # from its 10th (warmup) on: the first 9 only warm its typical
