@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -130,6 +131,24 @@ def test_snapshot_restore_continues_exactly():
     restored = Engine.restore(first.snapshot(), make_settings())
     got += feed(restored, hist[cut:])
     assert [(a.alert_id, a.status, a.at) for a in got] == [(a.alert_id, a.status, a.at) for a in expected]
+
+
+def test_a_snapshot_from_before_the_heard_time_restores_and_continues():
+    """Workers upgrade onto changelogs written by the previous version: its workflow state has no
+    ``heard_ts`` and a one-entry ``silent_cache`` tuple."""
+    hist = normal_history(n=90, seed=5)
+    cut = len(hist) // 2
+    expected = feed(Engine(make_settings(silence_enabled=True)), hist)
+    first = Engine(make_settings(silence_enabled=True))
+    got = feed(first, hist[:cut])
+    for wf in first.workflows.values():
+        del wf.heard_ts
+        wf.silent_cache = (math.nan, None)
+    restored = Engine.restore(first.snapshot(), make_settings(silence_enabled=True))
+    got += feed(restored, hist[cut:])
+    assert [(a.alert_id, a.status, a.at) for a in got] == [(a.alert_id, a.status, a.at) for a in expected]
+    wf = restored.workflows["sales"]
+    assert wf.silent_after(wf.last_ts) is not None
 
 
 def test_item_export_and_learned_state_rebuild_the_same_engine():
