@@ -202,6 +202,11 @@ class FlowTracker:
     def _excess(self, factor: float, sigmas: float, expected: float) -> bool:
         return self.wip > factor * expected and self.wip > expected + sigmas * math.sqrt(expected) + 3
 
+    @staticmethod
+    def _significant_inflow(arrivals: int, departures: int) -> bool:
+        """Net inflow beyond what Poisson noise in the two counts explains."""
+        return arrivals - departures > 2.5 * math.sqrt(arrivals + departures) + 2
+
     def _windows_growing(self) -> bool:
         """The window test: net inflow in all but at most one of the last closed windows, significant
         as a Poisson count. It needs no rates, and it ends nearly every check."""
@@ -213,7 +218,7 @@ class FlowTracker:
             a += wa
             d += wd
             growing += wa > wd
-        return growing >= self.windows - 1 and a - d > 2.5 * math.sqrt(a + d) + 2
+        return growing >= self.windows - 1 and self._significant_inflow(a, d)
 
     def _caught_up(self) -> bool:
         """Departures kept up with arrivals over the last closed windows (none of them idle) and the
@@ -222,8 +227,8 @@ class FlowTracker:
         closed = self._closed
         if len(closed) < self.windows or not all(a + d for a, d in closed):
             return False
-        a, d = self._win_a, self._win_d
-        return sum(w[1] for w in closed) >= sum(w[0] for w in closed) and a - d <= 2.5 * math.sqrt(a + d) + 2
+        return (sum(w[1] for w in closed) >= sum(w[0] for w in closed)
+                and not self._significant_inflow(self._win_a, self._win_d))
 
     def in_backlog(self, now: float) -> bool:
         """Move the clock to ``now`` and judge: True while a backlog episode is ongoing.
