@@ -8,8 +8,10 @@ quiet nights and weekends are normal for business-hours traffic. Counts and expo
 The silence limit after the last event at ``t`` is the first instant ``T`` where the events
 expected in ``[t, T)`` under an inhomogeneous Poisson model reach ``ln(1 / tail_prob)`` (13.8 for
 1e-6): the chance of seeing no event that long is below ``tail_prob``. Rates used for the limit are
-shrunk by ``1 - 1.5 / sqrt(count + 1)`` (few observations: expect less, page later), bins not yet
-observed get a quarter of the quietest observed rate, and the limit is never earlier than
+shrunk by ``1 - 1.5 / sqrt(count + 1)`` (few observations: expect less, page later), where a bin
+agrees with the week's day x hour pattern the pattern lends it its counts (:func:`pooled_rates`;
+24/7 traffic of 240 events a day, three weeks in: limits 79-106 min after a stop instead of
+88-149), bins not yet observed get a quarter of the quietest observed rate, and the limit is never earlier than
 ``floor_gaps`` typical gaps (the gap between events at the rate an average event sees).
 
 Bursty sources: real integrations deliver in clumps (a clerk works through a pile, a batch job
@@ -24,8 +26,8 @@ quiet nights are known) have been seen.
 
 Measured (seeded, see the tests): no false silence over 30 days of 1000 or 100 events/day, 24/7
 or office hours only (UTC and Europe/Berlin); a stop of 1000 events/day 24/7 traffic is silent
-22-27 minutes after the last event (200/day: ~2.5 h); for office-hours traffic the last event of
-a Friday becomes silence at about 9:07 on Monday. Public holidays are not known to it: a workday
+21-29 minutes after the last event (200/day: 1.8-2.0 h); for office-hours traffic the last event of
+a Friday becomes silence at about 9:06 on Monday. Public holidays are not known to it: a workday
 holiday of a business-hours workflow would read as silence.
 
 >>> s = SourceRate()
@@ -35,7 +37,7 @@ holiday of a business-hours workflow would read as silence.
 >>> round(s.expected_gap(last))
 59
 >>> round((s.silent_after(last) - last) / 60)
-17
+15
 """
 
 from __future__ import annotations
@@ -52,6 +54,48 @@ _REFRESH_EVERY = 256
 _LEVELS = (2.0, 4.0, 8.0, 16.0)  # expected events in a gap (Poisson: in 14 %, 1.8 %, 0.03 %, 1e-7 of gaps)
 _MIN_EXCEED = 5.0  # exceedances a level needs before it may widen the limit
 _MAX_DISPERSION = 20.0
+
+
+def pooled_rates(counts: array[float], exposure: array[float], own: array[float]) -> array[float]:
+    """Lower-bound rates per hour-of-week bin that borrow strength from the weekly pattern.
+
+    One bin holds a few dozen events at most (eight decayed weeks of one hour), so its own lower
+    bound (``own``: the rate shrunk by ``1 - 1.5 / sqrt(count + 1)``) is loose and noisy: at ten
+    events an hour, ~20 % below the true rate, and a bin that happened to be quiet is quieter
+    still. The pattern of day-of-week times hour-of-day (``m = day rate x hour rate / overall
+    rate``) is estimated from whole rows and columns of the week, worth
+    ``1 / (1 / day count + 1 / hour count)`` events (~5 bins' worth). Where the bin's own count
+    agrees with the pattern (within two Poisson standard deviations of ``m x exposure``), the
+    pattern enters as a gamma prior worth that many events; where it does not (Friday afternoons
+    off while other afternoons work, a nightly batch hour), the bin keeps its own bound. Bins
+    not yet observed keep ``own`` (0.0, filled by the caller).
+    """
+    total_c = sum(counts)
+    total_e = sum(exposure)
+    if total_c <= 0.0 or total_e <= 0.0:
+        return own
+    overall = total_c / total_e
+    day_c = [sum(counts[d * 24:(d + 1) * 24]) for d in range(7)]
+    day_e = [sum(exposure[d * 24:(d + 1) * 24]) for d in range(7)]
+    hour_c = [sum(counts[h::24]) for h in range(24)]
+    hour_e = [sum(exposure[h::24]) for h in range(24)]
+    out = array("d", own)
+    sqrt = math.sqrt
+    for j in range(_HOURS):
+        c, e = counts[j], exposure[j]
+        d, h = divmod(j, 24)
+        if e < 0.5 or day_c[d] <= 0.0 or hour_c[h] <= 0.0:
+            continue
+        m = (day_c[d] / day_e[d]) * (hour_c[h] / hour_e[h]) / overall
+        mu = m * e
+        if abs(c - mu) > 2.0 * sqrt(mu):
+            continue
+        prior = 1.0 / (1.0 / day_c[d] + 1.0 / hour_c[h])  # events the pattern is worth
+        n = c + prior
+        r = n / (e + prior / m)
+        f = 1.0 - 1.5 / sqrt(n + 1.0)
+        out[j] = r * (f if f > 0.0 else 0.0)
+    return out
 
 
 class SourceRate:
@@ -189,6 +233,7 @@ class SourceRate:
             raw[j] = r
             shrunk[j] = r * (f if f > 0.0 else 0.0)
         self._dirty = set()
+        shrunk = pooled_rates(counts, exposure, shrunk)
         total = sum(counts)
         if min(exposure) < 0.5:  # unobserved bins: a quarter of the quietest observed bin
             seen = [not e < 0.5 for e in exposure]
