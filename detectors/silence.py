@@ -47,6 +47,8 @@ from array import array
 from collections.abc import Iterator
 from typing import Any, Self
 
+import numpy as np
+
 from detectors.calendar import _MONDAY_SHIFT, _zone, hour_of_week, utc_offset
 
 _HOURS = 168
@@ -70,32 +72,22 @@ def pooled_rates(counts: array[float], exposure: array[float], own: array[float]
     off while other afternoons work, a nightly batch hour), the bin keeps its own bound. Bins
     not yet observed keep ``own`` (0.0, filled by the caller).
     """
-    total_c = sum(counts)
-    total_e = sum(exposure)
+    c = np.frombuffer(counts).reshape(7, 24)
+    e = np.frombuffer(exposure).reshape(7, 24)
+    day_c, day_e = c.sum(axis=1)[:, None], e.sum(axis=1)[:, None]
+    hour_c, hour_e = c.sum(axis=0)[None, :], e.sum(axis=0)[None, :]
+    total_c, total_e = float(c.sum()), float(e.sum())
     if total_c <= 0.0 or total_e <= 0.0:
         return own
-    overall = total_c / total_e
-    day_c = [sum(counts[d * 24:(d + 1) * 24]) for d in range(7)]
-    day_e = [sum(exposure[d * 24:(d + 1) * 24]) for d in range(7)]
-    hour_c = [sum(counts[h::24]) for h in range(24)]
-    hour_e = [sum(exposure[h::24]) for h in range(24)]
-    out = array("d", own)
-    sqrt = math.sqrt
-    for j in range(_HOURS):
-        c, e = counts[j], exposure[j]
-        d, h = divmod(j, 24)
-        if e < 0.5 or day_c[d] <= 0.0 or hour_c[h] <= 0.0:
-            continue
-        m = (day_c[d] / day_e[d]) * (hour_c[h] / hour_e[h]) / overall
-        mu = m * e
-        if abs(c - mu) > 2.0 * sqrt(mu):
-            continue
-        prior = 1.0 / (1.0 / day_c[d] + 1.0 / hour_c[h])  # events the pattern is worth
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m = (day_c / day_e) * (hour_c / hour_e) / (total_c / total_e)  # the pattern's rate
+        mu = m * e  # events it expects in the bin's exposure
+        fits = (e >= 0.5) & (day_c > 0.0) & (hour_c > 0.0) & (np.abs(c - mu) <= 2.0 * np.sqrt(mu))
+        prior = 1.0 / (1.0 / day_c + 1.0 / hour_c)  # events the pattern is worth
         n = c + prior
-        r = n / (e + prior / m)
-        f = 1.0 - 1.5 / sqrt(n + 1.0)
-        out[j] = r * (f if f > 0.0 else 0.0)
-    return out
+        pooled = n / (e + prior / m) * np.maximum(1.0 - 1.5 / np.sqrt(n + 1.0), 0.0)
+        out = np.where(fits, pooled, np.frombuffer(own).reshape(7, 24))
+    return array("d", out.tobytes())
 
 
 class SourceRate:
