@@ -87,7 +87,7 @@ def down(
 
 @app.command()
 def backtest(
-    events: Path = typer.Argument(..., help="Events file: JSONL (event contract), CSV or XES."),
+    events: Path = typer.Argument(..., help="Events file: JSONL (event contract), CSV or XES; gzipped when named *.gz."),
     alerts_out: Path | None = typer.Option(None, "--alerts-out", "-o", help="Write every alert change here (JSONL)."),
     config: Path | None = ConfigOpt,
     fmt: str = typer.Option("auto", "--format", help="auto | jsonl | csv | xes"),
@@ -249,7 +249,7 @@ def worker(
 
 @app.command()
 def produce(
-    events: Path = typer.Argument(..., help="Events file (JSONL, CSV or XES)."),
+    events: Path = typer.Argument(..., help="Events file (JSONL, CSV or XES; gzipped when named *.gz)."),
     config: Path | None = ConfigOpt,
     topic: str | None = typer.Option(None, "--topic", help="Default: the first events topic of the settings."),
     bootstrap: str | None = typer.Option(None, "--bootstrap", help="Kafka bootstrap servers."),
@@ -315,7 +315,7 @@ def demo(
 
 @app.command()
 def report(
-    events: Path = typer.Argument(..., help="Events file: JSONL (event contract), CSV or XES."),
+    events: Path = typer.Argument(..., help="Events file: JSONL (event contract), CSV or XES; gzipped when named *.gz."),
     out: Path = typer.Option(Path("report.html"), "--out", "-o", help="The HTML report to write."),
     config: Path | None = ConfigOpt,
     truth: Path | None = typer.Option(None, "--truth", help="truth.json from `stagewatch simulate`: adds scores."),

@@ -12,6 +12,7 @@ the event-time clock forward on one trace and then feed the next trace's events 
 from __future__ import annotations
 
 import csv
+import gzip
 import heapq
 import itertools
 import os
@@ -22,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -76,13 +77,28 @@ class XesMapping:
     rename: dict[str, str] = field(default_factory=lambda: {"org:resource": "owner", "identity:id": "event_id"})
 
 
+def _stem(path: Path) -> str:
+    """The file's name without its format suffix, nor ``.gz``: ``bpic2012.xes.gz`` -> ``bpic2012``."""
+    name = path.name[:-3] if path.name.lower().endswith(".gz") else path.name
+    return Path(name).stem
+
+
+def _open(path: Path, mode: str, **kwargs: Any) -> IO[Any]:
+    """Open a file, gunzipping it on the fly when its name ends in ``.gz`` (public process-mining
+    logs are mostly published as ``.xes.gz``)."""
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, mode if "b" in mode else mode + "t", **kwargs)  # type: ignore[return-value]
+    return open(path, mode, **kwargs)  # noqa: SIM115 - the caller closes it
+
+
 def detect_format(path: Path) -> str:
-    name = path.name.lower()
+    name = path.name.lower().removesuffix(".gz")
     for suffix, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "jsonl"), (".csv", "csv"),
                         (".xes", "xes"), (".xml", "xes")):
         if name.endswith(suffix):
             return fmt
-    raise MappingError(f"{path}: cannot tell the format from the name; pass fmt= jsonl, csv or xes")
+    raise MappingError(f"{path}: cannot tell the format from the name (.jsonl, .csv or .xes, each "
+                       "optionally .gz); pass fmt= jsonl, csv or xes")
 
 
 def read_events(
@@ -163,7 +179,7 @@ def events_only(pairs: Iterable[Pair]) -> Iterator[Event]:
 
 
 def _read_jsonl(path: Path) -> Iterator[Pair]:
-    with open(path, "rb") as f:
+    with _open(path, "rb") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -220,7 +236,7 @@ def _to_event(fields: dict[str, Any], raw: bytes, where: str) -> Pair:
 
 def _read_csv(path: Path, m: CsvMapping) -> Iterator[Pair]:
     tz = ZoneInfo(m.tz)
-    with open(path, encoding="utf-8", newline="") as f:
+    with _open(path, "r", encoding="utf-8", newline="") as f:
         reader = csv.reader(f, delimiter=m.delimiter)
         header = next(reader, None)
         if header is None:
@@ -252,7 +268,7 @@ def _read_csv(path: Path, m: CsvMapping) -> Iterator[Pair]:
         i_seg = optional(m.segment_col, "segment")
         i_id = optional(m.event_id_col, "event_id")
         i_wait = optional(m.waiting_on_col, "waiting_on")
-        constant_wf = m.workflow if m.workflow is not None and i_wf is None else path.stem
+        constant_wf = m.workflow if m.workflow is not None and i_wf is None else _stem(path)
         used = {i_entity, i_stage, i_time, i_wf, i_seg, i_id, i_wait}
         extra = [(h, i) for h, i in idx.items() if i not in used] if m.extra_attributes else []
         width = len(header)
@@ -295,6 +311,11 @@ _XES_TYPES = {"string", "date", "int", "float", "boolean", "id"}
 
 
 def _read_xes(path: Path, m: XesMapping) -> Iterator[Pair]:
+    with _open(path, "rb") as source:
+        yield from _parse_xes(path, source, m)
+
+
+def _parse_xes(path: Path, source: IO[bytes], m: XesMapping) -> Iterator[Pair]:
     """Stream an XES log with ``iterparse``; each trace is buffered (one case), elements are cleared."""
     tz = ZoneInfo(m.tz)
     keep_all = "*" in m.transitions
@@ -306,7 +327,7 @@ def _read_xes(path: Path, m: XesMapping) -> Iterator[Pair]:
     trace_events: list[dict[str, str]] = []
     trace_no = 0
     root: ET.Element | None = None
-    context = ET.iterparse(path, events=("start", "end"))
+    context = ET.iterparse(source, events=("start", "end"))
     for action, elem in context:
         tag = _local(elem.tag)
         if action == "start":
@@ -371,7 +392,7 @@ def _emit_trace(
     trace_no: int,
 ) -> Iterator[Pair]:
     entity = trace_attrs.get("concept:name", "")
-    workflow = m.workflow or trace_attrs.get(m.workflow_attr) or log_name or path.stem
+    workflow = m.workflow or trace_attrs.get(m.workflow_attr) or log_name or _stem(path)
     case_attrs = {
         m.rename.get(k, k): v for k, v in trace_attrs.items() if k not in ("concept:name", m.workflow_attr)
     }

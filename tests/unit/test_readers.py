@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import gzip
+
 import pytest
 
 from monitor.events import parse_timestamp
@@ -147,6 +149,19 @@ def test_xes_reads_case_attributes_globals_and_lifecycle_like_bpi_logs(tmp_path)
     assert everything[2].timestamp == parse_timestamp("2011-10-01T06:00:00Z")
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "xes"])
+def test_gzipped_files_read_like_the_plain_ones(tmp_path, sim, fmt):
+    """Public process-mining logs come as ``.xes.gz``: every format is read through gzip when the
+    name ends in ``.gz``, with the same events and the same workflow name (no ``.xes`` left in it)."""
+    plain = write(sim, tmp_path, fmt)
+    packed = tmp_path / "packed" / (plain.name + ".gz")
+    packed.parent.mkdir()
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    want = [_key(ev) for ev, _ in read_events(plain)]
+    got = [_key(ev) for ev, _ in read_events(packed)]
+    assert got == want and len(got) > 100
+
+
 def test_xes_without_namespace_falls_back_to_the_file_stem(tmp_path):
     p = tmp_path / "claims.xes"
     p.write_text('<log><trace><string key="concept:name" value="c1"/><event>'
@@ -154,6 +169,10 @@ def test_xes_without_namespace_falls_back_to_the_file_stem(tmp_path):
                  "</event></trace></log>")
     (ev,) = events_only(read_events(p))
     assert (ev.workflow, ev.entity_id, ev.stage) == ("claims", "c1", "open")
+    gz = tmp_path / "claims.xes.gz"
+    gz.write_bytes(gzip.compress(p.read_bytes()))
+    (ev,) = events_only(read_events(gz))
+    assert ev.workflow == "claims"
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 1000])
