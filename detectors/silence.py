@@ -56,6 +56,9 @@ _REFRESH_EVERY = 256
 _LEVELS = (2.0, 4.0, 8.0, 16.0)  # expected events in a gap (Poisson: in 14 %, 1.8 %, 0.03 %, 1e-7 of gaps)
 _MIN_EXCEED = 5.0  # exceedances a level needs before it may widen the limit
 _MAX_DISPERSION = 20.0
+_PACE_SECONDS = 6 * 3600.0  # memory of the recent pace (events seen against events the model expected)
+_PACE_MIN_DUE = 20.0  # expected events the recent pace needs before it may slow the limit down
+_PACE_FLOOR = 0.2  # the limit is never stretched more than 1 / this by a slow recent pace
 
 
 def pooled_rates(counts: array[float], exposure: array[float], own: array[float]) -> array[float]:
@@ -133,6 +136,9 @@ class SourceRate:
         # gaps whose expected event count reached each of _LEVELS (see dispersion())
         self.gaps = 0.0
         self.exceed = array("d", bytes(8 * len(_LEVELS)))
+        # the recent pace: events seen and events the model expected, decayed over _PACE_SECONDS
+        self.recent_seen = 0.0
+        self.recent_due = 0.0
 
     # -- learning ---------------------------------------------------------------------------------
 
@@ -268,6 +274,26 @@ class SourceRate:
             if expected < level:
                 break
             self.exceed[k] += 1.0
+        f = math.exp(-(b - a) / _PACE_SECONDS)
+        self.recent_seen = self.recent_seen * f + 1.0
+        self.recent_due = self.recent_due * f + expected
+
+    def pace(self) -> float:
+        """How the last hours' traffic compares with the learned rates, when clearly slower: the
+        upper end of its Poisson range (seen + 2 sqrt(seen) + 1) over the events expected, in
+        [_PACE_FLOOR, 1]; 1.0 at the usual pace or while too little was expected to tell.
+
+        A source whose volume fell (a season ends, an export thins out at the end of a log) has
+        every longer gap read as silence against rates learned over weeks: on a public loan-offer
+        log whose last month held a fifth of the usual events, 44 silences paged in that month.
+        The limit is stretched by 1 / pace, so a slower source is called silent for a gap that is
+        long at its own current pace. A sudden stop is judged on the traffic before it, which was
+        at the usual pace: it is called as soon as before."""
+        due = self.recent_due
+        if due < _PACE_MIN_DUE:
+            return 1.0
+        seen = self.recent_seen
+        return min(1.0, max(_PACE_FLOOR, (seen + 2.0 * math.sqrt(seen) + 1.0) / due))
 
     def _hours(self, a: float, b: float) -> Iterator[tuple[float, float, int]]:
         """The local hours covering [a, b) as (start, end, hour-of-week bin); bounded by ``horizon``."""
@@ -318,7 +344,7 @@ class SourceRate:
         if self.learning():
             return None
         rates, _, gap = self._tables()
-        need = math.log(1.0 / self.tail_prob) * self.dispersion()
+        need = math.log(1.0 / self.tail_prob) * self.dispersion() / self.pace()
         floor = last_ts + self.floor_gaps * gap if gap is not None else last_ts
         if not any(rates):
             return None
@@ -334,7 +360,7 @@ class SourceRate:
     # -- persistence ------------------------------------------------------------------------------
 
     _PARAMS = ("min_events", "timezone", "tail_prob", "floor_gaps", "memory_weeks", "min_span", "horizon")
-    _STATE = ("n", "first", "last", "_exposed", "_bin", "_bin_end", "gaps")
+    _STATE = ("n", "first", "last", "_exposed", "_bin", "_bin_end", "gaps", "recent_seen", "recent_due")
 
     def snapshot(self) -> dict[str, Any]:
         data: dict[str, Any] = {p: getattr(self, p) for p in self._PARAMS}
@@ -371,6 +397,8 @@ class SourceRate:
         self.__dict__.update(state)
         self._rates = None
         self._dirty = set()
+        if "recent_seen" not in state:  # a snapshot from before the recent pace: it starts now
+            self.recent_seen = self.recent_due = 0.0
         if "gaps" not in state:  # a snapshot from before the gap dispersion: it starts learning now
             self.gaps = 0.0
             self.exceed = array("d", bytes(8 * len(_LEVELS)))

@@ -263,7 +263,7 @@ class WorkflowState:
         self.set_calendar(self.cfg.calendar)
         self.states: dict[tuple[str, str | None], StageState] = {}
         self.stage_count = 0
-        self.rate = SourceRate()
+        self.rate = SourceRate(timezone=self.cfg.calendar.timezone)  # hour-of-week bins in local time
         self.last_ts: float | None = None
         self.events = 0
         self.silent_alert: Alert | None = None

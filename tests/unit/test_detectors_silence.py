@@ -199,3 +199,25 @@ def test_an_hour_that_breaks_the_weekly_pattern_keeps_its_own_rate() -> None:
                   if not (datetime.fromtimestamp(t, UTC).weekday() == 4
                           and datetime.fromtimestamp(t, UTC).hour >= 13)]
         assert false_silences(events, SourceRate()) == 0
+
+
+def test_a_source_whose_volume_fell_is_judged_at_its_new_pace():
+    """Two weeks at 2000 events a day, then four days at 300: against rates learned over weeks every
+    longer gap of the slower traffic reads as silence (32 over these four seeds without the recent
+    pace, measured). Judged at its recent pace: at most a few, while the limit after its last event
+    stays a few hours (measured 2.3-2.6 h; 0.5 h at the old pace)."""
+    total = 0
+    for seed in range(4):
+        rng = random.Random(seed)
+        busy = round_the_clock(rng, 14, 2000)
+        t, slow = busy[-1], []
+        while (t := t + rng.expovariate(300 / 86400)) < T0 + 18 * 86400:
+            slow.append(t)
+        s = SourceRate()
+        assert false_silences(busy, s) == 0
+        assert s.pace() == 1.0
+        total += false_silences(slow, s)
+        assert 0.2 <= s.pace() < 0.5
+        limit = s.silent_after(slow[-1])
+        assert limit is not None and limit - slow[-1] < 4 * 3600
+    assert total <= 10  # measured 8

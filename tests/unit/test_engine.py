@@ -481,3 +481,14 @@ def test_a_segment_feeds_the_shift_detector_only_once_its_own_typical_is_warm():
     feed(eng, sorted(later, key=lambda e: e.timestamp))
     assert st.segments["enterprise"].baseline.n == 15
     assert st.drift.n - fed == 15 - 9  # from its 10th (warmup) on: the first 9 only warm its typical
+
+
+def test_source_rates_are_binned_in_the_configured_time_zone():
+    """Office traffic starts at 8:00 local: in UTC that hour moves with daylight saving, and a
+    UTC-binned rate expects events an hour early all winter (a public loan log: a silence page most
+    mornings after the October change). A configured calendar zone bins the rate in local time."""
+    s = load_settings(None, engine={"allowed_lateness_seconds": 0},
+                      workflows={"sales": {"calendar": {"mode": "wall", "timezone": "Europe/Amsterdam"}}})
+    eng = Engine(s)
+    eng.process(ev("d1", "lead", T0))
+    assert eng.workflows["sales"].rate.timezone == "Europe/Amsterdam"
