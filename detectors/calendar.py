@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 WEEK = 7 * 86400
 _MONDAY_SHIFT = 3 * 86400  # 1970-01-01 was a Thursday: naive local epoch + 3 days = since a Monday
+_NEVER = 100 * 365.25 * 86400.0  # working seconds past which add_business answers inf
 _MAX_STEPS = 100_000  # bound on loop iterations (DST periods + holidays crossed in one call)
 
 
@@ -276,6 +277,8 @@ class BusinessCalendar:
         remaining = max(float(seconds), 0.0)
         if remaining == 0.0:
             return a
+        if remaining > _NEVER:  # a limit of a century or more (a freak spread): never, in practice,
+            return math.inf  # and stepping through its DST periods would run past datetime's years
         t = a
         tz = self.timezone
         for _ in range(_MAX_STEPS):

@@ -1275,6 +1275,8 @@ class Engine:
         typical, _p95 = self._expected(st, item.segment)
         limit, basis = self._limit(st, item.segment)
         deadline = wf.clock.add_business(item.entered_at, limit) if limit is not None else None
+        if deadline is not None and math.isinf(deadline):
+            deadline = None  # a limit of a century or more: no deadline in practice
         biz = wf.business
         if limit is None:
             why = f"{st.name} has too few completed items to judge yet (baseline warming up)"

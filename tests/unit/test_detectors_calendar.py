@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -228,3 +229,13 @@ def test_activity_profile_guesses_a_provisional_week_and_names_the_days_not_seen
     p.learn_one(monday + 6 * 86400 + 23.5 * 3600)  # a stray event late on Sunday
     mask, unknown = p.provisional()
     assert unknown == frozenset() and not mask[5 * 24 + 10] and mask[4 * 24 + 10]
+
+
+def test_a_limit_of_centuries_is_never_not_a_crash():
+    """A freak spread can give a limit of 1e10 working seconds: stepping through the DST periods of
+    the centuries it spans ran past datetime's year 9999 (ValueError: year 10000 is out of range,
+    which ended a backtest of a public loan log with a configured zone)."""
+    cal = BusinessCalendar("Europe/Amsterdam")
+    start = datetime(2016, 1, 4, 9, tzinfo=UTC).timestamp()
+    assert cal.add_business(start, 1e10) == math.inf
+    assert cal.add_business(start, 3600.0) == start + 3600.0

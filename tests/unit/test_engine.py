@@ -484,9 +484,9 @@ def test_a_segment_feeds_the_shift_detector_only_once_its_own_typical_is_warm():
 
 
 def test_source_rates_are_binned_in_the_configured_time_zone():
-    """Office traffic starts at 8:00 local: in UTC that hour moves with daylight saving, and a
-    UTC-binned rate expects events an hour early all winter (a public loan log: a silence page most
-    mornings after the October change). A configured calendar zone bins the rate in local time."""
+    """Office traffic starts at 8:00 local: in UTC that hour moves with daylight saving, so a
+    UTC-binned rate learned in summer expects events an hour early in winter. A configured calendar
+    zone bins the source's rate in local time (it was always UTC)."""
     s = load_settings(None, engine={"allowed_lateness_seconds": 0},
                       workflows={"sales": {"calendar": {"mode": "wall", "timezone": "Europe/Amsterdam"}}})
     eng = Engine(s)
