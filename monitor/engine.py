@@ -30,7 +30,7 @@ from __future__ import annotations
 import heapq
 import math
 import pickle
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -910,13 +910,23 @@ class Engine:
             st.terminal_checked = now
             base = st.all.baseline
             moved = base.quantile(0.99)
-            if not moved:
-                return
-            clock = st.wf.clock
-            ages = sorted(clock.business_seconds(item.entered_at, now) for item in self._items_in(st))
-            old = len(ages) - bisect_right(ages, END_AGE * moved)
             late = base.censored_fraction() * st.moved_on  # items that moved on only past their limit
-            if 2 * old >= len(ages) >= self.ec.terminal_learn_min_items // 2 and late <= END_LATE * (late + old):
+            resting = st.wip
+            if not moved or resting < self.ec.terminal_learn_min_items // 2 or late > END_LATE * (late + resting):
+                return
+            # the items resting there longer than END_AGE x the movers' p99: an item's age grows as
+            # its entry gets older, so they are a prefix of the entries in time order (bisected)
+            entered = sorted(item.entered_at for item in self._items_in(st))
+            clock, rest = st.wf.clock, END_AGE * moved
+            lo, hi = 0, len(entered)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if clock.business_seconds(entered[mid], now) > rest:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            old = lo
+            if 2 * old >= len(entered) and late <= END_LATE * (late + old):
                 st.terminal = True
 
     # ---------------------------------------------------------- stage alerts
