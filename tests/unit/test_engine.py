@@ -134,8 +134,9 @@ def test_snapshot_restore_continues_exactly():
 
 
 def test_a_snapshot_from_before_the_heard_time_restores_and_continues():
-    """Workers upgrade onto changelogs written by the previous version: its workflow state has no
-    ``heard_ts`` and a one-entry ``silent_cache`` tuple."""
+    """Workers upgrade onto changelogs written by earlier versions: workflow state without
+    ``heard_ts`` (a one-entry ``silent_cache`` tuple) or ``ended``, stage state without ``moved_on``,
+    a source rate without its recent pace."""
     hist = normal_history(n=90, seed=5)
     cut = len(hist) // 2
     expected = feed(Engine(make_settings(silence_enabled=True)), hist)
@@ -144,6 +145,13 @@ def test_a_snapshot_from_before_the_heard_time_restores_and_continues():
     for wf in first.workflows.values():
         del wf.heard_ts
         wf.silent_cache = (math.nan, None)
+        del wf.ended  # and from before the learned ends were watched, or the recent pace counted
+        for st in wf.states.values():
+            del st.moved_on, st.late_returns
+        rate = wf.rate.__getstate__()
+        del rate["recent_seen"], rate["recent_due"]
+        wf.rate.__dict__.clear()
+        wf.rate.__setstate__(rate)
     restored = Engine.restore(first.snapshot(), make_settings(silence_enabled=True))
     got += feed(restored, hist[cut:])
     assert [(a.alert_id, a.status, a.at) for a in got] == [(a.alert_id, a.status, a.at) for a in expected]
