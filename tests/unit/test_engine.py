@@ -146,8 +146,8 @@ def test_a_snapshot_from_before_the_heard_time_restores_and_continues():
         del wf.heard_ts
         wf.silent_cache = (math.nan, None)
         del wf.ended  # and from before the learned ends were watched, or the recent pace counted
-        for st in wf.states.values():
-            del st.moved_on, st.late_returns
+        for stage in wf.states.values():
+            del stage.moved_on, stage.late_returns
         rate = wf.rate.__getstate__()
         del rate["recent_seen"], rate["recent_due"]
         wf.rate.__dict__.clear()
