@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import random
 
 import pytest
 
@@ -103,3 +104,25 @@ def test_snapshot_is_strict_json_and_pickles_carry_no_river_objects() -> None:
     blob = pickle.dumps(d)
     assert b"river" not in blob
     assert pickle.loads(blob).snapshot() == d.snapshot()
+
+
+def test_a_short_burst_of_slow_completions_is_less_often_taken_for_a_shift():
+    """Twelve items at 2.5x, then the old level again (one day's completions are the older items of
+    a stage whose inflow dipped): the alarm comes near the burst's end, and the next ``confirm``
+    items, back at the old level, do not confirm it. 40 seeds: 10 shifts unconfirmed, 6 confirmed;
+    a permanent 2.5x change is still found on every seed."""
+    def shifts(confirm: int, permanent: bool) -> int:
+        total = 0
+        for seed in range(40):
+            rng = random.Random(seed)
+            d = ShiftDetector(confirm=confirm)
+            for i in range(600):
+                slow = i >= 300 if permanent else 300 <= i < 312
+                if d.update(3600 * rng.lognormvariate(0, 0.6) * (2.5 if slow else 1.0), i):
+                    total += 1
+                    if permanent:
+                        break
+        return total
+
+    assert shifts(5, permanent=False) < shifts(0, permanent=False)
+    assert shifts(5, permanent=True) == 40
