@@ -126,3 +126,16 @@ def test_a_short_burst_of_slow_completions_is_less_often_taken_for_a_shift():
 
     assert shifts(5, permanent=False) < shifts(0, permanent=False)
     assert shifts(5, permanent=True) == 40
+
+
+def test_a_snapshot_from_before_the_confirmation_restores():
+    """Changelogs written before alarms were confirmed carry no ``confirm`` nor pending alarm."""
+    d = ShiftDetector()
+    for i, s in enumerate(stream(4, 0.5, 200)):
+        d.update(s, float(i))
+    data = d.snapshot()
+    for key in ("confirm", "_pending", "_pending_len"):
+        del data[key]
+    again = ShiftDetector.restore(data)
+    assert again.confirm == 5 and again._pending is None
+    assert again.update(3600.0, 200.0) == d.update(3600.0, 200.0)
