@@ -499,8 +499,6 @@ class Engine:
         st.flow.arrive(ts)
         if st.terminal:
             self._close(item, ts, [])
-            if not st.configured_terminal:
-                self._ended(item, st)
             return
         self._schedule(item, ts)
 
@@ -599,6 +597,11 @@ class Engine:
         if st.terminal:
             st.wip -= 1
             st.flow.depart(ts, 0.0)
+            if not st.configured_terminal:  # a learned end: remember the item, to see it come back
+                ended = st.wf.ended
+                ended[item.entity_id] = (st, item.entered_at)
+                if len(ended) > ENDED_KEPT:
+                    ended.popitem(last=False)
         if item.slow_alert is not None:
             self._resolve(item.slow_alert, ts, out, "the item closed")
             item.slow_alert = None
@@ -758,7 +761,6 @@ class Engine:
                     for item in self._items_in(st):
                         self._let_go(item, now, out, why.format(item.entity_id))
                         self._close(item, now, out)
-                        self._ended(item, st)
                     continue
                 if self.ec.backlog_enabled:
                     self._check_backlog(st, now, out)
@@ -768,8 +770,6 @@ class Engine:
         wf = item.wf
         if st.terminal:  # learned terminal after the item entered
             self._close(item, now, out)
-            if not st.configured_terminal:
-                self._ended(item, st)
             return
         if now >= self._idle_at(item):
             self._expire(item, now, out)
@@ -853,13 +853,6 @@ class Engine:
         if item.fired:
             st.stalled -= 1
             self._resolve(alert_id("stalled", item.wf.name, st.stage, item.entity_id), now, out, why)
-
-    @staticmethod
-    def _ended(item: Item, st: StageState) -> None:
-        ended = st.wf.ended
-        ended[item.entity_id] = (st, item.entered_at)
-        if len(ended) > ENDED_KEPT:
-            ended.popitem(last=False)
 
     def _returned(self, wf: WorkflowState, entity_id: str, ts: float) -> None:
         """An item closed at a stage learned to be an end shows up again: it moved on from there. A
