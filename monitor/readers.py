@@ -77,22 +77,26 @@ class XesMapping:
     rename: dict[str, str] = field(default_factory=lambda: {"org:resource": "owner", "identity:id": "event_id"})
 
 
+def _unzipped_name(path: Path) -> str:
+    """The file's name without a ``.gz`` suffix (any case): the name of what it holds."""
+    return path.name[:-3] if path.name.lower().endswith(".gz") else path.name
+
+
 def _stem(path: Path) -> str:
     """The file's name without its format suffix, nor ``.gz``: ``bpic2012.xes.gz`` -> ``bpic2012``."""
-    name = path.name[:-3] if path.name.lower().endswith(".gz") else path.name
-    return Path(name).stem
+    return Path(_unzipped_name(path)).stem
 
 
 def _open(path: Path, mode: str, **kwargs: Any) -> IO[Any]:
     """Open a file, gunzipping it on the fly when its name ends in ``.gz`` (public process-mining
     logs are mostly published as ``.xes.gz``)."""
-    if path.name.lower().endswith(".gz"):
+    if _unzipped_name(path) != path.name:
         return gzip.open(path, mode if "b" in mode else mode + "t", **kwargs)  # type: ignore[return-value]
     return open(path, mode, **kwargs)  # noqa: SIM115 - the caller closes it
 
 
 def detect_format(path: Path) -> str:
-    name = path.name.lower().removesuffix(".gz")
+    name = _unzipped_name(path).lower()
     for suffix, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "jsonl"), (".csv", "csv"),
                         (".xes", "xes"), (".xml", "xes")):
         if name.endswith(suffix):
