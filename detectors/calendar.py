@@ -50,29 +50,42 @@ def _raw_offset(tz: str, ts: float) -> float:
 
 # per zone: the last constant-offset period looked up, (start, end, offset); a cache, not state
 _PERIODS: dict[str, tuple[float, float, float]] = {}
+# per zone: the UTC years covered, their span in epoch seconds, the offset changes inside it and the
+# offset in force before the first of them and after each (offsets[i + 1] from changes[i] on)
+_TABLES: dict[str, tuple[int, int, float, float, list[float], list[float]]] = {}
+
+
+def _offset_table(tz: str, ts: float) -> tuple[int, int, float, float, list[float], list[float]]:
+    table = _TABLES.get(tz)
+    if table is not None and table[2] <= ts < table[3]:
+        return table
+    year = datetime.fromtimestamp(ts, UTC).year
+    first, last = max(year - 2, 1), min(year + 2, 9998)
+    if table is not None and table[1] - table[0] < 400:  # grow the years covered (a bounded span)
+        first, last = min(first, table[0]), max(last, table[1])
+    changes = [t for y in range(first, last + 1) for t in _transitions_in_year(tz, y)]
+    start = datetime(first, 1, 1, tzinfo=UTC).timestamp()
+    end = datetime(last + 1, 1, 1, tzinfo=UTC).timestamp()
+    offsets = [_raw_offset(tz, start)] + [_raw_offset(tz, t) for t in changes]
+    table = _TABLES[tz] = (first, last, start, end, changes, offsets)
+    return table
 
 
 def utc_offset(tz: str, ts: float) -> float:
-    """UTC offset (seconds) of zone ``tz`` at epoch instant ``ts``."""
+    """UTC offset (seconds) of zone ``tz`` at epoch instant ``ts``: the period of constant offset that
+    holds ``ts`` is found by bisection in the zone's table of offset changes (O(log n), whatever the
+    order of the instants asked about) and kept for the next call."""
     if tz == "UTC":
         return 0.0
     p = _PERIODS.get(tz)
     if p is not None and p[0] <= ts < p[1]:
         return p[2]
-    year = datetime.fromtimestamp(ts, UTC).year
-    start, end = -math.inf, math.inf
-    for y in (year - 1, year, year + 1):
-        for t in _transitions_in_year(tz, y):
-            if t <= ts:
-                start = t
-            elif end == math.inf:
-                end = t
-    if start == -math.inf or end == math.inf:  # no transitions nearby: do not cache forever
-        start, end = math.floor(ts / 86400) * 86400, math.floor(ts / 86400) * 86400 + 86400
-    off = _raw_offset(tz, ts)
+    _first, _last, start, end, changes, offsets = _offset_table(tz, ts)
+    i = bisect.bisect_right(changes, ts)
+    off = offsets[i]
     if len(_PERIODS) > 1024:
         _PERIODS.clear()
-    _PERIODS[tz] = (start, end, off)
+    _PERIODS[tz] = (changes[i - 1] if i else start, changes[i] if i < len(changes) else end, off)
     return off
 
 
@@ -104,6 +117,14 @@ def _transitions_in_year(tz: str, year: int) -> tuple[float, ...]:
 
 def next_transition(tz: str, ts: float) -> float:
     """The first UTC-offset change strictly after ``ts`` (``inf`` when none within ~2 years)."""
+    if tz == "UTC":
+        return math.inf
+    _first, _last, _start, end, changes, _offsets = _offset_table(tz, ts)
+    i = bisect.bisect_right(changes, ts)
+    if i < len(changes):
+        return changes[i]
+    if ts + 3 * 366 * 86400.0 <= end:  # the table covers two more years: none
+        return math.inf
     year = datetime.fromtimestamp(ts, UTC).year
     for y in (year, year + 1, year + 2):
         for t in _transitions_in_year(tz, y):
@@ -118,6 +139,83 @@ def hour_of_week(tz: str, ts: float) -> int:
     return int(local // 3600) % 168
 
 
+# Zones tried first when several fit a source's offsets equally (they then share the rules in force
+# over the instants seen): the common zone of each offset pattern, so a name shown to a person is the
+# one they would expect; then every other IANA zone by name, old-style names ("CET", "Etc/GMT-1") last.
+_PREFERRED_ZONES = (
+    "UTC", "Europe/London", "Europe/Paris", "Europe/Helsinki", "Europe/Moscow", "America/New_York",
+    "America/Chicago", "America/Denver", "America/Phoenix", "America/Los_Angeles", "America/Sao_Paulo",
+    "Asia/Dubai", "Asia/Kolkata", "Asia/Shanghai", "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland",
+)
+_ZONE_SAMPLES = 64  # offsets kept that a later guess must also fit (the first, then the latest)
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> tuple[str, ...]:
+    from zoneinfo import available_timezones
+
+    rest = sorted(available_timezones() - set(_PREFERRED_ZONES), key=lambda z: ("/" not in z or z.startswith("Etc/"), z))
+    return _PREFERRED_ZONES + tuple(rest)
+
+
+def zone_turn(old: str, new: str, at: float) -> int:
+    """Whole hours by which hour-of-week bins of zone ``old`` turn to bin the same instants in zone
+    ``new`` (their offset difference at ``at``; a half-hour zone lands in the nearer bin)."""
+    return round((utc_offset(new, at) - utc_offset(old, at)) / 3600.0)
+
+
+class ZoneFinder:
+    """The time zone a source's clock runs in, from the UTC offsets its timestamps carry.
+
+    A timestamp written ``2011-10-01T09:38:44+02:00`` says where the source's working day is (9:38 in
+    a zone at UTC+2 that day). Offsets alone do not name a zone, but the offsets of a whole stream
+    narrow it down: the guess is the first zone (common zones first) whose offset matched every one
+    kept so far; it is re-made only when an event's offset disagrees with it (a daylight-saving change
+    the guess did not have, or the first offset seen). The zones replaced and the new one agreed on
+    every instant seen, so nothing learned before needs to move. A stream whose offsets no zone
+    explains (two sources in two zones) keeps the last guess and stops guessing. Timestamps in UTC
+    (``Z``) keep ``UTC``.
+
+    >>> f = ZoneFinder()
+    >>> winter = datetime(2011, 12, 1, 9, tzinfo=UTC).timestamp()
+    >>> f.observe(winter, 3600.0), f.observe(winter + 86400, 3600.0)
+    ('Europe/Paris', None)
+    >>> f.observe(winter + 200 * 86400, 7200.0)  # June: Paris is at +2 as well
+    >>> f.observe(winter + 320 * 86400, 7200.0)  # mid-October 2012: still summer time in Europe
+    """
+
+    __slots__ = ("zone", "samples", "stopped")
+
+    def __init__(self) -> None:
+        self.zone = "UTC"
+        self.samples: list[tuple[float, float]] = []
+        self.stopped = False
+
+    def observe(self, ts: float, offset: float) -> str | None:
+        """Take one event's instant and UTC offset (seconds); the new zone when the guess changed."""
+        if self.stopped or (self.samples and utc_offset(self.zone, ts) == offset):
+            return None
+        samples = self.samples
+        if len(samples) >= _ZONE_SAMPLES:
+            del samples[1]
+        samples.append((ts, offset))
+        for name in _zone_names():
+            zone = ZoneInfo(name)  # not _zone(): 600 names would flush its cache of the zones in use
+            if all(datetime.fromtimestamp(t, zone).utcoffset() == timedelta(seconds=off) for t, off in samples):
+                if name == self.zone:
+                    return None
+                self.zone = name
+                return name
+        self.stopped = True
+        return None
+
+    def __getstate__(self) -> tuple[str, list[tuple[float, float]], bool]:
+        return self.zone, self.samples, self.stopped
+
+    def __setstate__(self, state: tuple[str, list[tuple[float, float]], bool]) -> None:
+        self.zone, self.samples, self.stopped = state
+
+
 class WallClock:
     """Wall time: every second counts."""
 
@@ -128,6 +226,9 @@ class WallClock:
 
     def add_business(self, a: float, seconds: float) -> float:
         return a + max(seconds, 0.0)
+
+    def in_zone(self, timezone: str) -> WallClock:
+        return self
 
     def snapshot(self) -> dict[str, Any]:
         return {"type": "wall"}
@@ -299,6 +400,12 @@ class BusinessCalendar:
                 return t
         raise RuntimeError("add_business: too many DST periods or holidays crossed")
 
+    def in_zone(self, timezone: str) -> BusinessCalendar:
+        """The same working hours and holidays, in local time of another zone."""
+        if timezone == self.timezone:
+            return self
+        return BusinessCalendar.from_intervals(timezone, zip(self._starts, self._ends, strict=True), self.holidays)
+
     def hour_mask(self) -> list[bool]:
         """168 booleans: hours of the week that hold any working time."""
         mask = [False] * 168
@@ -368,6 +475,18 @@ class ActivityProfile:
         self.first: float | None = None
         self.last: float | None = None
         self._decision: BusinessCalendar | WallClock | None = None
+
+    def rezone(self, timezone: str) -> None:
+        """Count in another zone's local hours, keeping what was counted at the same instants (as
+        :meth:`detectors.silence.SourceRate.rezone`); a decision taken stays in its local hours."""
+        _zone(timezone)
+        turn = zone_turn(self.timezone, timezone, self.last) if self.last is not None else 0
+        self.timezone = timezone
+        if turn % 168:
+            self.counts = self.counts[-turn:] + self.counts[:-turn]
+            self._by_hour = None
+        if self._decision is not None:
+            self._decision = self._decision.in_zone(timezone)
 
     def learn_one(self, ts: float) -> None:
         if self._decision is not None:

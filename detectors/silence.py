@@ -49,7 +49,7 @@ from typing import Any, Self
 
 import numpy as np
 
-from detectors.calendar import _MONDAY_SHIFT, _zone, hour_of_week, utc_offset
+from detectors.calendar import _MONDAY_SHIFT, _zone, hour_of_week, utc_offset, zone_turn
 
 _HOURS = 168
 _REFRESH_EVERY = 256
@@ -178,6 +178,29 @@ class SourceRate:
             self.exceed = array("d", (x * f for x in self.exceed))
             self._rates = None
             self._exposed = 0.0
+
+    def rezone(self, timezone: str) -> None:
+        """Bin in another time zone from now on, keeping what was learned at the same instants: the
+        hour-of-week bins turn by the difference of the two zones' UTC offsets at the latest event
+        (whole hours; a half-hour zone lands in the nearer bin). A zone corrected in the settings, or
+        found from the timestamps' offsets, neither starts the rates over nor reads Monday 9:00 as
+        Monday 8:00."""
+        _zone(timezone)
+        if timezone == self.timezone:
+            return
+        old = self.timezone
+        self.timezone = timezone
+        if self.last is None:
+            return
+        turn = zone_turn(old, timezone, self.last)
+        if turn % _HOURS:
+            self.counts = array("d", np.roll(self.counts, turn).tolist())
+            self.exposure = array("d", np.roll(self.exposure, turn).tolist())
+        self._locate(self.last)
+        self._rates = None
+        self._dirty = set()
+        if self._table is not None:
+            self._table = self._compute_table()
 
     def observe(self, ts: float) -> None:
         """Count one event at event time ``ts`` (late events are counted, time does not go back)."""

@@ -34,6 +34,12 @@ class CalendarConfig(_Frozen):
     end_hour: float = 17.0
     holidays: tuple[date, ...] = ()
 
+    @property
+    def zone_given(self) -> bool:
+        """The zone was set in the settings; when not, the engine follows the zone the timestamps'
+        UTC offsets point to (``detectors.calendar.ZoneFinder``), UTC when they carry none."""
+        return "timezone" in self.model_fields_set
+
     @field_validator("timezone")
     @classmethod
     def _tz_exists(cls, v: str) -> str:

@@ -44,6 +44,7 @@ from detectors import (
     SourceRate,
     WallClock,
 )
+from detectors.calendar import ZoneFinder
 from detectors.drift import Shift
 from monitor.config import Settings, WorkflowConfig
 from monitor.events import Alert, Event, alert_id, format_ts, human_duration
@@ -240,6 +241,7 @@ class WorkflowState:
         "clock",
         "business",
         "profile",
+        "zones",
         "states",
         "stage_count",
         "rate",
@@ -260,10 +262,12 @@ class WorkflowState:
         self.clock: Any = WallClock()
         self.business = False
         self.profile: ActivityProfile | None = None
+        # the source's time zone found from its timestamps' offsets, unless the settings name one
+        self.zones: ZoneFinder | None = None if self.cfg.calendar.zone_given else ZoneFinder()
         self.set_calendar(self.cfg.calendar)
         self.states: dict[tuple[str, str | None], StageState] = {}
         self.stage_count = 0
-        self.rate = SourceRate(timezone=self.cfg.calendar.timezone)  # hour-of-week bins in local time
+        self.rate = SourceRate(timezone=self.zone())  # hour-of-week bins in local time
         self.last_ts: float | None = None
         self.events = 0
         self.silent_alert: Alert | None = None
@@ -283,11 +287,24 @@ class WorkflowState:
             return None
         return self.last_ts if self.last_ts >= self.heard_ts else self.heard_ts
 
+    def zone(self) -> str:
+        """The time zone of the workflow's local hours: the configured one, else the one found."""
+        return self.cfg.calendar.timezone if self.zones is None else self.zones.zone
+
+    def follow_zone(self, zone: str) -> None:
+        """Count local hours in ``zone`` from now on (source rates, the activity profile, working
+        hours); what was learned stays at the same instants."""
+        self.rate.rezone(zone)
+        if self.profile is not None:
+            self.profile.rezone(zone)
+        self.clock = self.clock.in_zone(zone)
+
     def set_calendar(self, cal: Any) -> bool:
         """Follow the calendar settings; True when the clock changed (durations must be re-measured)."""
-        self.profile = ActivityProfile(timezone=cal.timezone) if cal.mode == "auto" and not self.business else None
+        zone = self.zone()
+        self.profile = ActivityProfile(timezone=zone) if cal.mode == "auto" and not self.business else None
         if cal.mode == "business":
-            new = BusinessCalendar(cal.timezone, cal.workdays, cal.start_hour, cal.end_hour, cal.holidays)
+            new = BusinessCalendar(zone, cal.workdays, cal.start_hour, cal.end_hour, cal.holidays)
             if self.business and self.clock.snapshot() == new.snapshot():
                 return False
             self.clock, self.business = new, True
@@ -446,6 +463,10 @@ class Engine:
         # source rate and calendar learning (event time)
         if wf.last_ts is None or ts > wf.last_ts:
             wf.last_ts = ts
+        if ev.utc_offset is not None and wf.zones is not None:
+            zone = wf.zones.observe(ts, ev.utc_offset)
+            if zone is not None:
+                wf.follow_zone(zone)
         wf.rate.observe(ts)
         if wf.profile is not None:
             wf.profile.learn_one(ts)
@@ -1359,6 +1380,8 @@ class Engine:
                 wf.silent_cache = {}
             if not hasattr(wf, "ended"):  # a snapshot from before the learned ends were watched
                 wf.ended = OrderedDict()
+            if not hasattr(wf, "zones"):  # from before zones were found from offsets: reconfigure decides
+                wf.zones = None
             for st in wf.states.values():
                 if not hasattr(st, "moved_on"):  # a snapshot from before moved_on: its completions
                     st.moved_on = int(st.all.baseline.n)
@@ -1434,8 +1457,13 @@ class Engine:
         for wf in self.workflows.values():
             old_calendar = wf.cfg.calendar
             wf.cfg = settings.workflow(wf.name)
+            if wf.cfg.calendar.zone_given:
+                wf.zones = None
+            elif wf.zones is None:  # the settings no longer name the zone: the timestamps may
+                wf.zones = ZoneFinder()
             if wf.cfg.calendar != old_calendar and wf.set_calendar(wf.cfg.calendar):
                 self._remeasure(wf)
+            wf.follow_zone(wf.zone())
             for st in wf.states.values():
                 st.cfg = settings.stage(wf.name, st.stage)
                 st.configured_terminal = bool(st.cfg.terminal) or st.stage in wf.cfg.terminal_stages

@@ -50,6 +50,9 @@ class Event(msgspec.Struct, frozen=True, gc=False):
     timestamp: float
     attributes: dict[str, str] = {}
     waiting_on: str | None = None
+    # the UTC offset (seconds) the timestamp was written with, None for epoch numbers: where the
+    # source's working day is (see detectors.calendar.ZoneFinder); not part of the wire form
+    utc_offset: float | None = None
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -137,12 +140,21 @@ def format_ts(ts: float) -> str:
 
 def parse_timestamp(value: Any) -> float:
     """ISO-8601 text with offset or ``Z``, or epoch seconds / milliseconds as a number."""
+    return parse_instant(value)[0]
+
+
+def parse_instant(value: Any) -> tuple[float, float | None]:
+    """:func:`parse_timestamp`, and the UTC offset in seconds the time was written with (None for
+    an epoch number)."""
     if isinstance(value, bool):
         raise ValidationError("timestamp: a boolean is not a time")
+    offset = None
     if isinstance(value, datetime):
-        if value.tzinfo is None:
+        delta = value.utcoffset()
+        if delta is None:
             raise ValidationError("timestamp: ISO-8601 text needs an offset or 'Z' (e.g. 2026-03-02T14:05:00Z)")
         ts = value.timestamp()
+        offset = delta.total_seconds()
     elif isinstance(value, int | float):
         ts = float(value)
         if ts != ts:  # NaN
@@ -156,17 +168,17 @@ def parse_timestamp(value: Any) -> float:
         except ValueError:
             number = None
         if number is not None:
-            return parse_timestamp(number)
+            return parse_instant(number)
         try:
             dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
             raise ValidationError(f"timestamp: {text[:64]!r} is not ISO-8601 or epoch seconds") from None
-        return parse_timestamp(dt)
+        return parse_instant(dt)
     else:
         raise ValidationError(f"timestamp: expected ISO-8601 text or a number, got {type(value).__name__}")
     if not (MIN_TIMESTAMP <= ts < MAX_TIMESTAMP):
         raise ValidationError(f"timestamp: {ts:.0f} is outside 1970..2200")
-    return ts
+    return ts, offset
 
 
 def _text(field: str, value: Any, limit: int) -> str:
@@ -228,7 +240,7 @@ def validate(obj: Any) -> Event:
     workflow = _text("workflow", field("workflow"), MAX_NAME_LEN)
     entity_id = _text("entity_id", field("entity_id"), MAX_ID_LEN)
     stage = _text("stage", field("stage"), MAX_NAME_LEN)
-    ts = parse_timestamp(field("timestamp"))
+    ts, offset = parse_instant(field("timestamp"))
     raw_id = field("event_id", required=False)
     event_id = (
         _text("event_id", raw_id if isinstance(raw_id, str) else str(raw_id), MAX_ID_LEN)
@@ -237,7 +249,7 @@ def validate(obj: Any) -> Event:
     )
     waiting = field("waiting_on", required=False)
     waiting_on = _text("waiting_on", waiting, MAX_NAME_LEN) if waiting not in (None, "") else None
-    return Event(event_id, workflow, entity_id, stage, ts, _attributes(field("attributes", False)), waiting_on)
+    return Event(event_id, workflow, entity_id, stage, ts, _attributes(field("attributes", False)), waiting_on, offset)
 
 
 def _clean(value: str, limit: int) -> bool:
@@ -256,8 +268,9 @@ def _validate_wire(w: WireEvent) -> Event:
         t = ts.timestamp()
         if not MIN_TIMESTAMP <= t < MAX_TIMESTAMP:
             return validate(w)
+        offset = ts.utcoffset().total_seconds()  # type: ignore[union-attr]  # aware: never None
     else:
-        t = parse_timestamp(ts)
+        t, offset = parse_instant(ts)
     event_id = w.event_id
     if event_id is None:
         event_id = derive_event_id(workflow, entity_id, stage, t)
@@ -278,7 +291,7 @@ def _validate_wire(w: WireEvent) -> Event:
                 break
     else:
         return validate(w)
-    return Event(event_id, workflow, entity_id, stage, t, attrs, waiting_on)
+    return Event(event_id, workflow, entity_id, stage, t, attrs, waiting_on, offset)
 
 
 def decode_record(raw: bytes | bytearray | memoryview | str) -> tuple[list[Event], list[BadRecord]]:

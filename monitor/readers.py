@@ -200,6 +200,13 @@ def _read_jsonl(path: Path) -> Iterator[Pair]:
 def parse_local_time(text: str, tz: ZoneInfo, fmt: str | None = None) -> float:
     """ISO-8601 (also ``2011/10/01 00:38:44.546``, as process-mining tools export it) or epoch text,
     or ``fmt`` (strptime) when given; a time without an offset is read in ``tz``."""
+    t = _local_time(text, tz, fmt)
+    return t if isinstance(t, float) else t.timestamp()
+
+
+def _local_time(text: str, tz: ZoneInfo, fmt: str | None = None) -> datetime | float:
+    """:func:`parse_local_time`, as an aware datetime (its offset tells the engine where the source's
+    day is) or, for epoch text, epoch seconds."""
     s = text.strip()
     if not s:
         raise ValidationError("timestamp: empty")
@@ -208,7 +215,7 @@ def parse_local_time(text: str, tz: ZoneInfo, fmt: str | None = None) -> float:
             dt = datetime.strptime(s, fmt)
         except ValueError:
             raise ValidationError(f"timestamp: {s[:64]!r} does not match the format {fmt!r}") from None
-        return (dt if dt.tzinfo is not None else dt.replace(tzinfo=tz)).timestamp()
+        return dt if dt.tzinfo is not None else dt.replace(tzinfo=tz)
     try:
         number = float(s)
     except ValueError:
@@ -223,9 +230,7 @@ def parse_local_time(text: str, tz: ZoneInfo, fmt: str | None = None) -> float:
         raise ValidationError(
             f"timestamp: {s[:64]!r} is not ISO-8601 or epoch seconds (CSV: give its format with --time-format)"
         ) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=tz)
-    return dt.timestamp()
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=tz)
 
 
 def _to_event(fields: dict[str, Any], raw: bytes, where: str) -> Pair:
@@ -285,7 +290,7 @@ def _read_csv(path: Path, m: CsvMapping) -> Iterator[Pair]:
                 yield None, BadRecord(raw, f"line {lineno}: {len(row)} fields, the header has {width}")
                 continue
             try:
-                ts = parse_local_time(row[i_time], tz, m.time_format)
+                ts = _local_time(row[i_time], tz, m.time_format)
             except ValidationError as exc:
                 yield None, BadRecord(raw, f"line {lineno}: {exc}")
                 continue
@@ -408,7 +413,7 @@ def _emit_trace(
         if not keep_all and transition not in keep and transition in XES_STANDARD_TRANSITIONS:
             continue
         try:
-            ts = parse_local_time(raw_ev.get("time:timestamp", ""), tz)
+            ts = _local_time(raw_ev.get("time:timestamp", ""), tz)
         except ValidationError as exc:
             yield None, BadRecord(raw, f"{where}: {exc}")
             continue

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.calendar import ActivityProfile, BusinessCalendar, WallClock, restore_calendar
+from detectors.calendar import ActivityProfile, BusinessCalendar, WallClock, ZoneFinder, restore_calendar
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = ZoneInfo("UTC")
@@ -239,3 +239,53 @@ def test_a_limit_of_centuries_is_never_not_a_crash():
     start = datetime(2016, 1, 4, 9, tzinfo=UTC).timestamp()
     assert cal.add_business(start, 1e10) == math.inf
     assert cal.add_business(start, 3600.0) == start + 3600.0
+
+
+def _at(y: int, m: int, d: int) -> float:
+    return datetime(y, m, d, 12, tzinfo=ZoneInfo("UTC")).timestamp()
+
+
+def test_the_zone_of_a_source_is_found_from_its_offsets_and_follows_daylight_saving() -> None:
+    f = ZoneFinder()
+    assert f.observe(_at(2012, 1, 10), 3600.0) == "Europe/Paris"  # winter +1: the common zone
+    for day in range(11, 31):  # offsets the guess explains cost one comparison, keep no sample
+        assert f.observe(_at(2012, 1, day), 3600.0) is None
+    assert f.observe(_at(2012, 7, 1), 7200.0) is None  # summer +2: Paris too
+    assert len(f.samples) == 1
+    # a fixed +1 source (no summer time): the guess moves once July shows +1 still
+    g = ZoneFinder()
+    g.observe(_at(2012, 1, 10), 3600.0)
+    zone = g.observe(_at(2012, 7, 1), 3600.0)
+    assert zone is not None and zone == g.zone
+    assert all(datetime.fromtimestamp(t, ZoneInfo(zone)).utcoffset().total_seconds() == 3600.0  # type: ignore[union-attr]
+               for t in (_at(2012, 1, 10), _at(2012, 7, 1), _at(2013, 3, 1)))
+
+
+def test_utc_timestamps_keep_utc_and_offsets_no_zone_explains_stop_the_guessing() -> None:
+    f = ZoneFinder()
+    assert f.observe(_at(2012, 1, 10), 0.0) is None and f.zone == "UTC"
+    assert f.observe(_at(2012, 7, 1), 0.0) is None and f.zone == "UTC"  # not London: no summer time
+    mixed = ZoneFinder()
+    mixed.observe(_at(2012, 1, 10), 3600.0)
+    mixed.observe(_at(2012, 1, 10) + 60, -5 * 3600.0)  # two sources in two zones
+    assert mixed.stopped and mixed.zone == "Europe/Paris"
+    assert mixed.observe(_at(2012, 1, 11), 9 * 3600.0) is None
+
+
+def test_zone_finder_pickles() -> None:
+    import pickle
+
+    f = ZoneFinder()
+    f.observe(_at(2012, 1, 10), -5 * 3600.0)
+    g = pickle.loads(pickle.dumps(f))
+    assert (g.zone, g.samples, g.stopped) == (f.zone, f.samples, f.stopped) == ("America/New_York", f.samples, False)
+
+
+def test_an_activity_profile_moved_to_another_zone_counts_the_same_instants() -> None:
+    moved, native = ActivityProfile(), ActivityProfile(timezone="Asia/Tokyo")
+    for h in range(200):
+        t = _at(2026, 3, 2) + h * 1800.0
+        moved.learn_one(t)
+        native.learn_one(t)
+    moved.rezone("Asia/Tokyo")
+    assert moved.counts == native.counts and moved.timezone == "Asia/Tokyo"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pytest
 
@@ -221,3 +221,25 @@ def test_a_source_whose_volume_fell_is_judged_at_its_new_pace():
         limit = s.silent_after(slow[-1])
         assert limit is not None and limit - slow[-1] < 4 * 3600
     assert total <= 10  # measured 8
+
+
+def test_a_corrected_time_zone_keeps_what_was_learned_at_the_same_instants() -> None:
+    # office hours in Berlin, learned in UTC bins until the settings name the zone (all in winter
+    # time, UTC+1: Berlin moves its clocks on 29 March 2026)
+    events = office_hours(random.Random(6), 26, 1000, "Europe/Berlin")
+    moved, native = SourceRate(), SourceRate(timezone="Europe/Berlin")
+    for t in events:
+        moved.observe(t)
+        native.observe(t)
+    moved.rezone("Europe/Berlin")
+    assert moved.timezone == "Europe/Berlin"
+    assert list(moved.counts) == pytest.approx(list(native.counts))
+    assert list(moved.exposure) == pytest.approx(list(native.exposure))
+    friday_1659 = datetime(2026, 3, 20, 16, 59, tzinfo=ZoneInfo("Europe/Berlin")).timestamp()
+    assert moved.silent_after(friday_1659) == pytest.approx(native.silent_after(friday_1659))
+    monday_9 = datetime(2026, 3, 23, 9, tzinfo=ZoneInfo("Europe/Berlin")).timestamp()
+    limit = moved.silent_after(friday_1659)
+    assert limit is not None and monday_9 < limit < monday_9 + 3600
+    with pytest.raises(ZoneInfoNotFoundError):
+        moved.rezone("Mars/Olympus")
+    assert moved.timezone == "Europe/Berlin"

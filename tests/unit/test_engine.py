@@ -146,6 +146,7 @@ def test_a_snapshot_from_before_the_heard_time_restores_and_continues():
         del wf.heard_ts
         wf.silent_cache = (math.nan, None)
         del wf.ended  # and from before the learned ends were watched, or the recent pace counted
+        del wf.zones  # or zones were found from offsets
         for stage in wf.states.values():
             del stage.moved_on, stage.late_returns
         rate = wf.rate.__getstate__()
@@ -500,3 +501,18 @@ def test_source_rates_are_binned_in_the_configured_time_zone():
     eng = Engine(s)
     eng.process(ev("d1", "lead", T0))
     assert eng.workflows["sales"].rate.timezone == "Europe/Amsterdam"
+
+
+def test_a_time_zone_set_by_a_settings_reload_rebins_the_source_rate():
+    """A zone named later (hot reload) bins the source's rate in it from then on, keeping what was
+    learned: the bins turn by the zones' offset difference rather than starting over."""
+    eng = Engine(load_settings(None, engine={"allowed_lateness_seconds": 0}))
+    for i in range(50):
+        eng.process(ev(f"d{i}", "lead", T0 + i * 600))
+    rate = eng.workflows["sales"].rate
+    before = list(rate.counts)
+    eng.reconfigure(load_settings(None, engine={"allowed_lateness_seconds": 0},
+                                  workflows={"sales": {"calendar": {"mode": "wall", "timezone": "Asia/Tokyo"}}}))
+    assert rate.timezone == "Asia/Tokyo"
+    assert list(rate.counts) == before[-9:] + before[:-9]  # UTC+9: every bin 9 hours later
+    assert sum(rate.counts) == 50

@@ -89,3 +89,61 @@ def test_a_stall_in_the_first_week_pages_on_a_guessed_calendar_but_never_on_an_u
     assert fri_page >= t0 + 7 * 86400 + 9 * 3600  # Monday's working hours, not the weekend
     assert engine.workflows["ops"].business  # the decision after one week: office hours
     assert len(pages) <= 4  # the two stuck items, and hardly a false page around the guess
+
+
+def _office_claims(offsets: bool, days: int = 54, per_day: float = 200.0) -> list:
+    """Claims opened and closed 9:00-17:00 in Amsterdam on workdays, from Monday 7 September 2026
+    across the end of summer time (25 October); timestamps with their UTC offset, or epoch numbers."""
+    import random
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from monitor.events import Event
+
+    ams = ZoneInfo("Europe/Amsterdam")
+    rng = random.Random(1)
+    out, n = [], 0
+    for d in range(days):
+        day = (datetime(2026, 9, 7, tzinfo=ams) + timedelta(days=d)).date()
+        if day.weekday() >= 5:
+            continue
+        t = datetime(day.year, day.month, day.day, 9, tzinfo=ams).timestamp()
+        end = t + 8 * 3600
+        while (t := t + rng.expovariate(per_day / (8 * 3600))) < end:
+            n += 1
+            off = datetime.fromtimestamp(t, ams).utcoffset().total_seconds() if offsets else None  # type: ignore[union-attr]
+            out.append(Event(f"e{n}", "claims", f"c{n // 2}", "open" if n % 2 else "done", t, {}, None, off))
+    return out
+
+
+@pytest.mark.parametrize("offsets", [True, False])
+def test_timestamps_with_offsets_keep_the_working_day_in_place_across_daylight_saving(offsets: bool) -> None:
+    """Learned in UTC, an Amsterdam office's day starts an hour later after summer time ends, and
+    every morning of the next weeks looked like an integration outage (10 pages in 2 weeks). The
+    offsets the timestamps carry name the zone (Europe/Paris: the same rules), so nothing pages."""
+    from monitor.config import load_settings
+    from monitor.engine import EventClock
+
+    settings = load_settings(None, engine={"silence_enabled": True, "backlog_enabled": False,
+                                           "allowed_lateness_seconds": 0})
+    engine, clock, pages = Engine(settings), EventClock(300.0), []
+    for e in _office_claims(offsets):
+        pages += [a for a in clock.advance(engine, e.timestamp) + engine.process(e) if a.kind == "source_silent"]
+    wf = engine.workflows["claims"]
+    if offsets:
+        assert (wf.zone(), wf.rate.timezone) == ("Europe/Paris", "Europe/Paris")
+        assert pages == []
+    else:  # the same traffic without offsets: the test can tell
+        assert wf.zone() == "UTC" and len(pages) >= 3
+
+
+def test_a_zone_named_in_the_settings_is_not_second_guessed_from_offsets() -> None:
+    from monitor.config import load_settings
+
+    settings = load_settings(None, engine={"allowed_lateness_seconds": 0},
+                             workflows={"claims": {"calendar": {"timezone": "Asia/Tokyo"}}})
+    engine = Engine(settings)
+    for e in _office_claims(True, days=3):
+        engine.process(e)
+    wf = engine.workflows["claims"]
+    assert wf.zones is None and wf.zone() == wf.rate.timezone == "Asia/Tokyo"

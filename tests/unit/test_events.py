@@ -27,6 +27,20 @@ def test_timestamps_iso_offset_epoch_seconds_and_milliseconds_agree():
     assert iso == parse_timestamp(1772460300) == parse_timestamp(1772460300000) == parse_timestamp("1772460300")
 
 
+def test_events_keep_the_utc_offset_their_time_was_written_with():
+    def offset(ts, fast=True):
+        raw = json.dumps({**GOOD, "timestamp": ts} if fast else {**GOOD, "timestamp": ts, "stage": " padded "})
+        (event,), bad = decode_record(raw.encode())
+        assert not bad
+        return event.utc_offset
+
+    for fast in (True, False):  # the typed fast path and the validating slow one agree
+        assert offset("2026-03-02T15:05:00+01:00", fast) == 3600.0
+        assert offset("2026-03-02T15:05:00-05:30", fast) == -19800.0
+        assert offset("2026-03-02T14:05:00Z", fast) == 0.0
+        assert offset(1772460300, fast) is None  # an epoch number says nothing of a zone
+
+
 def test_batch_of_mixed_validity_keeps_the_good_and_explains_each_bad():
     batch = [GOOD, {**GOOD, "event_id": "ev-2", "timestamp": "yesterday"}, {**GOOD, "stage": ""}, 7]
     events, bad = decode_record(json.dumps(batch).encode())

@@ -74,6 +74,7 @@ def test_csv_naive_times_are_read_in_the_given_zone_and_workflow_can_be_a_consta
     (a, _), (b, _), (_, bad) = pairs
     assert a.timestamp == parse_timestamp("2026-07-01T07:00:00Z")  # 09:00 CEST
     assert b.timestamp == parse_timestamp("2026-07-01T10:00:00Z")  # explicit offset wins
+    assert (a.utc_offset, b.utc_offset) == (7200.0, 0.0)  # where the source's day is, for the engine
     assert a.workflow == "orders"  # file stem
     assert a.attributes == {"prio": "high"} and b.attributes == {}
     assert bad.reason.startswith("line 4: timestamp")
@@ -147,6 +148,7 @@ def test_xes_reads_case_attributes_globals_and_lifecycle_like_bpi_logs(tmp_path)
     everything = list(events_only(read_events(p, mapping={"transitions": ("*",), "tz": "Europe/Amsterdam"})))
     assert len(everything) == 3 and everything[0].attributes["lifecycle"] == "start"
     assert everything[2].timestamp == parse_timestamp("2011-10-01T06:00:00Z")
+    assert [e.utc_offset for e in everything] == [7200.0, 7200.0, 7200.0]
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "xes"])
