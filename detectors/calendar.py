@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from array import array
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -164,17 +165,37 @@ def zone_turn(old: str, new: str, at: float) -> int:
     return round((utc_offset(new, at) - utc_offset(old, at)) / 3600.0)
 
 
-class ZoneFinder:
-    """The time zone a source's clock runs in, from the UTC offsets its timestamps carry.
+# One zone per daylight-saving rule in wide use, for sources whose timestamps name no zone (UTC ``Z``
+# or epoch numbers): zones that share a rule bin the week the same up to a rotation, which the
+# local-hour models (source rates, the learned working week) do not see.
+_RULE_ZONES = ("UTC", "Europe/London", "America/New_York", "Australia/Sydney", "Pacific/Auckland")
+_ACTIVITY_HOURS = 8 * 168  # the hourly event counts kept to judge the rules by: eight weeks
+_ACTIVITY_MIN_EVENTS = 500  # fewer events in the window: no judgement
+_ACTIVITY_MARGIN = 30.0  # log-likelihood (nats) by which a rule must explain the week better
 
-    A timestamp written ``2011-10-01T09:38:44+02:00`` says where the source's working day is (9:38 in
-    a zone at UTC+2 that day). Offsets alone do not name a zone, but the offsets of a whole stream
-    narrow it down: the guess is the first zone (common zones first) whose offset matched every one
-    kept so far; it is re-made only when an event's offset disagrees with it (a daylight-saving change
-    the guess did not have, or the first offset seen). The zones replaced and the new one agreed on
-    every instant seen, so nothing learned before needs to move. A stream whose offsets no zone
-    explains (two sources in two zones) keeps the last guess and stops guessing. Timestamps in UTC
-    (``Z``) keep ``UTC``.
+
+class ZoneFinder:
+    """The time zone a source's clock runs in: from the UTC offsets its timestamps carry, else from
+    how its weekly activity moves at daylight-saving changes.
+
+    Offsets: a timestamp written ``2011-10-01T09:38:44+02:00`` says where the source's working day is
+    (9:38 in a zone at UTC+2 that day). Offsets alone do not name a zone, but the offsets of a whole
+    stream narrow it down: the guess is the first zone (common zones first) whose offset matched every
+    one kept so far; it is re-made only when an event's offset disagrees with it (a daylight-saving
+    change the guess did not have, or the first offset seen). The zones replaced and the new one
+    agreed on every instant seen, so nothing learned before needs to move. A stream whose offsets no
+    zone explains (two sources in two zones) keeps the last guess and stops guessing. An offset of 0
+    (``Z``) names no zone until the source has shown a non-zero one: most systems write UTC.
+
+    Activity, for sources that name no zone: an office whose day starts at 9:00 in Amsterdam starts
+    at 8:00 UTC in winter and 7:00 UTC in summer, so a week binned in UTC smears by an hour for weeks
+    after each change, and a rate learned before it expects events an hour early (every morning
+    looked like an outage). Events are counted by hour over the last eight weeks; once a day, while a
+    daylight-saving change of some rule lies inside that window, the week is binned in local hours of
+    one zone per rule (``_RULE_ZONES``) and scored by the log-likelihood of its hour-of-week histogram
+    (a sharper week scores higher). The source follows a rule that beats the current one by
+    ``_ACTIVITY_MARGIN`` nats. A round-the-clock source scores the same under every rule and stays in
+    UTC; the base offset cannot be seen this way (a rule's zone stands for all zones that share it).
 
     >>> f = ZoneFinder()
     >>> winter = datetime(2011, 12, 1, 9, tzinfo=UTC).timestamp()
@@ -184,18 +205,37 @@ class ZoneFinder:
     >>> f.observe(winter + 320 * 86400, 7200.0)  # mid-October 2012: still summer time in Europe
     """
 
-    __slots__ = ("zone", "samples", "stopped")
+    __slots__ = ("zone", "samples", "stopped", "counts", "stamps", "next_check", "learned_at", "hour", "pending")
 
     def __init__(self) -> None:
         self.zone = "UTC"
-        self.samples: list[tuple[float, float]] = []
+        self.samples: list[tuple[float, float]] = []  # (instant, non-zero-led offset) the zone must fit
         self.stopped = False
+        self.counts = array("l", bytes(8 * _ACTIVITY_HOURS))  # events per hour, a ring by epoch hour
+        self.stamps = array("l", bytes(8 * _ACTIVITY_HOURS))  # the epoch hour each slot counts
+        self.next_check = 0  # epoch hour of the next judgement of the activity
+        # an instant typical of what was learned before the latest change of zone: what the models
+        # learned turns by the two zones' offset difference then (None: at the latest event)
+        self.learned_at: float | None = None
+        self.hour = -1  # the epoch hour of the latest event counted, and its events not in the ring yet
+        self.pending = 0
 
-    def observe(self, ts: float, offset: float) -> str | None:
-        """Take one event's instant and UTC offset (seconds); the new zone when the guess changed."""
-        if self.stopped or (self.samples and utc_offset(self.zone, ts) == offset):
+    def observe(self, ts: float, offset: float | None) -> str | None:
+        """Take one event's instant and the UTC offset (seconds) its time was written with, None for
+        an epoch number; the new zone when the guess changed."""
+        if self.stopped:
             return None
         samples = self.samples
+        if offset is None or (offset == 0.0 and not samples):
+            if samples:
+                return None
+            h = int(ts // 3600)
+            if h == self.hour:  # the common case: one more event in the same hour
+                self.pending += 1
+                return None
+            return self._count(h)
+        if samples and utc_offset(self.zone, ts) == offset:
+            return None
         if len(samples) >= _ZONE_SAMPLES:
             del samples[1]
         samples.append((ts, offset))
@@ -204,16 +244,69 @@ class ZoneFinder:
             if all(datetime.fromtimestamp(t, zone).utcoffset() == timedelta(seconds=off) for t, off in samples):
                 if name == self.zone:
                     return None
-                self.zone = name
+                self.zone, self.learned_at = name, None
                 return name
         self.stopped = True
         return None
 
-    def __getstate__(self) -> tuple[str, list[tuple[float, float]], bool]:
-        return self.zone, self.samples, self.stopped
+    @property
+    def named(self) -> bool:
+        """The zone was named by the timestamps' offsets (else it is UTC or a rule's zone)."""
+        return bool(self.samples)
 
-    def __setstate__(self, state: tuple[str, list[tuple[float, float]], bool]) -> None:
-        self.zone, self.samples, self.stopped = state
+    def _count(self, h: int) -> str | None:
+        """An event in epoch hour ``h``, another hour than the last one counted: the last hour's
+        events go into the ring."""
+        if self.pending:
+            slot = self.hour % _ACTIVITY_HOURS
+            stamp = self.stamps[slot]
+            if stamp <= self.hour:  # not older than the window
+                if stamp != self.hour:
+                    self.stamps[slot] = self.hour
+                    self.counts[slot] = 0
+                self.counts[slot] += self.pending
+        self.hour, self.pending = h, 1
+        if h < self.next_check:
+            return None
+        self.next_check = h + 24
+        best = self._judge(h)
+        if best is None or best == self.zone:
+            return None
+        self.zone = best
+        return best
+
+    def _judge(self, now: int) -> str | None:
+        """The rule's zone that explains the last eight weeks' activity best, None when no rule changed
+        its offset inside them (then every rule explains it equally) or too few events were seen."""
+        first = now - _ACTIVITY_HOURS + 1
+        t0, t1 = first * 3600.0, (now + 1) * 3600.0
+        if all(utc_offset(z, t0) == utc_offset(z, t1) and next_transition(z, t0) >= t1 for z in _RULE_ZONES):
+            return None
+        hours = [(s, c) for s, c in zip(self.stamps, self.counts, strict=True) if c and s >= first]
+        total = sum(c for _, c in hours)
+        if total < _ACTIVITY_MIN_EVENTS:
+            return None
+        scores = {}
+        for z in _RULE_ZONES:
+            week = [0] * 168
+            for s, c in hours:
+                week[hour_of_week(z, s * 3600.0 + 1800.0)] += c
+            scores[z] = sum(c * math.log(c) for c in week if c)
+        best = max(_RULE_ZONES, key=lambda z: scores[z])
+        current = scores.get(self.zone, scores["UTC"])
+        if scores[best] <= current + _ACTIVITY_MARGIN:
+            return None
+        # found days after a change, most of what the models learned predates it: the window's middle
+        self.learned_at = (t0 + t1) / 2
+        return best
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return (self.zone, self.samples, self.stopped, self.counts, self.stamps, self.next_check, self.learned_at,
+                self.hour, self.pending)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        (self.zone, self.samples, self.stopped, self.counts, self.stamps, self.next_check, self.learned_at,
+         self.hour, self.pending) = state
 
 
 class WallClock:
@@ -227,7 +320,7 @@ class WallClock:
     def add_business(self, a: float, seconds: float) -> float:
         return a + max(seconds, 0.0)
 
-    def in_zone(self, timezone: str) -> WallClock:
+    def in_zone(self, timezone: str, turn: int = 0) -> WallClock:
         return self
 
     def snapshot(self) -> dict[str, Any]:
@@ -400,11 +493,22 @@ class BusinessCalendar:
                 return t
         raise RuntimeError("add_business: too many DST periods or holidays crossed")
 
-    def in_zone(self, timezone: str) -> BusinessCalendar:
-        """The same working hours and holidays, in local time of another zone."""
-        if timezone == self.timezone:
+    def in_zone(self, timezone: str, turn: int = 0) -> BusinessCalendar:
+        """The same working hours (``turn`` hours later in the week: a learned week moved to another
+        zone keeps its instants) and holidays, in local time of another zone."""
+        if timezone == self.timezone and turn % 168 == 0:
             return self
-        return BusinessCalendar.from_intervals(timezone, zip(self._starts, self._ends, strict=True), self.holidays)
+        shift = (turn % 168) * 3600.0
+        intervals: list[tuple[float, float]] = []
+        for a, b in zip(self._starts, self._ends, strict=True):
+            a, b = a + shift, b + shift
+            if b <= WEEK:
+                intervals.append((a, b))
+            elif a >= WEEK:
+                intervals.append((a - WEEK, b - WEEK))
+            else:  # across the end of the week: two pieces
+                intervals += [(a, WEEK), (0.0, b - WEEK)]
+        return BusinessCalendar.from_intervals(timezone, intervals, self.holidays)
 
     def hour_mask(self) -> list[bool]:
         """168 booleans: hours of the week that hold any working time."""
@@ -476,17 +580,19 @@ class ActivityProfile:
         self.last: float | None = None
         self._decision: BusinessCalendar | WallClock | None = None
 
-    def rezone(self, timezone: str) -> None:
-        """Count in another zone's local hours, keeping what was counted at the same instants (as
-        :meth:`detectors.silence.SourceRate.rezone`); a decision taken stays in its local hours."""
+    def rezone(self, timezone: str, turn: int | None = None) -> None:
+        """Count in another zone's local hours, keeping what was counted (and the working week
+        decided from it) at the same instants: bins turn by ``turn`` hours (default: the zones'
+        offset difference at the latest event), as :meth:`detectors.silence.SourceRate.rezone`."""
         _zone(timezone)
-        turn = zone_turn(self.timezone, timezone, self.last) if self.last is not None else 0
+        if turn is None:
+            turn = zone_turn(self.timezone, timezone, self.last) if self.last is not None else 0
         self.timezone = timezone
         if turn % 168:
             self.counts = self.counts[-turn:] + self.counts[:-turn]
             self._by_hour = None
         if self._decision is not None:
-            self._decision = self._decision.in_zone(timezone)
+            self._decision = self._decision.in_zone(timezone, turn)
 
     def learn_one(self, ts: float) -> None:
         if self._decision is not None:

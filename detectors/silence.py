@@ -179,12 +179,12 @@ class SourceRate:
             self._rates = None
             self._exposed = 0.0
 
-    def rezone(self, timezone: str) -> None:
+    def rezone(self, timezone: str, turn: int | None = None) -> None:
         """Bin in another time zone from now on, keeping what was learned at the same instants: the
         hour-of-week bins turn by the difference of the two zones' UTC offsets at the latest event
-        (whole hours; a half-hour zone lands in the nearer bin). A zone corrected in the settings, or
-        found from the timestamps' offsets, neither starts the rates over nor reads Monday 9:00 as
-        Monday 8:00."""
+        (whole hours; a half-hour zone lands in the nearer bin), or by ``turn`` hours when given. A zone
+        corrected in the settings, or found from the timestamps, neither starts the rates over nor
+        reads Monday 9:00 as Monday 8:00."""
         _zone(timezone)
         if timezone == self.timezone:
             return
@@ -192,7 +192,8 @@ class SourceRate:
         self.timezone = timezone
         if self.last is None:
             return
-        turn = zone_turn(old, timezone, self.last)
+        if turn is None:
+            turn = zone_turn(old, timezone, self.last)
         if turn % _HOURS:
             self.counts = array("d", np.roll(self.counts, turn).tolist())
             self.exposure = array("d", np.roll(self.exposure, turn).tolist())

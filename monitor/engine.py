@@ -44,7 +44,7 @@ from detectors import (
     SourceRate,
     WallClock,
 )
-from detectors.calendar import ZoneFinder
+from detectors.calendar import ZoneFinder, zone_turn
 from detectors.drift import Shift
 from monitor.config import Settings, WorkflowConfig
 from monitor.events import Alert, Event, alert_id, format_ts, human_duration
@@ -293,11 +293,19 @@ class WorkflowState:
 
     def follow_zone(self, zone: str) -> None:
         """Count local hours in ``zone`` from now on (source rates, the activity profile, working
-        hours); what was learned stays at the same instants."""
-        self.rate.rezone(zone)
+        hours); what was learned stays at the same instants. Configured working hours move only to a
+        zone the settings or the timestamps' offsets named (one found from the activity stands for
+        its daylight-saving rule, not for a base offset that "9 to 5" could be read in)."""
+        at = self.zones.learned_at if self.zones is not None else None
+        at = self.last_ts if at is None else at
+        turn = zone_turn(self.rate.timezone, zone, at) if at is not None else 0
+        self.rate.rezone(zone, turn)
         if self.profile is not None:
-            self.profile.rezone(zone)
-        self.clock = self.clock.in_zone(zone)
+            self.profile.rezone(zone, turn)
+        if self.cfg.calendar.mode != "business":  # a learned week: the same instants
+            self.clock = self.clock.in_zone(zone, turn)
+        elif self.zones is None or self.zones.named:  # configured hours: the same local hours
+            self.clock = self.clock.in_zone(zone)
 
     def set_calendar(self, cal: Any) -> bool:
         """Follow the calendar settings; True when the clock changed (durations must be re-measured)."""
@@ -463,7 +471,7 @@ class Engine:
         # source rate and calendar learning (event time)
         if wf.last_ts is None or ts > wf.last_ts:
             wf.last_ts = ts
-        if ev.utc_offset is not None and wf.zones is not None:
+        if wf.zones is not None:
             zone = wf.zones.observe(ts, ev.utc_offset)
             if zone is not None:
                 wf.follow_zone(zone)

@@ -289,3 +289,37 @@ def test_an_activity_profile_moved_to_another_zone_counts_the_same_instants() ->
         native.learn_one(t)
     moved.rezone("Asia/Tokyo")
     assert moved.counts == native.counts and moved.timezone == "Asia/Tokyo"
+
+
+def _hourly(zone: str, days: int, office: bool) -> list[float]:
+    """Events every 10 minutes, 9:00-17:00 local on workdays (office) or round the clock, from
+    1 February 2027 to past the March daylight-saving changes of Europe and the US."""
+    tz = ZoneInfo(zone)
+    start = datetime(2027, 2, 1, tzinfo=tz)
+    out = []
+    for d in range(days):
+        day = start.date().toordinal() + d
+        dt = date.fromordinal(day)
+        if office and dt.weekday() >= 5:
+            continue
+        hours = range(9, 17) if office else range(24)
+        for h in hours:
+            for m in range(0, 60, 10):
+                out.append(datetime(dt.year, dt.month, dt.day, h, m, tzinfo=tz).timestamp())
+    return out
+
+
+@pytest.mark.parametrize(("zone", "rule"), [("America/Chicago", "America/New_York"), ("Europe/Berlin", "Europe/London")])
+def test_the_daylight_saving_rule_of_a_utc_source_is_found_from_its_office_hours(zone: str, rule: str) -> None:
+    f = ZoneFinder()
+    found = [(t, z) for t in _hourly(zone, 70, office=True) if (z := f.observe(t, None))]
+    assert [z for _, z in found] == [rule]  # one switch, to the zone standing for the rule
+    change = datetime(2027, 3, 14 if rule.startswith("America") else 28, 12, tzinfo=ZoneInfo("UTC")).timestamp()
+    assert change < found[0][0] < change + 4 * 86400  # within the first workdays past the change (6 events an hour)
+    assert f.learned_at is not None and f.learned_at < change  # what was learned predates it
+
+
+def test_round_the_clock_traffic_stays_in_utc() -> None:
+    f = ZoneFinder()
+    assert [z for t in _hourly("Europe/Berlin", 70, office=False) if (z := f.observe(t, 0.0))] == []
+    assert f.zone == "UTC"

@@ -116,25 +116,32 @@ def _office_claims(offsets: bool, days: int = 54, per_day: float = 200.0) -> lis
     return out
 
 
-@pytest.mark.parametrize("offsets", [True, False])
-def test_timestamps_with_offsets_keep_the_working_day_in_place_across_daylight_saving(offsets: bool) -> None:
+@pytest.mark.parametrize("source", ["offsets", "epoch", "epoch-utc-configured"])
+def test_the_working_day_stays_in_place_across_daylight_saving(source: str) -> None:
     """Learned in UTC, an Amsterdam office's day starts an hour later after summer time ends, and
-    every morning of the next weeks looked like an integration outage (10 pages in 2 weeks). The
-    offsets the timestamps carry name the zone (Europe/Paris: the same rules), so nothing pages."""
+    every morning of the next weeks looked like an integration outage (10 pages in 2 weeks with the
+    zone configured as UTC). Offsets in the timestamps name the zone (Europe/Paris: the same rules):
+    nothing pages. Epoch timestamps name none: the week's activity shows the European rule the day
+    after the change (Europe/London stands for it), and only the mornings before that page."""
     from monitor.config import load_settings
     from monitor.engine import EventClock
 
+    workflows = {"claims": {"calendar": {"timezone": "UTC"}}} if source == "epoch-utc-configured" else {}
     settings = load_settings(None, engine={"silence_enabled": True, "backlog_enabled": False,
-                                           "allowed_lateness_seconds": 0})
+                                           "allowed_lateness_seconds": 0}, workflows=workflows)
     engine, clock, pages = Engine(settings), EventClock(300.0), []
-    for e in _office_claims(offsets):
-        pages += [a for a in clock.advance(engine, e.timestamp) + engine.process(e) if a.kind == "source_silent"]
+    for e in _office_claims(source == "offsets"):
+        pages += [a for a in clock.advance(engine, e.timestamp) + engine.process(e)
+                  if a.kind == "source_silent" and a.status == "firing"]
     wf = engine.workflows["claims"]
-    if offsets:
+    if source == "offsets":
         assert (wf.zone(), wf.rate.timezone) == ("Europe/Paris", "Europe/Paris")
         assert pages == []
-    else:  # the same traffic without offsets: the test can tell
-        assert wf.zone() == "UTC" and len(pages) >= 3
+    elif source == "epoch":
+        assert (wf.zone(), wf.rate.timezone) == ("Europe/London", "Europe/London")
+        assert len(pages) <= 2 and all(a.at < "2026-10-28" for a in pages)
+    else:  # UTC as configured: the test can tell
+        assert wf.zone() == "UTC" and len(pages) >= 5
 
 
 def test_a_zone_named_in_the_settings_is_not_second_guessed_from_offsets() -> None:
