@@ -171,7 +171,8 @@ def zone_turn(old: str, new: str, at: float) -> int:
 _RULE_ZONES = ("UTC", "Europe/London", "America/New_York", "Australia/Sydney", "Pacific/Auckland")
 _ACTIVITY_HOURS = 8 * 168  # the hourly event counts kept to judge the rules by: eight weeks
 _ACTIVITY_MIN_EVENTS = 500  # fewer events in the window: no judgement
-_ACTIVITY_MARGIN = 30.0  # log-likelihood (nats) by which a rule must explain the week better
+_ACTIVITY_MARGIN = 30.0  # log-likelihood (nats) by which a rule must explain the week better,
+_ACTIVITY_MARGIN_PER_EVENT = 0.005  # and at least this much per event in the window (sampling noise grows with it)
 
 
 class ZoneFinder:
@@ -190,12 +191,13 @@ class ZoneFinder:
     Activity, for sources that name no zone: an office whose day starts at 9:00 in Amsterdam starts
     at 8:00 UTC in winter and 7:00 UTC in summer, so a week binned in UTC smears by an hour for weeks
     after each change, and a rate learned before it expects events an hour early (every morning
-    looked like an outage). Events are counted by hour over the last eight weeks; once a day, while a
-    daylight-saving change of some rule lies inside that window, the week is binned in local hours of
-    one zone per rule (``_RULE_ZONES``) and scored by the log-likelihood of its hour-of-week histogram
-    (a sharper week scores higher). The source follows a rule that beats the current one by
-    ``_ACTIVITY_MARGIN`` nats. A round-the-clock source scores the same under every rule and stays in
-    UTC; the base offset cannot be seen this way (a rule's zone stands for all zones that share it).
+    looked like an outage). For a source known to have off-hours, events are counted by hour over the
+    last eight weeks; once a day, while a daylight-saving change of some rule lies inside that window,
+    the week is binned in local hours of one zone per rule (``_RULE_ZONES``) and scored by the
+    log-likelihood of its hour-of-week histogram (a sharper week scores higher). The source follows
+    a rule that beats the current one by 30 nats and 0.005 per event. A source without a rule's shift
+    keeps UTC (the wrong rule smears its day's edges); the base offset cannot be seen this way (a
+    rule's zone stands for all zones that share it).
 
     >>> f = ZoneFinder()
     >>> winter = datetime(2011, 12, 1, 9, tzinfo=UTC).timestamp()
@@ -220,14 +222,16 @@ class ZoneFinder:
         self.hour = -1  # the epoch hour of the latest event counted, and its events not in the ring yet
         self.pending = 0
 
-    def observe(self, ts: float, offset: float | None) -> str | None:
+    def observe(self, ts: float, offset: float | None, off_hours: bool = True) -> str | None:
         """Take one event's instant and the UTC offset (seconds) its time was written with, None for
-        an epoch number; the new zone when the guess changed."""
+        an epoch number; the new zone when the guess changed. ``off_hours``: the source is known to
+        have quiet hours (its activity is judged only then: the edges of a working day are what moves
+        at a daylight-saving change; a round-the-clock source gives only noise, large at high volume)."""
         if self.stopped:
             return None
         samples = self.samples
         if offset is None or (offset == 0.0 and not samples):
-            if samples:
+            if samples or not off_hours:
                 return None
             h = int(ts // 3600)
             if h == self.hour:  # the common case: one more event in the same hour
@@ -294,7 +298,7 @@ class ZoneFinder:
             scores[z] = sum(c * math.log(c) for c in week if c)
         best = max(_RULE_ZONES, key=lambda z: scores[z])
         current = scores.get(self.zone, scores["UTC"])
-        if scores[best] <= current + _ACTIVITY_MARGIN:
+        if scores[best] <= current + max(_ACTIVITY_MARGIN, _ACTIVITY_MARGIN_PER_EVENT * total):
             return None
         # found days after a change, most of what the models learned predates it: the window's middle
         self.learned_at = (t0 + t1) / 2

@@ -472,7 +472,7 @@ class Engine:
         if wf.last_ts is None or ts > wf.last_ts:
             wf.last_ts = ts
         if wf.zones is not None:
-            zone = wf.zones.observe(ts, ev.utc_offset)
+            zone = wf.zones.observe(ts, ev.utc_offset, wf.business)
             if zone is not None:
                 wf.follow_zone(zone)
         wf.rate.observe(ts)
