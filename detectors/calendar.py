@@ -213,8 +213,8 @@ class ZoneFinder:
         self.zone = "UTC"
         self.samples: list[tuple[float, float]] = []  # (instant, non-zero-led offset) the zone must fit
         self.stopped = False
-        self.counts = array("l", bytes(8 * _ACTIVITY_HOURS))  # events per hour, a ring by epoch hour
-        self.stamps = array("l", bytes(8 * _ACTIVITY_HOURS))  # the epoch hour each slot counts
+        self.counts = array("i", bytes(4 * _ACTIVITY_HOURS))  # events per hour, a ring by epoch hour
+        self.stamps = array("i", bytes(4 * _ACTIVITY_HOURS))  # the epoch hour each slot counts
         self.next_check = 0  # epoch hour of the next judgement of the activity
         # an instant typical of what was learned before the latest change of zone: what the models
         # learned turns by the two zones' offset difference then (None: at the latest event)
