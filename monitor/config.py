@@ -37,7 +37,8 @@ class CalendarConfig(_Frozen):
     @property
     def zone_given(self) -> bool:
         """The zone was set in the settings; when not, the engine follows the zone the timestamps'
-        UTC offsets point to (``detectors.calendar.ZoneFinder``), UTC when they carry none."""
+        UTC offsets, or the daylight-saving rule of the source's working day, point to
+        (``detectors.calendar.ZoneFinder``), UTC when neither does."""
         return "timezone" in self.model_fields_set
 
     @field_validator("timezone")

@@ -262,7 +262,8 @@ class WorkflowState:
         self.clock: Any = WallClock()
         self.business = False
         self.profile: ActivityProfile | None = None
-        # the source's time zone found from its timestamps' offsets, unless the settings name one
+        # the source's time zone found from its timestamps (offsets, or how its day moves at
+        # daylight-saving changes), unless the settings name one
         self.zones: ZoneFinder | None = None if self.cfg.calendar.zone_given else ZoneFinder()
         self.set_calendar(self.cfg.calendar)
         self.states: dict[tuple[str, str | None], StageState] = {}
