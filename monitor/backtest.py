@@ -40,6 +40,7 @@ class BacktestSummary:
     seconds: float = 0.0
     first_ts: float | None = None
     last_ts: float | None = None
+    time_basis: dict[str, str] = field(default_factory=dict)  # workflow -> how it is measured, in words
 
     @property
     def events_per_second(self) -> float:
@@ -57,6 +58,7 @@ class BacktestSummary:
             "outcomes": dict(self.outcomes),
             "seconds": round(self.seconds, 3),
             "events_per_second": round(self.events_per_second, 1),
+            "time_basis": dict(self.time_basis),
         }
 
 
@@ -121,6 +123,8 @@ def replay(
     for engine in engines:
         for (_wf, outcome), k in engine.counters.events.items():
             s.outcomes[outcome] += k
+        for wf in engine.workflows.values():
+            s.time_basis.setdefault(wf.name, wf.time_basis())
 
 
 def run_backtest(
@@ -196,6 +200,8 @@ def print_summary(summary: BacktestSummary, console: Any = None) -> None:
     t.add_row("open at end", f"{summary.open_items:,}")
     t.add_row("alert changes written", f"{summary.alert_changes:,}")
     t.add_row("speed", f"{summary.events_per_second:,.0f} events/s in {summary.seconds:.1f} s")
+    for wf, basis in sorted(summary.time_basis.items()):
+        t.add_row(f"measured ({wf})", basis)
     console.print(t)
     if summary.firing_by_stage:
         k = Table(title="alerts fired by stage")

@@ -292,6 +292,19 @@ class WorkflowState:
         """The time zone of the workflow's local hours: the configured one, else the one found."""
         return self.cfg.calendar.timezone if self.zones is None else self.zones.zone
 
+    def time_basis(self) -> str:
+        """How the workflow's durations and hours are measured, in words (backtest summary)."""
+        how = f"working hours ({self.clock.weekly_hours():g} h a week)" if self.business else "wall time"
+        if self.zones is None:
+            why = "as configured"
+        elif self.zones.named:
+            why = "from the timestamps' offsets"
+        elif self.zone() != "UTC":
+            why = "the daylight-saving rule its activity follows"
+        else:
+            why = "no zone seen in the timestamps"
+        return f"{how}, local hours of {self.zone()} ({why})"
+
     def follow_zone(self, zone: str) -> None:
         """Count local hours in ``zone`` from now on (source rates, the activity profile, working
         hours); what was learned stays at the same instants. Configured working hours move only to a

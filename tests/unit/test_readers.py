@@ -224,3 +224,16 @@ def test_csv_times_in_year_slash_form_or_a_given_format_are_read(tmp_path):
     assert got == [parse_timestamp("2016-01-05T08:51:00Z"), parse_timestamp("2016-01-13T08:51:00Z")]
     bad = list(read_events(q, mapping={"time_format": "%Y-%m-%d"}))
     assert all(ev is None for ev, _ in bad) and "does not match the format" in bad[0][1].reason
+
+
+def test_a_backtest_says_in_which_zone_each_workflow_was_measured(tmp_path):
+    """A CSV read in a given zone carries that zone's offsets: the replay measures the workflow in
+    its local hours and the summary says so (and why)."""
+    from monitor.backtest import run_backtest
+
+    p = tmp_path / "orders.csv"
+    p.write_text("case,act,when\nc0,open,2026-01-12 10:00:00\nc1,open,2026-07-13 11:00:00\n")  # CST, CDT
+    summary = run_backtest(p, None, mapping={"entity_col": "case", "stage_col": "act", "time_col": "when",
+                                             "tz": "America/Chicago"})
+    assert summary.time_basis == {"orders": "wall time, local hours of America/Chicago (from the timestamps' offsets)"}
+    assert summary.as_dict()["time_basis"] == summary.time_basis
