@@ -1290,6 +1290,7 @@ class Engine:
                         threshold_seconds=limit,
                         source=source,
                         time_basis=basis,
+                        time_zone=wf.zone(),
                     )
 
     def source_views(self, now: float) -> Iterator[SourceView]:

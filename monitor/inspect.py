@@ -100,6 +100,12 @@ def select_alerts(alerts: list[dict[str, Any]], workflow: str | None = None, kin
     return [a for a in alerts if workflow in (None, a["workflow"]) and kind in (None, a["kind"])]
 
 
+def _basis(view: dict[str, Any]) -> str:
+    """``wall`` or ``business``, with the zone of the local hours when it is not UTC."""
+    basis, zone = view.get("time_basis", "wall"), view.get("time_zone", "UTC")
+    return basis if zone == "UTC" else f"{basis} ({zone})"
+
+
 def stage_tables(workflow: str, stage: str, baselines: list[dict[str, Any]], stages: list[dict[str, Any]]) -> list[Any]:
     """A stage's state (``/stages``) and its baseline per segment (``/baselines``).
 
@@ -133,7 +139,7 @@ def stage_tables(workflow: str, stage: str, baselines: list[dict[str, Any]], sta
         b.add_row(d["stage"], "* (stage)" if d["segment"] == "*" else d["segment"], str(d.get("n", 0)),
                   human(d.get("typical_seconds"), biz), human(d.get("p95_seconds"), biz),
                   human(d.get("threshold_seconds"), biz),
-                  f"[yellow]{source}[/yellow]" if source == "warming" else source, d.get("time_basis", "wall"))
+                  f"[yellow]{source}[/yellow]" if source == "warming" else source, _basis(d))
     if not bases:
         b.caption = "terminal stage: no baseline (items end here)"
     out.append(b)

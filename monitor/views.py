@@ -35,6 +35,7 @@ class BaselineView:
     threshold_seconds: float | None  # open items older than this page (None: not paging yet)
     source: str  # which level of the hierarchy gives the threshold: "segment", "stage", "workflow", "warming"
     time_basis: str = "wall"  # "wall" or "business"
+    time_zone: str = "UTC"  # the zone of the workflow's local hours: configured, or found from the timestamps
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,8 @@ BASELINES = [
     {"workflow": "sales", "stage": "contract", "segment": "*", "n": 1500, "typical_seconds": 107000.0,
      "p95_seconds": 330000.0, "threshold_seconds": 420000.0, "source": "stage", "time_basis": "wall"},
     {"workflow": "sales", "stage": "contract", "segment": "smb", "n": 1065, "typical_seconds": 88000.0,
-     "p95_seconds": 190000.0, "threshold_seconds": 354000.0, "source": "segment", "time_basis": "wall"},
+     "p95_seconds": 190000.0, "threshold_seconds": 354000.0, "source": "segment", "time_basis": "business",
+     "time_zone": "Europe/Paris"},
     {"workflow": "sales", "stage": "contract (waiting on legal)", "segment": "enterprise", "n": 4,
      "typical_seconds": None, "p95_seconds": None, "threshold_seconds": None, "source": "warming",
      "time_basis": "wall"},
@@ -73,7 +74,8 @@ def test_stage_tables_show_every_segment_and_waiting_state_but_not_other_stages(
     assert "* (stage)" in out and "smb" in out
     assert "contract (waiting on legal)" in out and "warming" in out
     assert "lead" not in out
-    assert "1065" in out and "4.1 days" in out  # smb n and threshold 354000 s
+    assert "1065" in out and "98.3 working hours" in out  # smb n and threshold 354000 s, in working time
+    assert "business (Europe/Paris)" in out  # the zone of its working hours
     assert "37" in out and "0.41" in out  # WIP and bottleneck score
 
 
