@@ -284,7 +284,7 @@ class ZoneFinder:
         its offset inside them (then every rule explains it equally) or too few events were seen."""
         first = now - _ACTIVITY_HOURS + 1
         t0, t1 = first * 3600.0, (now + 1) * 3600.0
-        if all(utc_offset(z, t0) == utc_offset(z, t1) and next_transition(z, t0) >= t1 for z in _RULE_ZONES):
+        if all(next_transition(z, t0) >= t1 for z in _RULE_ZONES):
             return None
         hours = [(s, c) for s, c in zip(self.stamps, self.counts, strict=True) if c and s >= first]
         total = sum(c for _, c in hours)

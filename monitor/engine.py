@@ -953,15 +953,8 @@ class Engine:
             # the items resting there longer than END_AGE x the movers' p99: an item's age grows as
             # its entry gets older, so they are a prefix of the entries in time order (bisected)
             entered = sorted(item.entered_at for item in self._items_in(st))
-            clock, rest = st.wf.clock, END_AGE * moved
-            lo, hi = 0, len(entered)
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if clock.business_seconds(entered[mid], now) > rest:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            old = lo
+            clock = st.wf.clock
+            old = bisect_left(entered, -END_AGE * moved, key=lambda t: -clock.business_seconds(t, now))
             if 2 * old >= len(entered) and late <= END_LATE * (late + old):
                 st.terminal = True
 

@@ -197,16 +197,10 @@ def _read_jsonl(path: Path) -> Iterator[Pair]:
 # --------------------------------------------------------------------------- time parsing
 
 
-def parse_local_time(text: str, tz: ZoneInfo, fmt: str | None = None) -> float:
-    """ISO-8601 (also ``2011/10/01 00:38:44.546``, as process-mining tools export it) or epoch text,
-    or ``fmt`` (strptime) when given; a time without an offset is read in ``tz``."""
-    t = _local_time(text, tz, fmt)
-    return t if isinstance(t, float) else t.timestamp()
-
-
 def _local_time(text: str, tz: ZoneInfo, fmt: str | None = None) -> datetime | float:
-    """:func:`parse_local_time`, as an aware datetime (its offset tells the engine where the source's
-    day is) or, for epoch text, epoch seconds."""
+    """ISO-8601 (also ``2011/10/01 00:38:44.546``, as process-mining tools export it) or epoch text,
+    or ``fmt`` (strptime) when given; a time without an offset is read in ``tz``. An aware datetime
+    (its offset tells the engine where the source's day is), or epoch seconds for epoch text."""
     s = text.strip()
     if not s:
         raise ValidationError("timestamp: empty")
