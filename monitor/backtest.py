@@ -31,6 +31,7 @@ class BacktestSummary:
     events_read: int = 0
     invalid: int = 0
     rejected: int = 0
+    behind: int = 0  # events older than the replay clock by more than the allowed lateness
     items: int = 0
     open_items: int = 0
     alert_changes: int = 0
@@ -51,6 +52,7 @@ class BacktestSummary:
             "events_read": self.events_read,
             "invalid": self.invalid,
             "rejected": self.rejected,
+            "behind_clock": self.behind,
             "items": self.items,
             "open_items": self.open_items,
             "alert_changes": self.alert_changes,
@@ -102,7 +104,10 @@ def replay(
                 if len(cache) < 1_000_000:
                     cache[ev.entity_id] = p
         engine = engines[p]
-        yield from clocks[p].advance(engine, ts)
+        clock = clocks[p]
+        if clock.last_ts is not None and ts < clock.last_ts - engine.ec.allowed_lateness_seconds:
+            s.behind += 1
+        yield from clock.advance(engine, ts)
         if seen is not None:
             seen.add(ev.entity_id)
             if len(seen) > 5_000_000:  # stop counting distinct items rather than grow without bound
@@ -196,6 +201,8 @@ def print_summary(summary: BacktestSummary, console: Any = None) -> None:
         t.add_row(f"  {outcome}", f"{n:,}")
     t.add_row("invalid (to DLQ file)", f"{summary.invalid:,}")
     t.add_row("rejected (to DLQ file)", f"{summary.rejected:,}")
+    if summary.behind:
+        t.add_row("behind the replay clock", f"{summary.behind:,}")
     t.add_row("distinct items", f"{summary.items:,}")
     t.add_row("open at end", f"{summary.open_items:,}")
     t.add_row("alert changes written", f"{summary.alert_changes:,}")
@@ -217,4 +224,10 @@ def print_summary(summary: BacktestSummary, console: Any = None) -> None:
         console.print(
             f"[yellow]{late:,} events came later than the allowed lateness and were not used: is the "
             f"file in time order? Replay it with --order time.[/yellow]"
+        )
+    if summary.behind > max(10, 0.01 * summary.events_read):
+        console.print(
+            f"[yellow]{summary.behind:,} events were older than the replay clock by more than the allowed "
+            f"lateness (is the file grouped by item?): their items were judged on a clock already past "
+            f"them. Replay it with --order time.[/yellow]"
         )

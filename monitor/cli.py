@@ -93,9 +93,14 @@ def backtest(
     fmt: str = typer.Option("auto", "--format", help="auto | jsonl | csv | xes"),
     tick: float = typer.Option(60.0, "--tick", help="Event-time seconds between engine ticks (the live timer)."),
     dlq_out: Path | None = typer.Option(None, "--dlq-out", help="Bad records (default: ALERTS.dlq.jsonl)."),
-    entity_col: str | None = typer.Option(None, "--entity-col", help="CSV: column with the item id."),
-    stage_col: str | None = typer.Option(None, "--stage-col", help="CSV: column with the stage entered."),
-    time_col: str | None = typer.Option(None, "--time-col", help="CSV: column with the timestamp."),
+    entity_col: str | None = typer.Option(None, "--entity-col", help="CSV: column with the item id (default: the "
+                                          "first of case_id, entity_id, case:concept:name, case, ...)."),
+    stage_col: str | None = typer.Option(None, "--stage-col", help="CSV: column with the stage entered (default: "
+                                         "the first of activity, stage, concept:name, event, ...)."),
+    time_col: str | None = typer.Option(None, "--time-col", help="CSV: column with the timestamp (default: the "
+                                        "first of timestamp, time:timestamp, time, ...)."),
+    delimiter: str | None = typer.Option(None, "--delimiter", help="CSV: field delimiter (default: the one of "
+                                         ", ; tab | found most in the header line)."),
     workflow: str | None = typer.Option(None, "--workflow", help="CSV/XES: workflow name (column or constant)."),
     segment_col: str | None = typer.Option(None, "--segment-col", help="CSV: column with the segment."),
     tz: str = typer.Option("UTC", "--tz", help="Time zone for timestamps without an offset (CSV/XES)."),
@@ -103,8 +108,8 @@ def backtest(
                                            "e.g. '%d.%m.%Y %H:%M' (default: ISO-8601, YYYY/MM/DD or epoch)."),
     json_summary: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
     partitions: int = typer.Option(1, "--partitions", help="Replay as N Kafka partitions (one engine each), like the live worker."),
-    order: str = typer.Option("auto", "--order", help="auto: sort XES logs (grouped by trace) by time, keep "
-                              "JSONL/CSV in file order | time: sort any file | file: as written."),
+    order: str = typer.Option("auto", "--order", help="auto: sort XES and CSV logs (grouped by case) by time, "
+                              "keep JSONL in file order | time: sort any file | file: as written."),
     compare: tuple[Path, Path] | None = typer.Option(None, "--compare", help="Compare two configs: --compare A.yaml "
                                                      "B.yaml EVENTS (alerts per stage, identities only in A/B)."),
     truth: Path | None = typer.Option(None, "--truth", help="With --compare: truth.json, adds precision/recall/F1."),
@@ -118,7 +123,8 @@ def backtest(
     from monitor.progress import count_progress
 
     mapping = {k: v for k, v in dict(entity_col=entity_col, stage_col=stage_col, time_col=time_col,
-               workflow=workflow, segment_col=segment_col, tz=tz, time_format=time_format).items() if v is not None}
+               workflow=workflow, segment_col=segment_col, tz=tz, time_format=time_format,
+               delimiter=delimiter).items() if v is not None}
     if compare is not None:
         from monitor.compare import compare_command
 

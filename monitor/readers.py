@@ -3,10 +3,18 @@
 ``read_events`` yields ``(event, None)`` or ``(None, bad)`` pairs one at a time and never loads the
 whole file, so a bad line is reported (with its line number) instead of stopping the read.
 
-XES (IEEE 1849) logs are grouped by trace, not ordered by time; :func:`sort_by_time` restores time
-order in bounded memory (sorted chunks spilled to temporary files, merged with ``heapq.merge``), and
-:func:`read_events` applies it to XES by default (``order="auto"``): a replay in file order would run
-the event-time clock forward on one trace and then feed the next trace's events "late".
+XES (IEEE 1849) logs are grouped by trace, not ordered by time, and so are most CSV exports of
+process-mining tools (one case after the other); :func:`sort_by_time` restores time order in bounded
+memory (sorted chunks spilled to temporary files, merged with ``heapq.merge``), and
+:func:`read_events` applies it to XES and CSV by default (``order="auto"``): a replay in file order
+would run the event-time clock forward on one case and then feed the next case's events behind it.
+JSONL is kept in file order: it is what a stream delivered, disorder and all.
+
+CSV columns need no mapping when they carry a usual name (``case_id``, ``case:concept:name``,
+``Case ID``; ``activity``, ``concept:name``, ``stage``; ``timestamp``, ``time:timestamp``, ...), the
+delimiter is read off the header line (``,``, ``;``, tab or ``|``), a UTF-8 byte-order mark is
+skipped, and a ``lifecycle:transition`` column is applied like XES's: only completions (and
+non-standard transitions) are stage entries.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from monitor.events import BadRecord, Event, ValidationError, decode_record, val
 
 Pair = tuple[Event | None, BadRecord | None]
 FileFormat = Literal["auto", "jsonl", "csv", "xes"]
-ORDERS = ("auto", "time", "file")  # auto: sort XES by time, keep JSONL/CSV in file order
+ORDERS = ("auto", "time", "file")  # auto: sort XES and CSV by time, keep JSONL in file order
 
 
 class MappingError(ValueError):
@@ -41,11 +49,14 @@ class MappingError(ValueError):
 
 @dataclass(frozen=True)
 class CsvMapping:
-    """Which CSV column holds what. Columns not mapped become event attributes (empty cells skipped)."""
+    """Which CSV column holds what. Columns not mapped become event attributes (empty cells skipped).
 
-    entity_col: str = "case_id"
-    stage_col: str = "activity"
-    time_col: str = "timestamp"
+    A role left at None takes the first column whose name is one of its usual names
+    (:data:`CSV_COLUMN_NAMES`; compared without case, spaces, ``_`` or ``-``)."""
+
+    entity_col: str | None = None
+    stage_col: str | None = None
+    time_col: str | None = None
     workflow_col: str | None = None  # None: the column "workflow" if present, else ``workflow``
     workflow: str | None = None  # a column name or a constant; None: column "workflow", else the file stem
     segment_col: str | None = None  # None: the column "segment" if present
@@ -53,8 +64,22 @@ class CsvMapping:
     waiting_on_col: str | None = None  # None: the column "waiting_on" if present
     tz: str = "UTC"  # for timestamps without an offset
     time_format: str | None = None  # strptime format (e.g. "%d.%m.%Y %H:%M"); None: ISO-8601, Y/M/D or epoch
-    delimiter: str = ","
+    delimiter: str | None = None  # None: the one of , ; tab | found most often in the header line
     extra_attributes: bool = True  # keep the other columns as attributes
+    lifecycle_col: str | None = None  # None: the column "lifecycle:transition" (or "lifecycle") if present
+    transitions: tuple[str, ...] = ("complete",)  # lifecycle values kept, as for XES ("*": all)
+
+
+# usual names of the CSV columns, in order of preference (process-mining exports use the XES keys)
+CSV_COLUMN_NAMES: dict[str, tuple[str, ...]] = {
+    "entity": ("case_id", "entity_id", "case:concept:name", "case", "case_key", "entity"),
+    "stage": ("activity", "stage", "concept:name", "activity_name", "event", "event_name", "task",
+              "step", "status", "state"),
+    "time": ("timestamp", "time:timestamp", "time", "complete_timestamp", "end_timestamp", "event_time",
+             "datetime", "date", "start_timestamp"),
+    "lifecycle": ("lifecycle:transition", "lifecycle"),
+}
+_DELIMITERS = (",", ";", "\t", "|")
 
 
 # the XES standard lifecycle extension's transitions: all but the kept ones (default "complete") are dropped
@@ -64,12 +89,30 @@ XES_STANDARD_TRANSITIONS = frozenset({
 })
 
 
+class _Lifecycle:
+    """Which ``lifecycle:transition`` values are stage entries: the kept ones (default ``complete``;
+    ``*``: all) and any value outside the XES standard lifecycle model (e.g. BPI 2013's
+    "In Progress", "Awaiting Assignment": status changes of their own). A missing value is a
+    completion."""
+
+    def __init__(self, transitions: tuple[str, ...]) -> None:
+        self.keep_all = "*" in transitions
+        self.keep = {t.lower() for t in transitions}
+
+    def keeps(self, transition: str) -> bool:
+        return self.keep_all or transition in self.keep or transition not in XES_STANDARD_TRANSITIONS
+
+    def attribute(self, transition: str, attrs: dict[str, str]) -> None:
+        """With every transition kept, a non-completion says so in the event's ``lifecycle``."""
+        if self.keep_all and transition != "complete":
+            attrs["lifecycle"] = transition
+
+
 @dataclass(frozen=True)
 class XesMapping:
     """How XES attributes become events. Trace ``concept:name`` is the entity, event ``concept:name`` the stage."""
 
-    # lifecycle:transition values kept ("*": all). Values outside the XES standard lifecycle model
-    # (e.g. BPI 2013's "In Progress", "Awaiting Assignment") are status changes of their own: kept too.
+    # lifecycle:transition values kept ("*": all): see _Lifecycle
     transitions: tuple[str, ...] = ("complete",)
     workflow: str | None = None  # constant; None: trace attribute ``workflow_attr``, else log name, else file stem
     workflow_attr: str = "workflow"
@@ -114,9 +157,9 @@ def read_events(
     """Stream ``(Event, None)`` / ``(None, BadRecord)`` pairs from a file.
 
     ``order``: ``file`` keeps the file's order; ``time`` sorts events by timestamp (bad records
-    pass through unsorted); ``auto`` sorts XES logs (grouped by trace) and keeps JSONL/CSV as they
-    are (streams exported from Kafka or a database are near time order already, and the engine's
-    allowed lateness absorbs small disorder)."""
+    pass through unsorted); ``auto`` sorts XES and CSV logs (exports of process-mining tools are
+    grouped by case) and keeps JSONL as it is (a capture of a stream: near time order already, and
+    the engine's allowed lateness absorbs small disorder)."""
     if order not in ORDERS:
         raise MappingError(f"unknown order {order!r}; known: {', '.join(ORDERS)}")
     p = Path(path)
@@ -129,7 +172,7 @@ def read_events(
         pairs = _read_xes(p, _mapping(XesMapping, mapping, "XES"))
     else:
         raise MappingError(f"unknown format {fmt!r}; known: jsonl, csv, xes")
-    if order == "time" or (order == "auto" and kind == "xes"):
+    if order == "time" or (order == "auto" and kind in ("xes", "csv")):
         return _time_ordered(pairs)
     return pairs
 
@@ -237,17 +280,39 @@ def _to_event(fields: dict[str, Any], raw: bytes, where: str) -> Pair:
 # --------------------------------------------------------------------------- CSV
 
 
+def _column_key(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch not in " _-\t")
+
+
+def _sniff_delimiter(header_line: str) -> str:
+    """The delimiter found most often in the header line (``,`` when none is)."""
+    return max(_DELIMITERS, key=header_line.count) if any(d in header_line for d in _DELIMITERS) else ","
+
+
 def _read_csv(path: Path, m: CsvMapping) -> Iterator[Pair]:
     tz = ZoneInfo(m.tz)
-    with _open(path, "r", encoding="utf-8", newline="") as f:
-        reader = csv.reader(f, delimiter=m.delimiter)
-        header = next(reader, None)
-        if header is None:
+    with _open(path, "r", encoding="utf-8-sig", newline="") as f:  # -sig: skip a byte-order mark
+        first = f.readline()
+        if not first.strip():
             raise MappingError(f"{path}: empty file, expected a header row")
-        header = [h.strip() for h in header]
+        delimiter = m.delimiter or _sniff_delimiter(first)
+        reader = csv.reader(itertools.chain([first], f), delimiter=delimiter)
+        header = [h.strip() for h in next(reader)]
         idx = {h: i for i, h in enumerate(header)}
+        by_key: dict[str, int] = {}
+        for h, i in idx.items():
+            by_key.setdefault(_column_key(h), i)
 
-        def need(role: str, col: str) -> int:
+        def need(role: str, col: str | None) -> int:
+            if col is None:  # the first usual name of the role that the header has
+                for name in CSV_COLUMN_NAMES[role]:
+                    if _column_key(name) in by_key:
+                        return by_key[_column_key(name)]
+                raise MappingError(
+                    f"{path}: no {role} column found (looked for {', '.join(CSV_COLUMN_NAMES[role])}); "
+                    f"name it with --{role}-col. Columns are: {', '.join(header)}"
+                    + ("" if len(header) > 1 else f" (one column: is the delimiter {delimiter!r} right?)")
+                )
             if col not in idx:
                 raise MappingError(
                     f"{path}: {role} column {col!r} is not in the header; columns are: {', '.join(header)}"
@@ -262,6 +327,12 @@ def _read_csv(path: Path, m: CsvMapping) -> Iterator[Pair]:
         i_entity = need("entity", m.entity_col)
         i_stage = need("stage", m.stage_col)
         i_time = need("time", m.time_col)
+        i_life: int | None = None
+        if m.lifecycle_col is not None:
+            i_life = need("lifecycle", m.lifecycle_col)
+        else:
+            i_life = next((by_key[k] for k in map(_column_key, CSV_COLUMN_NAMES["lifecycle"]) if k in by_key), None)
+        lifecycle = _Lifecycle(m.transitions)
         if m.workflow_col is not None:
             i_wf: int | None = need("workflow", m.workflow_col)
         elif m.workflow is not None:
@@ -272,23 +343,29 @@ def _read_csv(path: Path, m: CsvMapping) -> Iterator[Pair]:
         i_id = optional(m.event_id_col, "event_id")
         i_wait = optional(m.waiting_on_col, "waiting_on")
         constant_wf = m.workflow if m.workflow is not None and i_wf is None else _stem(path)
-        used = {i_entity, i_stage, i_time, i_wf, i_seg, i_id, i_wait}
+        used = {i_entity, i_stage, i_time, i_wf, i_seg, i_id, i_wait, i_life}
         extra = [(h, i) for h, i in idx.items() if i not in used] if m.extra_attributes else []
         width = len(header)
         for row in reader:
             lineno = reader.line_num
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
-            raw = m.delimiter.join(row).encode()
+            raw = delimiter.join(row).encode()
             if len(row) != width:
                 yield None, BadRecord(raw, f"line {lineno}: {len(row)} fields, the header has {width}")
                 continue
+            transition = "complete"
+            if i_life is not None:
+                transition = row[i_life].strip().lower() or "complete"
+                if not lifecycle.keeps(transition):
+                    continue
             try:
                 ts = _local_time(row[i_time], tz, m.time_format)
             except ValidationError as exc:
                 yield None, BadRecord(raw, f"line {lineno}: {exc}")
                 continue
             attrs = {h: row[i] for h, i in extra if row[i] != ""}
+            lifecycle.attribute(transition, attrs)
             if i_seg is not None and row[i_seg] != "":
                 attrs["segment"] = row[i_seg]
             fields = {
@@ -321,8 +398,7 @@ def _read_xes(path: Path, m: XesMapping) -> Iterator[Pair]:
 def _parse_xes(path: Path, source: IO[bytes], m: XesMapping) -> Iterator[Pair]:
     """Stream an XES log with ``iterparse``; each trace is buffered (one case), elements are cleared."""
     tz = ZoneInfo(m.tz)
-    keep_all = "*" in m.transitions
-    keep = {t.lower() for t in m.transitions}
+    lifecycle = _Lifecycle(m.transitions)
     log_name: str | None = None
     event_defaults: dict[str, str] = {}
     stack: list[str] = []  # local tag names of open elements
@@ -363,7 +439,7 @@ def _parse_xes(path: Path, source: IO[bytes], m: XesMapping) -> Iterator[Pair]:
         elif tag == "event" and parent == "trace":
             pass  # attributes already collected
         elif tag == "trace" and depth == 1:
-            yield from _emit_trace(path, m, tz, keep_all, keep, log_name, event_defaults, trace_attrs,
+            yield from _emit_trace(path, m, tz, lifecycle, log_name, event_defaults, trace_attrs,
                                    trace_events, trace_no)
             elem.clear()
             if root is not None:
@@ -386,8 +462,7 @@ def _emit_trace(
     path: Path,
     m: XesMapping,
     tz: ZoneInfo,
-    keep_all: bool,
-    keep: set[str],
+    lifecycle: _Lifecycle,
     log_name: str | None,
     defaults: dict[str, str],
     trace_attrs: dict[str, str],
@@ -404,7 +479,7 @@ def _emit_trace(
         where = f"trace {trace_no} ({entity[:64]!r}) event {n}"
         raw = msgspec.json.encode({"trace": entity, "event": raw_ev})
         transition = ev.get("lifecycle:transition", "complete").lower()
-        if not keep_all and transition not in keep and transition in XES_STANDARD_TRANSITIONS:
+        if not lifecycle.keeps(transition):
             continue
         try:
             ts = _local_time(raw_ev.get("time:timestamp", ""), tz)
@@ -424,8 +499,7 @@ def _emit_trace(
                 waiting_on = v or None
             else:
                 attrs[name] = v
-        if keep_all and transition != "complete":
-            attrs["lifecycle"] = transition
+        lifecycle.attribute(transition, attrs)
         fields = {
             "workflow": workflow,
             "entity_id": entity,

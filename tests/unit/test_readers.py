@@ -55,9 +55,9 @@ def test_csv_mapping_names_the_missing_column_and_lists_the_header(tmp_path):
     p = tmp_path / "log.csv"
     p.write_text("case,act,when\nc1,A,2026-01-01T09:00:00\n")
     with pytest.raises(MappingError) as err:
-        list(read_events(p))
+        list(read_events(p))  # "case" is a usual name of the entity column, "act" is no stage name
     msg = str(err.value)
-    assert "entity column 'case_id'" in msg and "case, act, when" in msg
+    assert "no stage column found" in msg and "--stage-col" in msg and "case, act, when" in msg
     with pytest.raises(MappingError, match="time column 'ts'"):
         list(read_events(p, mapping=CsvMapping(entity_col="case", stage_col="act", time_col="ts")))
     with pytest.raises(MappingError, match="not understood"):
@@ -70,7 +70,7 @@ def test_csv_naive_times_are_read_in_the_given_zone_and_workflow_can_be_a_consta
     p = tmp_path / "orders.csv"
     p.write_text("case,act,when,prio\nc1,A,2026-07-01 09:00:00,high\nc1,B,2026-07-01T10:00:00Z,\nc2,A,oops,low\n")
     mapping = {"entity_col": "case", "stage_col": "act", "time_col": "when", "tz": "Europe/Berlin"}
-    pairs = list(read_events(p, mapping=mapping))
+    pairs = list(read_events(p, mapping=mapping, order="file"))
     (a, _), (b, _), (_, bad) = pairs
     assert a.timestamp == parse_timestamp("2026-07-01T07:00:00Z")  # 09:00 CEST
     assert b.timestamp == parse_timestamp("2026-07-01T10:00:00Z")  # explicit offset wins
@@ -82,6 +82,32 @@ def test_csv_naive_times_are_read_in_the_given_zone_and_workflow_can_be_a_consta
     assert const.workflow == "shop"
     by_col = next(events_only(read_events(p, mapping={**mapping, "workflow": "prio"})))
     assert by_col.workflow == "high"
+
+
+def test_process_mining_csv_needs_no_mapping(tmp_path):
+    """An export as process-mining tools write it: XES keys as column names, semicolons, a byte-order
+    mark, one case after the other, start and complete rows."""
+    p = tmp_path / "claims.csv"
+    rows = ["case:concept:name;concept:name;lifecycle:transition;time:timestamp;org:resource",
+            "c1;Register;complete;2026-03-02 09:00:00+01:00;Ann",
+            "c1;Review;start;2026-03-02 09:30:00+01:00;Bob",
+            "c1;Review;complete;2026-03-04 11:00:00+01:00;Bob",
+            "c2;Register;complete;2026-03-03 10:00:00+01:00;Ann",
+            "c2;Review;In Progress;2026-03-03 12:00:00+01:00;Bob"]
+    p.write_bytes(("\ufeff" + "\n".join(rows) + "\n").encode())
+    got = [(e.entity_id, e.stage, e.attributes.get("lifecycle")) for e in events_only(read_events(p))]
+    # time order; "start" is no stage entry, a non-standard status is one
+    assert got == [("c1", "Register", None), ("c2", "Register", None), ("c2", "Review", None),
+                   ("c1", "Review", None)]
+    first = next(events_only(read_events(p)))
+    assert first.workflow == "claims" and first.attributes == {"org:resource": "Ann"}
+    every = [(e.stage, e.attributes.get("lifecycle"))
+             for e in events_only(read_events(p, mapping={"transitions": ("*",)}))]
+    assert ("Review", "start") in every and len(every) == 5
+    in_file = [e.entity_id for e in events_only(read_events(p, order="file"))]
+    assert in_file == ["c1", "c1", "c2", "c2"]
+    with pytest.raises(MappingError, match="one column"):  # a wrong delimiter given: one column
+        list(read_events(p, mapping={"delimiter": "|"}))
 
 
 def test_csv_row_with_wrong_field_count_is_a_bad_record(tmp_path):
@@ -237,3 +263,22 @@ def test_a_backtest_says_in_which_zone_each_workflow_was_measured(tmp_path):
                                              "tz": "America/Chicago"})
     assert summary.time_basis == {"orders": "wall time, local hours of America/Chicago (from the timestamps' offsets)"}
     assert summary.as_dict()["time_basis"] == summary.time_basis
+
+
+def test_a_replay_of_a_file_grouped_by_item_says_so_and_time_order_fixes_it(tmp_path, capsys):
+    """JSONL is replayed as written; one item's whole history after the other runs the clock ahead of
+    the next item's events, and the summary counts them and points to --order time."""
+    from monitor.backtest import print_summary, run_backtest
+
+    lines = []
+    for i in range(30):
+        for k, stage in enumerate(("open", "work", "done")):
+            lines.append(f'{{"workflow":"w","entity_id":"i{i}","stage":"{stage}",'
+                         f'"timestamp":{1_767_225_600 + 3600 * i + 86400 * k}}}')
+    p = tmp_path / "grouped.jsonl"
+    p.write_text("\n".join(lines) + "\n")
+    grouped = run_backtest(p, None)
+    assert grouped.behind == 29 * 2  # every item's first two events lie behind the previous item's end
+    print_summary(grouped)
+    assert "--order time" in capsys.readouterr().err
+    assert run_backtest(p, None, order="time").behind == 0
