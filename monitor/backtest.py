@@ -32,6 +32,7 @@ class BacktestSummary:
     invalid: int = 0
     rejected: int = 0
     behind: int = 0  # events older than the replay clock by more than the allowed lateness
+    first_invalid: str | None = None  # the reason of the first invalid record
     items: int = 0
     open_items: int = 0
     alert_changes: int = 0
@@ -89,8 +90,11 @@ def replay(
     for ev, bad in records:
         if ev is None:
             s.invalid += 1
-            if on_bad is not None and bad is not None:
-                on_bad(bad)
+            if bad is not None:
+                if s.first_invalid is None:
+                    s.first_invalid = bad.reason
+                if on_bad is not None:
+                    on_bad(bad)
             continue
         s.events_read += 1
         ts = ev.timestamp
@@ -219,6 +223,9 @@ def print_summary(summary: BacktestSummary, console: Any = None) -> None:
         console.print(k)
     else:
         console.print("no alerts fired")
+    if summary.invalid and summary.invalid >= summary.events_read:
+        console.print(f"[yellow]{summary.invalid:,} of {summary.invalid + summary.events_read:,} records were "
+                      f"invalid (all are in the DLQ file); the first: {summary.first_invalid}[/yellow]")
     late = summary.outcomes.get("late", 0)
     if late > max(10, 0.01 * summary.events_read):
         console.print(

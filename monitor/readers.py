@@ -75,8 +75,8 @@ CSV_COLUMN_NAMES: dict[str, tuple[str, ...]] = {
     "entity": ("case_id", "entity_id", "case:concept:name", "case", "case_key", "entity"),
     "stage": ("activity", "stage", "concept:name", "activity_name", "event", "event_name", "task",
               "step", "status", "state"),
-    "time": ("timestamp", "time:timestamp", "time", "complete_timestamp", "end_timestamp", "event_time",
-             "datetime", "date", "start_timestamp"),
+    "time": ("timestamp", "time:timestamp", "time", "complete_timestamp", "end_timestamp", "end_time",
+             "completion_time", "event_time", "datetime", "date", "start_timestamp", "start_time"),
     "lifecycle": ("lifecycle:transition", "lifecycle"),
 }
 _DELIMITERS = (",", ";", "\t", "|")
@@ -264,10 +264,27 @@ def _local_time(text: str, tz: ZoneInfo, fmt: str | None = None) -> datetime | f
     try:
         dt = datetime.fromisoformat(s.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise ValidationError(
-            f"timestamp: {s[:64]!r} is not ISO-8601 or epoch seconds (CSV: give its format with --time-format)"
-        ) from None
+        fits = [f for f in _USUAL_FORMATS if _parses(s, f)]
+        hint = (f"it reads as {' or as '.join(repr(f) for f in fits)}: pass that with --time-format" if fits
+                else "CSV: give its format with --time-format")
+        raise ValidationError(f"timestamp: {s[:64]!r} is not ISO-8601 or epoch seconds ({hint})") from None
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=tz)
+
+
+# day-first and month-first layouts seen in spreadsheet exports: named in the error when one fits
+_USUAL_FORMATS = tuple(
+    f"{date} {clock}".strip()
+    for date in ("%d.%m.%Y", "%d/%m/%Y", "%m/%d/%Y", "%d-%m-%Y")
+    for clock in ("%H:%M:%S", "%H:%M", "%I:%M:%S %p", "%I:%M %p", "")
+)
+
+
+def _parses(text: str, fmt: str) -> bool:
+    try:
+        datetime.strptime(text, fmt)
+    except ValueError:
+        return False
+    return True
 
 
 def _to_event(fields: dict[str, Any], raw: bytes, where: str) -> Pair:

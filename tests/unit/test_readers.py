@@ -282,3 +282,19 @@ def test_a_replay_of_a_file_grouped_by_item_says_so_and_time_order_fixes_it(tmp_
     print_summary(grouped)
     assert "--order time" in capsys.readouterr().err
     assert run_backtest(p, None, order="time").behind == 0
+
+
+def test_a_day_first_time_is_a_bad_record_that_names_its_format(tmp_path, capsys):
+    from monitor.backtest import print_summary, run_backtest
+
+    p = tmp_path / "export.csv"
+    p.write_text("Case ID;Activity;End Time\n1;A;05.03.2026 14:22\n1;B;03/05/2026 2:22 PM\n")
+    bad = [b.reason for _, b in read_events(p) if b is not None]
+    assert "it reads as '%d.%m.%Y %H:%M'" in bad[0]
+    assert "'%d/%m/%Y %I:%M %p' or as '%m/%d/%Y %I:%M %p'" in bad[1]  # ambiguous: both named
+    ok = list(events_only(read_events(p, mapping={"time_format": "%d.%m.%Y %H:%M"})))
+    assert [e.stage for e in ok] == ["A"]
+    summary = run_backtest(p, None)
+    assert summary.invalid == 2 and summary.first_invalid == bad[0]
+    print_summary(summary)
+    assert "2 of 2 records were invalid" in capsys.readouterr().err
