@@ -1,9 +1,17 @@
 """Source silence: a workflow stopped sending events compared with its learned rate.
 
-Per workflow, in event time. Events are counted per local hour-of-week bin (168 bins) together
-with the hours each bin was observed (exposure), so the rate of every hour of the week is known:
-quiet nights and weekends are normal for business-hours traffic. Counts and exposure decay by
-``exp(-1 / memory_weeks)`` per observed week (default memory: 8 weeks).
+Per workflow, in event time. Moments of activity are counted per local hour-of-week bin (168
+bins) together with the hours each bin was observed (exposure), so the rate of every hour of the
+week is known: quiet nights and weekends are normal for business-hours traffic. Counts and exposure
+decay by ``exp(-1 / memory_weeks)`` per observed week (default memory: 8 weeks).
+
+A moment is an event that does not fall in the same minute as the latest one: the events of a
+batch job, or the two or three one user action writes, are one sign of life, not forty. Counted
+per event, a public loan-offer log (193,849 events) whose weekend traffic starts with a job
+delivering ~45 events within a minute at 8:00 paged silence most weekend mornings at ~9:00 (61
+silences in 13 months); counted per moment, 13. On simulated Poisson traffic of ~10 events an hour
+a stop is called 5-10 % later (a few events share a minute); the rates, gaps and counts below are
+of moments ("events" in the rest of this file).
 
 The silence limit after the last event at ``t`` is the first instant ``T`` where the events
 expected in ``[t, T)`` under an inhomogeneous Poisson model reach ``ln(1 / tail_prob)`` (13.8 for
@@ -26,7 +34,7 @@ quiet nights are known) have been seen.
 
 Measured (seeded, see the tests): no false silence over 30 days of 1000 or 100 events/day, 24/7
 or office hours only (UTC and Europe/Berlin); a stop of 1000 events/day 24/7 traffic is silent
-21-29 minutes after the last event (200/day: 1.8-2.0 h); for office-hours traffic the last event of
+29-31 minutes after the last event (200/day: 1.9-2.1 h); for office-hours traffic the last event of
 a Friday becomes silence at about 9:06 on Monday. Public holidays are not known to it: a workday
 holiday of a business-hours workflow would read as silence.
 
@@ -52,6 +60,7 @@ import numpy as np
 from detectors.calendar import _MONDAY_SHIFT, _zone, hour_of_week, utc_offset, zone_turn
 
 _HOURS = 168
+_MOMENT = 60.0  # seconds: the events of one minute are one moment of activity (a batch, a burst)
 _REFRESH_EVERY = 256
 _LEVELS = (2.0, 4.0, 8.0, 16.0)  # expected events in a gap (Poisson: in 14 %, 1.8 %, 0.03 %, 1e-7 of gaps)
 _MIN_EXCEED = 5.0  # exceedances a level needs before it may widen the limit
@@ -204,12 +213,19 @@ class SourceRate:
             self._table = self._compute_table()
 
     def observe(self, ts: float) -> None:
-        """Count one event at event time ``ts`` (late events are counted, time does not go back)."""
+        """Take one event at event time ``ts`` (time does not go back). It counts as a moment of
+        activity unless it falls in the same minute as the latest event (late events are counted)."""
         if not math.isfinite(ts):
             raise ValueError("timestamp must be finite")
+        last = self.last
+        if last is not None and ts // _MOMENT == last // _MOMENT:
+            if ts > last:
+                self._expose(last, ts)
+                self.last = ts
+            return
         self.n += 1
         before = self._bin
-        if self.last is None:
+        if last is None:
             self.first = self.last = ts
             self._locate(ts)
             b = self._bin
