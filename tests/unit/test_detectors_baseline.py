@@ -325,3 +325,22 @@ def test_the_limit_stops_at_eight_times_typical_for_a_stage_with_one_kind_of_nor
     assert 40.0 < wide < 90.0
     # a narrow stage is unaffected: its limit is the 4x floor
     assert limit_in_typicals(0.3) == pytest.approx(4.0, rel=0.02)
+
+
+def test_a_stage_wide_only_below_its_median_keeps_the_cap_unless_a_tenth_pass_instantly() -> None:
+    """Waiting times where most items are picked up at once and a few after a while (Weibull, shape
+    1.2: exponential-like) are wide in log space below the median only: p99.9 is 7x typical, so the
+    cap holds the limit at 8x typical (it was 40-60x when the lower half could lift the cap). A stage
+    where a tenth pass within a second (two kinds of normal: instant and worked) is not capped."""
+    rng = random.Random(5)
+    picked_up = DurationBaseline()
+    for _ in range(3000):
+        picked_up.learn_one(600.0 * rng.weibullvariate(1.0, 1.2))
+    t, typical = picked_up.threshold(), picked_up.typical()
+    assert t is not None and typical is not None
+    assert t / typical == pytest.approx(8.0, rel=0.02)
+    instant = DurationBaseline()
+    for _ in range(3000):
+        instant.learn_one(0.5 if rng.random() < 0.2 else 60.0 * rng.lognormvariate(0.0, 0.5))
+    t, typical = instant.threshold(), instant.typical()
+    assert t is not None and typical is not None and t / typical > 50.0
