@@ -229,11 +229,11 @@ class SourceRate:
             self.first = self.last = ts
             self._locate(ts)
             b = self._bin
-        elif ts >= self.last:
-            if ts > self.last:
+        elif ts >= last:
+            if ts > last:
                 if self._table is not None and not self.learning():
-                    self._score_gap(self.last, ts)
-                self._expose(self.last, ts)
+                    self._score_gap(last, ts)
+                self._expose(last, ts)
                 self.last = ts
             b = self._bin
         else:

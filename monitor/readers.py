@@ -320,11 +320,15 @@ def _read_csv(path: Path, m: CsvMapping) -> Iterator[Pair]:
         for h, i in idx.items():
             by_key.setdefault(_column_key(h), i)
 
+        def usual(role: str) -> int | None:
+            """The column with the first usual name of ``role`` that the header has."""
+            return next((by_key[k] for k in map(_column_key, CSV_COLUMN_NAMES[role]) if k in by_key), None)
+
         def need(role: str, col: str | None) -> int:
-            if col is None:  # the first usual name of the role that the header has
-                for name in CSV_COLUMN_NAMES[role]:
-                    if _column_key(name) in by_key:
-                        return by_key[_column_key(name)]
+            if col is None:
+                found = usual(role)
+                if found is not None:
+                    return found
                 raise MappingError(
                     f"{path}: no {role} column found (looked for {', '.join(CSV_COLUMN_NAMES[role])}); "
                     f"name it with --{role}-col. Columns are: {', '.join(header)}"
@@ -344,11 +348,7 @@ def _read_csv(path: Path, m: CsvMapping) -> Iterator[Pair]:
         i_entity = need("entity", m.entity_col)
         i_stage = need("stage", m.stage_col)
         i_time = need("time", m.time_col)
-        i_life: int | None = None
-        if m.lifecycle_col is not None:
-            i_life = need("lifecycle", m.lifecycle_col)
-        else:
-            i_life = next((by_key[k] for k in map(_column_key, CSV_COLUMN_NAMES["lifecycle"]) if k in by_key), None)
+        i_life = need("lifecycle", m.lifecycle_col) if m.lifecycle_col is not None else usual("lifecycle")
         lifecycle = _Lifecycle(m.transitions)
         if m.workflow_col is not None:
             i_wf: int | None = need("workflow", m.workflow_col)
