@@ -3,7 +3,7 @@
     python bench/check_identical.py --record   # before a change: write the reference alerts
     python bench/check_identical.py            # after it: backtest again, compare byte for byte
 
-It simulates the six scenarios (``stagewatch simulate --scenario all --seed 1``) into
+It simulates every scenario (``stagewatch simulate --scenario all --seed 1``) into
 ``/tmp/benchsim`` when missing, backtests each one (single engine, and 2 partitions for
 ``steady``) and compares the alert JSONL with the reference in ``/tmp/benchsim/ref``.
 Without a reference it records one (so ``make bench`` can run it). Exit status 1 on any difference.

@@ -150,7 +150,7 @@ def backtest(
 @app.command()
 def simulate(
     scenario: str = typer.Option(..., "--scenario", help="steady | segmented | business_hours | slowdown | "
-                                 "silence | out_of_order | all (one subdirectory each)."),
+                                 "silence | out_of_order | shapes | all (one subdirectory each)."),
     out: Path = typer.Option(..., "--out", help="Directory for events.<format> and truth.json."),
     items: int = typer.Option(6000, "--items", min=1, help="Items (deals + tickets) to simulate."),
     seed: int = typer.Option(1, "--seed", help="Random seed: same seed, same output."),
