@@ -153,7 +153,7 @@ def run_backtest(
 ) -> BacktestSummary:
     """Replay a file; write every alert change as JSONL. Returns the summary.
 
-    ``order``: see :func:`monitor.readers.read_events` (``auto`` sorts XES logs by time)."""
+    ``order``: see :func:`monitor.readers.read_events` (``auto`` sorts XES and CSV logs by time)."""
     from monitor.readers import read_events
 
     engines = [engine] if engine is not None else [
