@@ -101,6 +101,8 @@ def backtest(
                                         "first of timestamp, time:timestamp, time, ...)."),
     delimiter: str | None = typer.Option(None, "--delimiter", help="CSV: field delimiter (default: the one of "
                                          ", ; tab | found most in the header line)."),
+    encoding: str | None = typer.Option(None, "--encoding", help="CSV: text encoding (default: UTF-8, with or "
+                                        "without a byte-order mark; e.g. cp1252 for a Windows export)."),
     workflow: str | None = typer.Option(None, "--workflow", help="CSV/XES: workflow name (column or constant)."),
     segment_col: str | None = typer.Option(None, "--segment-col", help="CSV: column with the segment."),
     tz: str = typer.Option("UTC", "--tz", help="Time zone for timestamps without an offset (CSV/XES)."),
@@ -124,7 +126,7 @@ def backtest(
 
     mapping = {k: v for k, v in dict(entity_col=entity_col, stage_col=stage_col, time_col=time_col,
                workflow=workflow, segment_col=segment_col, tz=tz, time_format=time_format,
-               delimiter=delimiter).items() if v is not None}
+               delimiter=delimiter, encoding=encoding).items() if v is not None}
     if compare is not None:
         from monitor.compare import compare_command
 

@@ -65,6 +65,7 @@ class CsvMapping:
     tz: str = "UTC"  # for timestamps without an offset
     time_format: str | None = None  # strptime format (e.g. "%d.%m.%Y %H:%M"); None: ISO-8601, Y/M/D or epoch
     delimiter: str | None = None  # None: the one of , ; tab | found most often in the header line
+    encoding: str = "utf-8-sig"  # a UTF-8 byte-order mark is skipped; a line not in it is a bad record
     extra_attributes: bool = True  # keep the other columns as attributes
     lifecycle_col: str | None = None  # None: the column "lifecycle:transition" (or "lifecycle") if present
     transitions: tuple[str, ...] = ("complete",)  # lifecycle values kept, as for XES ("*": all)
@@ -308,11 +309,12 @@ def _sniff_delimiter(header_line: str) -> str:
 
 def _read_csv(path: Path, m: CsvMapping) -> Iterator[Pair]:
     tz = ZoneInfo(m.tz)
-    with _open(path, "r", encoding="utf-8-sig", newline="") as f:  # -sig: skip a byte-order mark
+    with _open(path, "r", encoding=m.encoding, errors="surrogateescape", newline="") as f:
         first = f.readline()
         if not first.strip():
             raise MappingError(f"{path}: empty file, expected a header row")
         delimiter = m.delimiter or _sniff_delimiter(first)
+        encoding = "UTF-8" if m.encoding.lower().replace("_", "-") in ("utf-8-sig", "utf-8", "utf8") else m.encoding
         reader = csv.reader(itertools.chain([first], f), delimiter=delimiter)
         header = [h.strip() for h in next(reader)]
         idx = {h: i for i, h in enumerate(header)}
@@ -367,7 +369,13 @@ def _read_csv(path: Path, m: CsvMapping) -> Iterator[Pair]:
             lineno = reader.line_num
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
-            raw = delimiter.join(row).encode()
+            line = delimiter.join(row)
+            try:
+                raw = line.encode()
+            except UnicodeEncodeError:  # bytes the encoding could not read, kept as they were
+                yield None, BadRecord(line.encode("utf-8", "surrogateescape"), f"line {lineno}: not {encoding} "
+                                      "text (a Windows export? pass --encoding cp1252)")
+                continue
             if len(row) != width:
                 yield None, BadRecord(raw, f"line {lineno}: {len(row)} fields, the header has {width}")
                 continue
@@ -412,6 +420,15 @@ def _read_xes(path: Path, m: XesMapping) -> Iterator[Pair]:
         yield from _parse_xes(path, source, m)
 
 
+def _until_broken(items: Iterator[Any], broken: list[ET.ParseError]) -> Iterator[Any]:
+    """``items`` until the XML stops being well-formed (a truncated download, a stray byte): the error
+    is put in ``broken`` and the log is read up to there instead of not at all."""
+    try:
+        yield from items
+    except ET.ParseError as exc:
+        broken.append(exc)
+
+
 def _parse_xes(path: Path, source: IO[bytes], m: XesMapping) -> Iterator[Pair]:
     """Stream an XES log with ``iterparse``; each trace is buffered (one case), elements are cleared."""
     tz = ZoneInfo(m.tz)
@@ -423,8 +440,8 @@ def _parse_xes(path: Path, source: IO[bytes], m: XesMapping) -> Iterator[Pair]:
     trace_events: list[dict[str, str]] = []
     trace_no = 0
     root: ET.Element | None = None
-    context = ET.iterparse(source, events=("start", "end"))
-    for action, elem in context:
+    broken: list[ET.ParseError] = []
+    for action, elem in _until_broken(ET.iterparse(source, events=("start", "end")), broken):
         tag = _local(elem.tag)
         if action == "start":
             if root is None:
@@ -464,6 +481,9 @@ def _parse_xes(path: Path, source: IO[bytes], m: XesMapping) -> Iterator[Pair]:
             continue
         if tag == "event" and depth == 2 and stack[1] == "trace":
             elem.clear()
+    for exc in broken:
+        yield None, BadRecord(b"", f"not well-formed XML ({exc}): the log is read up to there, its "
+                                   "unfinished trace is not used")
 
 
 def _scope_is_event(root: ET.Element | None, attr_elem: ET.Element) -> bool:

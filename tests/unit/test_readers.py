@@ -298,3 +298,27 @@ def test_a_day_first_time_is_a_bad_record_that_names_its_format(tmp_path, capsys
     assert summary.invalid == 2 and summary.first_invalid == bad[0]
     print_summary(summary)
     assert "2 of 2 records were invalid" in capsys.readouterr().err
+
+
+def test_a_line_in_another_encoding_is_a_bad_record_and_encoding_reads_it(tmp_path):
+    p = tmp_path / "export.csv"
+    p.write_bytes("case_id;activity;timestamp\n1;Prüfung;2026-01-01T00:00:00Z\n2;A;2026-01-01T01:00:00Z\n"
+                  .encode("cp1252"))
+    pairs = list(read_events(p, order="file"))
+    assert pairs[0][1].reason == "line 2: not UTF-8 text (a Windows export? pass --encoding cp1252)"
+    assert pairs[0][1].raw == "1;Prüfung;2026-01-01T00:00:00Z".encode("cp1252")  # the bytes as they were
+    assert pairs[1][0].stage == "A"
+    assert [e.stage for e in events_only(read_events(p, mapping={"encoding": "cp1252"}))] == ["Prüfung", "A"]
+
+
+def test_a_truncated_xes_log_is_read_up_to_the_break(tmp_path):
+    whole = tmp_path / "whole.xes"
+    whole.write_text(XES)
+    complete = list(events_only(read_events(whole)))
+    cut = tmp_path / "cut.xes"
+    cut.write_text(XES[: XES.rindex("</trace>") - 20])  # the last trace is cut off mid-way
+    pairs = list(read_events(cut))
+    got = [e for e, _ in pairs if e is not None]
+    bad = [b for _, b in pairs if b is not None]
+    assert [e.event_id for e in got] == [e.event_id for e in complete]  # the first trace, whole
+    assert len(bad) == 1 and bad[0].reason.startswith("not well-formed XML")  # the cut, not the second trace
