@@ -61,7 +61,8 @@ STAGE_WIDE_MIN_OVERDUE = 4  # fewer items crossing the limit in one window is ne
 QUIET_FACTOR = 0.5  # no event for half the silence limit: item pages wait until the source is clear
 STAGE_CHECK_EVERY = 300.0  # event-time seconds between backlog / source checks, however often tick runs
 IDLE_CHECK_MAX = 6 * 3600.0  # ... the backlog and learned-end checks double their interval up to this while
-# no event arrives (quiet nights, the years of a sparse log); the source (silence) check keeps its pace
+# no event arrives (quiet nights, the years of a sparse log) and run at the first check after one does;
+# the source (silence) check keeps its pace
 MAX_CATCH_UP_STEPS = 200_000  # event-time ticks one event may trigger before the clock jumps instead
 TERMINAL_CHECK_EVERY = 3600.0  # ... between checks whether a stage no item leaves is terminal
 END_MIN_MOVED = 30  # items that moved on before a stage they mostly end at can be told from a slow one
@@ -794,13 +795,14 @@ class Engine:
             self._judge(item, now, out)
             if self.dirty is not None:
                 self.dirty.add(item.entity_id)
-        if stage_checks and now >= self.next_flow_check:
-            self._stage_checks(now, out)
+        if stage_checks:
             applied = sum(wf.events for wf in self.workflows.values())
             idle = applied == self.applied_at_flow
-            self.flow_every = min(2.0 * self.flow_every, IDLE_CHECK_MAX) if idle else STAGE_CHECK_EVERY
-            self.applied_at_flow = applied
-            self.next_flow_check = now + self.flow_every
+            if not idle or now >= self.next_flow_check:
+                self._stage_checks(now, out)
+                self.flow_every = min(2.0 * self.flow_every, IDLE_CHECK_MAX) if idle else STAGE_CHECK_EVERY
+                self.applied_at_flow = applied
+                self.next_flow_check = now + self.flow_every
         return out
 
     def _stage_checks(self, now: float, out: list[Alert]) -> None:

@@ -516,3 +516,28 @@ def test_a_time_zone_set_by_a_settings_reload_rebins_the_source_rate():
     assert rate.timezone == "Asia/Tokyo"
     assert list(rate.counts) == before[-9:] + before[:-9]  # UTC+9: every bin 9 hours later
     assert sum(rate.counts) == 50
+
+
+def test_an_idle_stretch_slows_the_stage_checks_and_an_event_restores_their_pace():
+    """Without events nothing the backlog and learned-end checks judge moves much: they double their
+    interval up to IDLE_CHECK_MAX (a 13-year sparse log replayed 5x faster); the next event brings
+    back the 300 s pace."""
+    from monitor.engine import IDLE_CHECK_MAX, STAGE_CHECK_EVERY
+
+    e = Engine(make_settings(backlog_enabled=True))
+    history = normal_history(30)
+    for x in history:
+        e.process(x)
+    calls: list[float] = []
+    check = e._stage_checks
+    e._stage_checks = lambda now, out: (calls.append(now), check(now, out))  # type: ignore[method-assign]
+    last = max(x.timestamp for x in history)
+    for k in range(1, 2 * 288 + 1):  # two quiet days, ticked every 300 s
+        e.tick(last + STAGE_CHECK_EVERY * k)
+    assert 8 <= len(calls) <= 16  # 5, 10, 20 ... 320 min, then every 6 h (576 ticks before)
+    assert e.flow_every == IDLE_CHECK_MAX
+    t = last + 2 * DAY + 60
+    e.process(ev("d-late", "lead", t))
+    n = len(calls)
+    e.tick(t + STAGE_CHECK_EVERY)  # the first check after an event runs, however far the idle one was
+    assert len(calls) == n + 1 and e.flow_every == STAGE_CHECK_EVERY
