@@ -309,6 +309,8 @@ class ZoneFinder:
                 self.hour, self.pending)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
+        # a snapshot from before the activity ring holds only the first fields: the rest start fresh
+        state = tuple(state) + ZoneFinder().__getstate__()[len(state):]
         (self.zone, self.samples, self.stopped, self.counts, self.stamps, self.next_check, self.learned_at,
          self.hour, self.pending) = state
 

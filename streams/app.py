@@ -339,8 +339,18 @@ class Worker:
                 clock = self.clocks[partition] = EventClock(self.settings.worker.tick_interval_seconds)
                 clock.next_tick, clock.last_ts = clock_state
                 now = clock.last_ts if clock.last_ts is not None else now
-        eng = Engine.restore_parts(rec.learned, list(rec.items.items()), self.settings, now,
-                                   partition_scope(partition, self.partitions))
+        scope = partition_scope(partition, self.partitions)
+        try:
+            eng = Engine.restore_parts(rec.learned, list(rec.items.items()), self.settings, now, scope)
+        except Exception as exc:  # noqa: BLE001 - an unreadable snapshot must not wedge the partition
+            log.error("partition %s: the learned state cannot be read (%s: %s); relearning, open items kept",
+                      partition, type(exc).__name__, exc)
+            try:
+                eng = Engine.restore_parts(None, list(rec.items.items()), self.settings, now, scope)
+            except Exception as exc2:  # noqa: BLE001
+                log.error("partition %s: the open items cannot be read either (%s: %s); starting empty",
+                          partition, type(exc2).__name__, exc2)
+                eng = Engine(self.settings, scope)
         eng.dirty = set()
         if rec.learned is not None or rec.items:
             log.info("partition %s: recovered %d open items", partition, len(rec.items))

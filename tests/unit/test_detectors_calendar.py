@@ -323,3 +323,16 @@ def test_round_the_clock_traffic_stays_in_utc() -> None:
     f = ZoneFinder()
     assert [z for t in _hourly("Europe/Berlin", 70, office=False) if (z := f.observe(t, 0.0))] == []
     assert f.zone == "UTC"
+
+
+def test_a_zone_finder_from_an_older_snapshot_restores_with_a_fresh_activity_ring() -> None:
+    """Snapshots written before the activity ring hold (zone, samples, stopped) only: a worker must
+    read them (it wedged on 'not enough values to unpack' when restarted over an older changelog)."""
+    import pickle
+
+    f = ZoneFinder.__new__(ZoneFinder)
+    f.__setstate__(("Europe/Paris", [(1_767_225_600.0, 3600.0)], False))
+    assert (f.zone, f.samples, f.stopped, f.pending, f.learned_at) == (
+        "Europe/Paris", [(1_767_225_600.0, 3600.0)], False, 0, None)
+    assert f.observe(1_767_229_200.0, 3600.0) in (None, "Europe/Paris")  # and it keeps working
+    assert pickle.loads(pickle.dumps(f)).__getstate__()[:3] == f.__getstate__()[:3]
