@@ -33,6 +33,7 @@ class BacktestSummary:
     rejected: int = 0
     behind: int = 0  # events older than the replay clock by more than the allowed lateness
     first_invalid: str | None = None  # the reason of the first invalid record
+    columns: str | None = None  # CSV: which column was read as what
     items: int = 0
     open_items: int = 0
     alert_changes: int = 0
@@ -62,6 +63,7 @@ class BacktestSummary:
             "seconds": round(self.seconds, 3),
             "events_per_second": round(self.events_per_second, 1),
             "time_basis": dict(self.time_basis),
+            "columns": self.columns,
         }
 
 
@@ -154,7 +156,7 @@ def run_backtest(
     """Replay a file; write every alert change as JSONL. Returns the summary.
 
     ``order``: see :func:`monitor.readers.read_events` (``auto`` sorts XES and CSV logs by time)."""
-    from monitor.readers import read_events
+    from monitor.readers import csv_layout, detect_format, read_events
 
     engines = [engine] if engine is not None else [
         Engine(settings, scope=partition_scope(p, partitions)) for p in range(max(1, partitions))
@@ -174,6 +176,8 @@ def run_backtest(
         dlq.write(encode({"reason": bad.reason, "raw": bad.raw.decode("utf-8", "replace")}) + b"\n")
 
     records = read_events(events_path, fmt=fmt, mapping=mapping or {}, order=order)
+    if (detect_format(Path(events_path)) if fmt == "auto" else fmt) == "csv":
+        summary.columns = csv_layout(events_path, mapping or {})
     if progress is not None:
         records = progress(records, summary)
     try:
@@ -200,6 +204,8 @@ def print_summary(summary: BacktestSummary, console: Any = None) -> None:
 
     console = console or Console(stderr=True)
     t = Table(title="backtest summary", show_header=False)
+    if summary.columns:
+        t.add_row("columns (CSV)", summary.columns)
     t.add_row("events read", f"{summary.events_read:,}")
     for outcome, n in sorted(summary.outcomes.items()):
         t.add_row(f"  {outcome}", f"{n:,}")

@@ -307,60 +307,112 @@ def _sniff_delimiter(header_line: str) -> str:
     return max(_DELIMITERS, key=header_line.count) if any(d in header_line for d in _DELIMITERS) else ","
 
 
-def _read_csv(path: Path, m: CsvMapping) -> Iterator[Pair]:
-    tz = ZoneInfo(m.tz)
-    with _open(path, "r", encoding=m.encoding, errors="surrogateescape", newline="") as f:
+@dataclass
+class _CsvLayout:
+    """Where each role is in a CSV file, as read off its header line."""
+
+    delimiter: str
+    header: list[str]
+    entity: int
+    stage: int
+    time: int
+    lifecycle: int | None
+    workflow: int | None
+    segment: int | None
+    event_id: int | None
+    waiting_on: int | None
+
+    def describe(self) -> str:
+        roles = [("entity", self.entity), ("stage", self.stage), ("time", self.time),
+                 ("lifecycle", self.lifecycle), ("workflow", self.workflow), ("segment", self.segment)]
+        cols = ", ".join(f"{role} = {self.header[i]}" for role, i in roles if i is not None)
+        return f"{cols} (delimiter {self.delimiter!r})"
+
+
+def _csv_layout(path: Path, header: list[str], delimiter: str, m: CsvMapping) -> _CsvLayout:
+    idx = {h: i for i, h in enumerate(header)}
+    by_key: dict[str, int] = {}
+    for h, i in idx.items():
+        by_key.setdefault(_column_key(h), i)
+
+    def usual(role: str) -> int | None:
+        """The column with the first usual name of ``role`` that the header has."""
+        return next((by_key[k] for k in map(_column_key, CSV_COLUMN_NAMES[role]) if k in by_key), None)
+
+    def need(role: str, col: str | None) -> int:
+        if col is None:
+            found = usual(role)
+            if found is not None:
+                return found
+            raise MappingError(
+                f"{path}: no {role} column found (looked for {', '.join(CSV_COLUMN_NAMES[role])}); "
+                f"name it with --{role}-col. Columns are: {', '.join(header)}"
+                + ("" if len(header) > 1 else f" (one column: is the delimiter {delimiter!r} right?)")
+            )
+        if col not in idx:
+            raise MappingError(
+                f"{path}: {role} column {col!r} is not in the header; columns are: {', '.join(header)}"
+            )
+        return idx[col]
+
+    def optional(col: str | None, default: str) -> int | None:
+        if col is not None:
+            return need(default, col)
+        return idx.get(default)
+
+    if m.workflow_col is not None:
+        i_wf: int | None = need("workflow", m.workflow_col)
+    elif m.workflow is not None:
+        i_wf = idx.get(m.workflow)  # the name of a column, else a constant
+    else:
+        i_wf = idx.get("workflow")
+    return _CsvLayout(
+        delimiter=delimiter,
+        header=header,
+        entity=need("entity", m.entity_col),
+        stage=need("stage", m.stage_col),
+        time=need("time", m.time_col),
+        lifecycle=need("lifecycle", m.lifecycle_col) if m.lifecycle_col is not None else usual("lifecycle"),
+        workflow=i_wf,
+        segment=optional(m.segment_col, "segment"),
+        event_id=optional(m.event_id_col, "event_id"),
+        waiting_on=optional(m.waiting_on_col, "waiting_on"),
+    )
+
+
+def _open_csv(path: Path, m: CsvMapping) -> tuple[IO[str], Any, _CsvLayout]:
+    """Open a CSV file, read its header: (the file, a csv reader positioned after the header, layout)."""
+    f = _open(path, "r", encoding=m.encoding, errors="surrogateescape", newline="")
+    try:
         first = f.readline()
         if not first.strip():
             raise MappingError(f"{path}: empty file, expected a header row")
         delimiter = m.delimiter or _sniff_delimiter(first)
-        encoding = "UTF-8" if m.encoding.lower().replace("_", "-") in ("utf-8-sig", "utf-8", "utf8") else m.encoding
         reader = csv.reader(itertools.chain([first], f), delimiter=delimiter)
         header = [h.strip() for h in next(reader)]
+        return f, reader, _csv_layout(path, header, delimiter, m)
+    except BaseException:
+        f.close()
+        raise
+
+
+def csv_layout(path: str | Path, mapping: CsvMapping | dict[str, Any] | None = None) -> str:
+    """Which column of a CSV file holds what, in words (for the replay summary)."""
+    f, _reader, layout = _open_csv(Path(path), _mapping(CsvMapping, mapping, "CSV"))
+    f.close()
+    return layout.describe()
+
+
+def _read_csv(path: Path, m: CsvMapping) -> Iterator[Pair]:
+    tz = ZoneInfo(m.tz)
+    f, reader, lay = _open_csv(path, m)
+    with f:
+        encoding = "UTF-8" if m.encoding.lower().replace("_", "-") in ("utf-8-sig", "utf-8", "utf8") else m.encoding
+        header, delimiter = lay.header, lay.delimiter
         idx = {h: i for i, h in enumerate(header)}
-        by_key: dict[str, int] = {}
-        for h, i in idx.items():
-            by_key.setdefault(_column_key(h), i)
-
-        def usual(role: str) -> int | None:
-            """The column with the first usual name of ``role`` that the header has."""
-            return next((by_key[k] for k in map(_column_key, CSV_COLUMN_NAMES[role]) if k in by_key), None)
-
-        def need(role: str, col: str | None) -> int:
-            if col is None:
-                found = usual(role)
-                if found is not None:
-                    return found
-                raise MappingError(
-                    f"{path}: no {role} column found (looked for {', '.join(CSV_COLUMN_NAMES[role])}); "
-                    f"name it with --{role}-col. Columns are: {', '.join(header)}"
-                    + ("" if len(header) > 1 else f" (one column: is the delimiter {delimiter!r} right?)")
-                )
-            if col not in idx:
-                raise MappingError(
-                    f"{path}: {role} column {col!r} is not in the header; columns are: {', '.join(header)}"
-                )
-            return idx[col]
-
-        def optional(col: str | None, default: str) -> int | None:
-            if col is not None:
-                return need(default, col)
-            return idx.get(default)
-
-        i_entity = need("entity", m.entity_col)
-        i_stage = need("stage", m.stage_col)
-        i_time = need("time", m.time_col)
-        i_life = need("lifecycle", m.lifecycle_col) if m.lifecycle_col is not None else usual("lifecycle")
+        i_entity, i_stage, i_time, i_life = lay.entity, lay.stage, lay.time, lay.lifecycle
+        i_wf, i_seg, i_id, i_wait = lay.workflow, lay.segment, lay.event_id, lay.waiting_on
         lifecycle = _Lifecycle(m.transitions)
-        if m.workflow_col is not None:
-            i_wf: int | None = need("workflow", m.workflow_col)
-        elif m.workflow is not None:
-            i_wf = idx.get(m.workflow)  # the name of a column, else a constant
-        else:
-            i_wf = idx.get("workflow")
-        i_seg = optional(m.segment_col, "segment")
-        i_id = optional(m.event_id_col, "event_id")
-        i_wait = optional(m.waiting_on_col, "waiting_on")
         constant_wf = m.workflow if m.workflow is not None and i_wf is None else _stem(path)
         used = {i_entity, i_stage, i_time, i_wf, i_seg, i_id, i_wait, i_life}
         extra = [(h, i) for h, i in idx.items() if i not in used] if m.extra_attributes else []

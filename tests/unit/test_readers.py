@@ -106,6 +106,12 @@ def test_process_mining_csv_needs_no_mapping(tmp_path):
     assert ("Review", "start") in every and len(every) == 5
     in_file = [e.entity_id for e in events_only(read_events(p, order="file"))]
     assert in_file == ["c1", "c1", "c2", "c2"]
+    from monitor.backtest import run_backtest
+    from monitor.readers import csv_layout
+
+    said = ("entity = case:concept:name, stage = concept:name, time = time:timestamp, "
+            "lifecycle = lifecycle:transition (delimiter ';')")
+    assert csv_layout(p) == said and run_backtest(p, None).columns == said  # the summary says what it read
     with pytest.raises(MappingError, match="one column"):  # a wrong delimiter given: one column
         list(read_events(p, mapping={"delimiter": "|"}))
 
