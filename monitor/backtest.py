@@ -176,7 +176,7 @@ def run_backtest(
         dlq.write(encode({"reason": bad.reason, "raw": bad.raw.decode("utf-8", "replace")}) + b"\n")
 
     records = read_events(events_path, fmt=fmt, mapping=mapping or {}, order=order)
-    if (detect_format(Path(events_path)) if fmt == "auto" else fmt) == "csv":
+    if detect_format(Path(events_path), fmt) == "csv":
         summary.columns = csv_layout(events_path, mapping or {})
     if progress is not None:
         records = progress(records, summary)

@@ -139,12 +139,15 @@ def _open(path: Path, mode: str, **kwargs: Any) -> IO[Any]:
     return open(path, mode, **kwargs)  # noqa: SIM115 - the caller closes it
 
 
-def detect_format(path: Path) -> str:
+def detect_format(path: Path, fmt: str = "auto") -> str:
+    """``fmt``, or for ``auto`` the format the file's name tells."""
+    if fmt != "auto":
+        return fmt
     name = _unzipped_name(path).lower()
-    for suffix, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "jsonl"), (".csv", "csv"),
-                        (".xes", "xes"), (".xml", "xes")):
+    for suffix, kind in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "jsonl"), (".csv", "csv"),
+                         (".xes", "xes"), (".xml", "xes")):
         if name.endswith(suffix):
-            return fmt
+            return kind
     raise MappingError(f"{path}: cannot tell the format from the name (.jsonl, .csv or .xes, each "
                        "optionally .gz); pass fmt= jsonl, csv or xes")
 
@@ -164,7 +167,7 @@ def read_events(
     if order not in ORDERS:
         raise MappingError(f"unknown order {order!r}; known: {', '.join(ORDERS)}")
     p = Path(path)
-    kind = detect_format(p) if fmt == "auto" else fmt
+    kind = detect_format(p, fmt)
     if kind == "jsonl":
         pairs = _read_jsonl(p)
     elif kind == "csv":
@@ -313,6 +316,7 @@ class _CsvLayout:
 
     delimiter: str
     header: list[str]
+    columns: dict[str, int]  # header name -> index (a repeated name: its last column)
     entity: int
     stage: int
     time: int
@@ -369,6 +373,7 @@ def _csv_layout(path: Path, header: list[str], delimiter: str, m: CsvMapping) ->
     return _CsvLayout(
         delimiter=delimiter,
         header=header,
+        columns=idx,
         entity=need("entity", m.entity_col),
         stage=need("stage", m.stage_col),
         time=need("time", m.time_col),
@@ -409,13 +414,12 @@ def _read_csv(path: Path, m: CsvMapping) -> Iterator[Pair]:
     with f:
         encoding = "UTF-8" if m.encoding.lower().replace("_", "-") in ("utf-8-sig", "utf-8", "utf8") else m.encoding
         header, delimiter = lay.header, lay.delimiter
-        idx = {h: i for i, h in enumerate(header)}
         i_entity, i_stage, i_time, i_life = lay.entity, lay.stage, lay.time, lay.lifecycle
         i_wf, i_seg, i_id, i_wait = lay.workflow, lay.segment, lay.event_id, lay.waiting_on
         lifecycle = _Lifecycle(m.transitions)
         constant_wf = m.workflow if m.workflow is not None and i_wf is None else _stem(path)
         used = {i_entity, i_stage, i_time, i_wf, i_seg, i_id, i_wait, i_life}
-        extra = [(h, i) for h, i in idx.items() if i not in used] if m.extra_attributes else []
+        extra = [(h, i) for h, i in lay.columns.items() if i not in used] if m.extra_attributes else []
         width = len(header)
         for row in reader:
             lineno = reader.line_num

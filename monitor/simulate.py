@@ -365,7 +365,6 @@ def shapes() -> Scenario:
     return Scenario("shapes", (reshape(sales_model()), reshape(support_model())))
 
 
-
 # --------------------------------------------------------------------------- simulation
 
 
