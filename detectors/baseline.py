@@ -147,7 +147,13 @@ def _centre_spread(sm: tuple[float, ...]) -> tuple[float, float]:
     """Median and robust sigma of log-durations: the larger of the lower-half (p10..p50) and the
     upper-quartile (p50..p75) estimates. The lower half alone: stalls mixed into
     the upper tail cannot widen it, and censoring the top (truncation) cannot narrow it."""
-    return sm[1], max((sm[1] - sm[0]) / _Z90, (sm[2] - sm[1]) / _Z75, _MIN_SPREAD)
+    lower, upper = _half_spreads(sm)
+    return sm[1], max(lower, upper, _MIN_SPREAD)
+
+
+def _half_spreads(sm: tuple[float, ...]) -> tuple[float, float]:
+    """Robust sigmas of log-durations from the lower half (p10..p50) and the upper quartile (p50..p75)."""
+    return (sm[1] - sm[0]) / _Z90, (sm[2] - sm[1]) / _Z75
 
 
 class DurationBaseline:
@@ -348,8 +354,8 @@ class DurationBaseline:
             return None
         centre, spread = _centre_spread(self._summary)
         k = min(max(_K_MAX - _K_SLOPE * self.censored_fraction(), _K_MIN), _K_MAX)
-        lower = (centre - self._summary[0]) / _Z90
-        wide = spread if lower > _INSTANT_SPREAD else (self._summary[2] - centre) / _Z75
+        lower, upper = _half_spreads(self._summary)
+        wide = spread if lower > _INSTANT_SPREAD else upper
         cap = _LOG_MAX_FACTOR if wide <= _CAP_SPREAD else _LOG_MAX_FACTOR + _CAP_SLOPE * (wide - _CAP_SPREAD)
         excess = k * spread
         if excess > cap:
