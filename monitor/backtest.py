@@ -7,6 +7,7 @@ live system would have sent for the same events.
 
 from __future__ import annotations
 
+import base64
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from monitor.config import Settings
-from monitor.engine import Engine, EventClock, EventRejected
+from monitor.engine import Engine, EventClock, EventRejected, check_step
 from monitor.events import Alert, BadRecord, Event, encode, encode_alert
 
 DEFAULT_TICK = 60.0
@@ -33,6 +34,7 @@ class BacktestSummary:
     rejected: int = 0
     behind: int = 0  # events older than the replay clock by more than the allowed lateness
     first_invalid: str | None = None  # the reason of the first invalid record
+    dlq_path: str | None = None  # where the invalid and rejected records were written (None: there were none)
     columns: str | None = None  # CSV: which column was read as what
     items: int = 0
     open_items: int = 0
@@ -64,6 +66,7 @@ class BacktestSummary:
             "events_per_second": round(self.events_per_second, 1),
             "time_basis": dict(self.time_basis),
             "columns": self.columns,
+            "dlq_path": self.dlq_path,
         }
 
 
@@ -138,6 +141,23 @@ def replay(
             s.time_basis.setdefault(wf.name, wf.time_basis())
 
 
+def same_file(a: str | Path, b: str | Path) -> bool:
+    pa, pb = Path(a), Path(b)
+    try:
+        return pa.resolve() == pb.resolve() or (pa.exists() and pb.exists() and pa.samefile(pb))
+    except OSError:
+        return False
+
+
+def dlq_entry(bad: BadRecord) -> dict[str, str]:
+    """One line of a DLQ file: the reason and the record exactly as it was read (``raw`` when it is
+    UTF-8 text, else ``raw_base64``: a Windows-1252 byte must come back as that byte, not as U+FFFD)."""
+    try:
+        return {"reason": bad.reason, "raw": bad.raw.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"reason": bad.reason, "raw_base64": base64.b64encode(bad.raw).decode("ascii")}
+
+
 def run_backtest(
     events_path: str | Path,
     alerts_out: str | Path | None,
@@ -158,13 +178,18 @@ def run_backtest(
     ``order``: see :func:`monitor.readers.read_events` (``auto`` sorts XES and CSV logs by time)."""
     from monitor.readers import csv_layout, detect_format, read_events
 
+    dlq_path = Path(dlq_out) if dlq_out else (Path(str(alerts_out) + ".dlq.jsonl") if alerts_out else None)
+    for target, what in ((alerts_out, "alerts"), (dlq_path, "bad records")):
+        if target is not None and same_file(target, events_path):
+            raise ValueError(f"the {what} would be written over the events file itself ({target}): "
+                             f"choose another path")
+    check_step(step)  # before any file is opened
     engines = [engine] if engine is not None else [
         Engine(settings, scope=partition_scope(p, partitions)) for p in range(max(1, partitions))
     ]
     summary = BacktestSummary()
     started = time.perf_counter()
     out: IO[bytes] | None = open(alerts_out, "wb") if alerts_out else None  # noqa: SIM115
-    dlq_path = Path(dlq_out) if dlq_out else (Path(str(alerts_out) + ".dlq.jsonl") if alerts_out else None)
     dlq: IO[bytes] | None = None
 
     def on_bad(bad: BadRecord) -> None:
@@ -173,7 +198,8 @@ def run_backtest(
             return
         if dlq is None:
             dlq = open(dlq_path, "wb")  # noqa: SIM115
-        dlq.write(encode({"reason": bad.reason, "raw": bad.raw.decode("utf-8", "replace")}) + b"\n")
+            summary.dlq_path = str(dlq_path)
+        dlq.write(encode(dlq_entry(bad)) + b"\n")
 
     records = read_events(events_path, fmt=fmt, mapping=mapping or {}, order=order)
     if detect_format(Path(events_path), fmt) == "csv":
@@ -209,8 +235,10 @@ def print_summary(summary: BacktestSummary, console: Any = None) -> None:
     t.add_row("events read", f"{summary.events_read:,}")
     for outcome, n in sorted(summary.outcomes.items()):
         t.add_row(f"  {outcome}", f"{n:,}")
-    t.add_row("invalid (to DLQ file)", f"{summary.invalid:,}")
-    t.add_row("rejected (to DLQ file)", f"{summary.rejected:,}")
+    t.add_row("invalid", f"{summary.invalid:,}")
+    t.add_row("rejected", f"{summary.rejected:,}")
+    if summary.dlq_path:
+        t.add_row("bad records kept in", summary.dlq_path)
     if summary.behind:
         t.add_row("behind the replay clock", f"{summary.behind:,}")
     t.add_row("distinct items", f"{summary.items:,}")
@@ -230,8 +258,11 @@ def print_summary(summary: BacktestSummary, console: Any = None) -> None:
     else:
         console.print("no alerts fired")
     if summary.invalid and summary.invalid >= summary.events_read:
+        kept = f"all are in {summary.dlq_path}" if summary.dlq_path else "give --dlq-out to keep them"
         console.print(f"[yellow]{summary.invalid:,} of {summary.invalid + summary.events_read:,} records were "
-                      f"invalid (all are in the DLQ file); the first: {summary.first_invalid}[/yellow]")
+                      f"invalid ({kept}); the first: {summary.first_invalid}[/yellow]")
+    elif not summary.events_read and not summary.invalid:
+        console.print("[yellow]the file holds no events (empty, or only blank lines)[/yellow]")
     late = summary.outcomes.get("late", 0)
     if late > max(10, 0.01 * summary.events_read):
         console.print(

@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="YAML settings file (env STAGEWATCH_* overrides it).")
+TickOpt = typer.Option(60.0, "--tick", min=0.001, help="Event-time seconds between engine ticks (the live timer).")
 
 
 def _settings(config: Path | None):
@@ -91,8 +92,9 @@ def backtest(
     alerts_out: Path | None = typer.Option(None, "--alerts-out", "-o", help="Write every alert change here (JSONL)."),
     config: Path | None = ConfigOpt,
     fmt: str = typer.Option("auto", "--format", help="auto | jsonl | csv | xes"),
-    tick: float = typer.Option(60.0, "--tick", help="Event-time seconds between engine ticks (the live timer)."),
-    dlq_out: Path | None = typer.Option(None, "--dlq-out", help="Bad records (default: ALERTS.dlq.jsonl)."),
+    tick: float = TickOpt,
+    dlq_out: Path | None = typer.Option(None, "--dlq-out", help="Bad records with their reasons (default: "
+                                        "ALERTS.dlq.jsonl, or EVENTS.dlq.jsonl in the working directory without -o)."),
     entity_col: str | None = typer.Option(None, "--entity-col", help="CSV: column with the item id (default: the "
                                           "first of case_id, entity_id, case:concept:name, case, ...)."),
     stage_col: str | None = typer.Option(None, "--stage-col", help="CSV: column with the stage entered (default: "
@@ -136,6 +138,8 @@ def backtest(
     if not events.exists():
         typer.secho(f"{events}: no such file", fg="red", err=True)
         raise typer.Exit(2)
+    if dlq_out is None and alerts_out is None:
+        dlq_out = Path(events.name + ".dlq.jsonl")  # bad input is kept, with or without -o
     try:
         summary = run_backtest(events, alerts_out, settings, fmt=fmt, mapping=mapping, step=tick,
                                dlq_out=dlq_out, progress=None if json_summary else count_progress,
@@ -328,7 +332,7 @@ def report(
     config: Path | None = ConfigOpt,
     truth: Path | None = typer.Option(None, "--truth", help="truth.json from `stagewatch simulate`: adds scores."),
     fmt: str = typer.Option("auto", "--format", help="auto | jsonl | csv | xes"),
-    tick: float = typer.Option(60.0, "--tick", help="Event-time seconds between engine ticks (the live timer)."),
+    tick: float = TickOpt,
     sample_hours: float = typer.Option(12.0, "--sample-hours", min=0.01, help="Event-time hours between samples "
                                        "of the baselines (threshold over time, WIP)."),
 ) -> None:

@@ -22,14 +22,16 @@ from __future__ import annotations
 import csv
 import gzip
 import heapq
+import io
 import itertools
 import os
 import tempfile
 import xml.etree.ElementTree as ET
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, Literal
 from zoneinfo import ZoneInfo
@@ -291,11 +293,12 @@ def _parses(text: str, fmt: str) -> bool:
     return True
 
 
-def _to_event(fields: dict[str, Any], raw: bytes, where: str) -> Pair:
+def _to_event(fields: dict[str, Any], raw: Callable[[], bytes], where: str) -> Pair:
+    """Validate one record's fields; when they are invalid, ``raw()`` gives the record as read, for the DLQ."""
     try:
         return validate(fields), None
     except (ValidationError, ValueError, OverflowError) as exc:
-        return None, BadRecord(raw, f"{where}: {exc}")
+        return None, BadRecord(raw(), f"{where}: {exc}")
 
 
 # --------------------------------------------------------------------------- CSV
@@ -401,6 +404,14 @@ def _open_csv(path: Path, m: CsvMapping) -> tuple[IO[str], Any, _CsvLayout]:
         raise
 
 
+def _row_bytes(row: list[str], delimiter: str) -> bytes:
+    """A bad CSV row as a CSV line again (quoted where it needs it, so the DLQ entry reads back as the same
+    fields), in the bytes it was read from: undecodable bytes come back as themselves."""
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=delimiter, lineterminator="").writerow(row)
+    return buf.getvalue().encode("utf-8", "surrogateescape")
+
+
 def csv_layout(path: str | Path, mapping: CsvMapping | dict[str, Any] | None = None) -> str:
     """Which column of a CSV file holds what, in words (for the replay summary)."""
     f, _reader, layout = _open_csv(Path(path), _mapping(CsvMapping, mapping, "CSV"))
@@ -425,15 +436,15 @@ def _read_csv(path: Path, m: CsvMapping) -> Iterator[Pair]:
             lineno = reader.line_num
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
-            line = delimiter.join(row)
             try:
-                raw = line.encode()
+                "".join(row).encode()
             except UnicodeEncodeError:  # bytes the encoding could not read, kept as they were
-                yield None, BadRecord(line.encode("utf-8", "surrogateescape"), f"line {lineno}: not {encoding} "
+                yield None, BadRecord(_row_bytes(row, delimiter), f"line {lineno}: not {encoding} "
                                       "text (a Windows export? pass --encoding cp1252)")
                 continue
             if len(row) != width:
-                yield None, BadRecord(raw, f"line {lineno}: {len(row)} fields, the header has {width}")
+                yield None, BadRecord(_row_bytes(row, delimiter), f"line {lineno}: {len(row)} fields, the header "
+                                      f"has {width}")
                 continue
             transition = "complete"
             if i_life is not None:
@@ -443,7 +454,7 @@ def _read_csv(path: Path, m: CsvMapping) -> Iterator[Pair]:
             try:
                 ts = _local_time(row[i_time], tz, m.time_format)
             except ValidationError as exc:
-                yield None, BadRecord(raw, f"line {lineno}: {exc}")
+                yield None, BadRecord(_row_bytes(row, delimiter), f"line {lineno}: {exc}")
                 continue
             attrs = {h: row[i] for h, i in extra if row[i] != ""}
             lifecycle.attribute(transition, attrs)
@@ -458,7 +469,7 @@ def _read_csv(path: Path, m: CsvMapping) -> Iterator[Pair]:
                 "attributes": attrs,
                 "waiting_on": row[i_wait] if i_wait is not None and row[i_wait] else None,
             }
-            yield _to_event(fields, raw, f"line {lineno}")
+            yield _to_event(fields, partial(_row_bytes, row, delimiter), f"line {lineno}")
 
 
 # --------------------------------------------------------------------------- XES
@@ -602,7 +613,7 @@ def _emit_trace(
             "attributes": attrs,
             "waiting_on": waiting_on,
         }
-        yield _to_event(fields, raw, where)
+        yield _to_event(fields, partial(bytes, raw), where)
 
 
 # --------------------------------------------------------------------------- time order

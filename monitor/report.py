@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from monitor.backtest import DEFAULT_TICK, BacktestSummary, replay
+from monitor.backtest import DEFAULT_TICK, BacktestSummary, replay, same_file
 from monitor.config import Settings
 from monitor.engine import Engine
 from monitor.events import Alert, BadRecord, Event, format_ts, human_duration, parse_timestamp
@@ -633,6 +633,9 @@ def report_command(
         if p is not None and not p.exists():
             err.print(f"[red]{p}: no such file[/red]")
             return 2
+    if same_file(out, events):
+        err.print(f"[red]the report would be written over the events file itself ({out}): choose another --out[/red]")
+        return 2
     try:
         with err.status(f"replaying {events}..."):
             data = collect(events, settings, fmt=fmt, step=step, sample_hours=sample_hours, truth_path=truth)

@@ -541,3 +541,16 @@ def test_an_idle_stretch_slows_the_stage_checks_and_an_event_restores_their_pace
     n = len(calls)
     e.tick(t + STAGE_CHECK_EVERY)  # the first check after an event runs, however far the idle one was
     assert len(calls) == n + 1 and e.flow_every == STAGE_CHECK_EVERY
+
+
+def test_the_event_clock_skips_quiet_steps_in_one_go_whatever_the_step():
+    """Steps with nothing due only move the engine's clock: a month between two events with a 1 ms
+    step (2.6e9 steps) takes no time, ends on the same step grid, and a step <= 0 is refused."""
+    eng = Engine()
+    clock = EventClock(0.001)
+    t0 = 1_767_225_600.0
+    assert clock.advance(eng, t0) == [] and clock.advance(eng, t0 + 30 * 86400 + 0.0005) == []
+    # on the grid up to float rounding at epoch magnitudes (a 1 ms step is ~4000 ulps there)
+    assert abs(eng.clock - (t0 + 30 * 86400)) < 0.01 and clock.next_tick > t0 + 30 * 86400 + 0.0005
+    with pytest.raises(ValueError, match="positive number of seconds"):
+        EventClock(0.0)

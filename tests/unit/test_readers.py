@@ -328,3 +328,39 @@ def test_a_truncated_xes_log_is_read_up_to_the_break(tmp_path):
     bad = [b for _, b in pairs if b is not None]
     assert [e.event_id for e in got] == [e.event_id for e in complete]  # the first trace, whole
     assert len(bad) == 1 and bad[0].reason.startswith("not well-formed XML")  # the cut, not the second trace
+
+
+def test_a_bad_csv_row_is_kept_as_a_csv_line_that_reads_back_as_the_same_fields(tmp_path):
+    import csv
+
+    p = tmp_path / "x.csv"
+    p.write_text('case_id,activity,timestamp,note\nc2,A,bad-time,"has, comma and ""quotes"""\n')
+    (_ev, bad), = read_events(p)
+    assert bad.raw == b'c2,A,bad-time,"has, comma and ""quotes"""'
+    assert next(csv.reader([bad.raw.decode()])) == ["c2", "A", "bad-time", 'has, comma and "quotes"']
+
+
+def test_backtest_keeps_bad_input_without_o_and_never_writes_over_its_input(tmp_path, monkeypatch):
+    import base64
+    import json
+
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    good = b'{"workflow":"w","entity_id":"a","stage":"s","timestamp":"2026-01-01T00:00:00Z"}\n'
+    (tmp_path / "in.jsonl").write_bytes(good + b"garbage\n\xff\xfe not text\n")
+    runner = CliRunner()
+    r = runner.invoke(app, ["backtest", "in.jsonl"])
+    assert r.exit_code == 0, r.output
+    kept = [json.loads(line) for line in (tmp_path / "in.jsonl.dlq.jsonl").read_text().splitlines()]
+    assert kept[0]["raw"] == "garbage" and kept[0]["reason"].startswith("line 2: invalid JSON")
+    assert base64.b64decode(kept[1]["raw_base64"]) == b"\xff\xfe not text"  # the bytes, not U+FFFD
+    before = (tmp_path / "in.jsonl").read_bytes()
+    for args in (["-o", "in.jsonl"], ["-o", "a.jsonl", "--dlq-out", "./in.jsonl"]):
+        r = runner.invoke(app, ["backtest", "in.jsonl", *args])
+        assert r.exit_code == 2 and "over the events file itself" in r.output
+    assert (tmp_path / "in.jsonl").read_bytes() == before
+    r = runner.invoke(app, ["backtest", "in.jsonl", "--tick", "0"])
+    assert r.exit_code == 2 and "--tick" in r.output
