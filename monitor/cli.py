@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -19,11 +20,18 @@ ConfigOpt = typer.Option(None, "--config", "-c", help="YAML settings file (env S
 TickOpt = typer.Option(60.0, "--tick", min=0.001, help="Event-time seconds between engine ticks (the live timer).")
 
 
-def _settings(config: Path | None):
+BootstrapOpt = typer.Option(None, "--bootstrap", help="Kafka bootstrap servers (host:port,...; `stagewatch up` "
+                            "prints the local one).")
+
+
+def _settings(config: Path | None, bootstrap: str | None = None, **overrides: Any):
+    """The settings of ``--config`` with the command line's overrides; a clear error, exit 2, when invalid."""
     from monitor.config import ConfigError, load_settings
 
+    if bootstrap:
+        overrides["kafka"] = {"bootstrap_servers": bootstrap}
     try:
-        return load_settings(config)
+        return load_settings(config, **overrides)
     except ConfigError as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None
@@ -175,6 +183,10 @@ def simulate(
     except ValueError as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None
+    except OSError as exc:
+        typer.secho(f"cannot write to {out}: {exc.strerror or exc} (--out is a directory, made when missing)",
+                    fg="red", err=True)
+        raise typer.Exit(2) from None
     for name, path in written.items():
         typer.echo(f"{name}: {path} (truth: {path.parent / 'truth.json'})")
 
@@ -201,6 +213,11 @@ def evaluate(
 
         try:
             seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+        except ValueError:
+            typer.secho(f"--seeds takes whole numbers separated by commas, e.g. 1,2,3 (got {seeds!r})", fg="red",
+                        err=True)
+            raise typer.Exit(2) from None
+        try:
             rows = run_quality([scenario], items=items, seeds=seed_list, settings=_settings(config),
                                engine_cmd=engine_cmd)
         except ValueError as exc:
@@ -237,25 +254,18 @@ def worker(
     config: Path | None = ConfigOpt,
     clock: str | None = typer.Option(None, "--clock", help="wall (default) or event: tick on event time, for replays."),
     web_port: int | None = typer.Option(None, "--web-port", help="Port of /health, /metrics, /items, /events."),
-    bootstrap: str | None = typer.Option(None, "--bootstrap", help="Kafka bootstrap servers (host:port,...)."),
+    bootstrap: str | None = BootstrapOpt,
     loglevel: str = typer.Option("info", "--loglevel", "-l"),
 ) -> None:
     """Run the streaming worker: consume events from Kafka, page stalled items, serve metrics."""
-    from monitor.config import ConfigError, load_settings
     from streams.app import run_worker
 
-    overrides: dict = {}
+    worker_overrides: dict[str, Any] = {}
     if clock:
-        overrides.setdefault("worker", {})["clock"] = clock
+        worker_overrides["clock"] = clock
     if web_port is not None:
-        overrides.setdefault("worker", {})["web_port"] = web_port
-    if bootstrap:
-        overrides["kafka"] = {"bootstrap_servers": bootstrap}
-    try:
-        settings = load_settings(config, **overrides)
-    except ConfigError as exc:
-        typer.secho(str(exc), fg="red", err=True)
-        raise typer.Exit(2) from None
+        worker_overrides["web_port"] = web_port
+    settings = _settings(config, bootstrap, **({"worker": worker_overrides} if worker_overrides else {}))
     run_worker(settings, loglevel=loglevel, config_path=config)
 
 
@@ -264,7 +274,7 @@ def produce(
     events: Path = typer.Argument(..., help="Events file (JSONL, CSV or XES; gzipped when named *.gz)."),
     config: Path | None = ConfigOpt,
     topic: str | None = typer.Option(None, "--topic", help="Default: the first events topic of the settings."),
-    bootstrap: str | None = typer.Option(None, "--bootstrap", help="Kafka bootstrap servers."),
+    bootstrap: str | None = BootstrapOpt,
     rate: float | None = typer.Option(None, "--rate", help="At most this many events per second."),
     batch: int = typer.Option(1, "--batch", help="Events per Kafka record (same partition), e.g. 100."),
     live: bool = typer.Option(False, "--live", help="Rewrite timestamps to now keeping the gaps, and pace them."),
@@ -274,15 +284,10 @@ def produce(
     """Send an events file to Kafka, batched per partition, with a progress counter."""
     from rich.console import Console
 
-    from monitor.config import ConfigError, load_settings
     from monitor.produce import live_timestamps, read_valid
     from monitor.produce import produce as do_produce
 
-    try:
-        settings = load_settings(config, **({"kafka": {"bootstrap_servers": bootstrap}} if bootstrap else {}))
-    except ConfigError as exc:
-        typer.secho(str(exc), fg="red", err=True)
-        raise typer.Exit(2) from None
+    settings = _settings(config, bootstrap)
     if not events.exists():
         typer.secho(f"{events}: no such file", fg="red", err=True)
         raise typer.Exit(2)
@@ -387,19 +392,21 @@ def feedback(
     by: str = typer.Option("", "--by", help="Who judged it."),
     export: Path | None = typer.Option(None, "--export", help="Instead: copy all feedback to this JSONL file."),
     config: Path | None = ConfigOpt,
+    bootstrap: str | None = BootstrapOpt,
 ) -> None:
     """Mark an alert as false or right: stored in Kafka, used by the worker, report and backtest --compare."""
     from monitor.feedback import export_feedback, find_alert, from_alert, parse_verdict, send_feedback
 
-    settings = _settings(config)
-    if export is not None:
-        n = export_feedback(settings, export)
-        typer.echo(f"exported {n} feedback records to {export}")
-        return
-    if not alert_id or verdict is None:
+    settings = _settings(config, bootstrap)
+    if export is None and (not alert_id or verdict is None):
         typer.secho("give ALERT_ID and VERDICT (false|true), or --export FILE", fg="red", err=True)
         raise typer.Exit(2)
     try:
+        if export is not None:
+            n = export_feedback(settings, export)
+            typer.echo(f"exported {n} feedback records to {export}")
+            return
+        assert alert_id is not None and verdict is not None
         v = parse_verdict(verdict)
         alert = find_alert(settings, alert_id)
         if alert is None:

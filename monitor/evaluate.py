@@ -87,7 +87,12 @@ class Truth:
 
     @classmethod
     def load(cls, path: str | Path) -> Truth:
-        return cls(json.loads(Path(path).read_text(encoding="utf-8")))
+        try:
+            doc = json.loads(Path(path).read_text(encoding="utf-8"))
+            return cls(doc)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{path} is not a truth.json written by `stagewatch simulate` "
+                             f"({type(exc).__name__}: {exc})") from exc
 
     def median(self, workflow: str, stage: str, segment: str, entered: float) -> float | None:
         spans = self._medians.get((workflow, stage, segment))

@@ -54,32 +54,47 @@ def decode_feedback(raw: bytes) -> Feedback:
     return msgspec.json.decode(raw, type=Feedback)
 
 
-def find_alert(settings: Settings, alert_id: str, timeout: float = 20.0) -> Alert | None:
-    """The latest record of ``alert_id`` on the alerts topic (read from the start to the end)."""
+def read_topic(settings: Settings, topic: str, timeout: float = 20.0) -> Iterator[Any]:
+    """Every record of ``topic`` from its start to its end as of now (kafka-python records), within
+    ``timeout`` seconds; KafkaUnavailable (with what to check) when the broker cannot be reached."""
     from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
 
+    from monitor.produce import kafka_unavailable
     from streams.app import kafka_client_kwargs
 
-    consumer = KafkaConsumer(enable_auto_commit=False, consumer_timeout_ms=1000, **kafka_client_kwargs(settings))
     try:
-        parts = consumer.partitions_for_topic(settings.topics.alerts) or set()
-        tps = [TopicPartition(settings.topics.alerts, p) for p in parts]
+        consumer = KafkaConsumer(enable_auto_commit=False, consumer_timeout_ms=1000, **kafka_client_kwargs(settings))
+    except KafkaError as exc:
+        raise kafka_unavailable(settings, exc) from exc
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in parts]
         if not tps:
-            return None
+            return
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         end = consumer.end_offsets(tps)
-        found: Alert | None = None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and any(consumer.position(tp) < end[tp] for tp in tps):
             for rec in consumer:
-                if rec.key == alert_id.encode():
-                    found = decode_alert(rec.value)
+                yield rec
                 if all(consumer.position(tp) >= end[tp] for tp in tps):
                     break
-        return found
+    except KafkaError as exc:
+        raise kafka_unavailable(settings, exc) from exc
     finally:
         consumer.close()
+
+
+def find_alert(settings: Settings, alert_id: str, timeout: float = 20.0) -> Alert | None:
+    """The latest record of ``alert_id`` on the alerts topic (read from the start to the end)."""
+    key = alert_id.encode()
+    found: Alert | None = None
+    for rec in read_topic(settings, settings.topics.alerts, timeout):
+        if rec.key == key:
+            found = decode_alert(rec.value)
+    return found
 
 
 def send_feedback(settings: Settings, fb: Feedback) -> None:
@@ -107,28 +122,11 @@ def send_feedback(settings: Settings, fb: Feedback) -> None:
 
 def export_feedback(settings: Settings, path: Path, timeout: float = 20.0) -> int:
     """Copy the feedback topic to a JSONL file (for backtest --compare and report)."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    from streams.app import kafka_client_kwargs
-
-    consumer = KafkaConsumer(enable_auto_commit=False, consumer_timeout_ms=1000, **kafka_client_kwargs(settings))
     n = 0
-    try:
-        parts = consumer.partitions_for_topic(settings.topics.feedback) or set()
-        tps = [TopicPartition(settings.topics.feedback, p) for p in parts]
-        with open(path, "wb") as out:
-            if not tps:
-                return 0
-            consumer.assign(tps)
-            consumer.seek_to_beginning(*tps)
-            end = consumer.end_offsets(tps)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and any(consumer.position(tp) < end[tp] for tp in tps):
-                for rec in consumer:
-                    out.write(rec.value + b"\n")
-                    n += 1
-    finally:
-        consumer.close()
+    with open(path, "wb") as out:
+        for rec in read_topic(settings, settings.topics.feedback, timeout):
+            out.write(rec.value + b"\n")
+            n += 1
     return n
 
 

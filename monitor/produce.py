@@ -68,19 +68,24 @@ def connect_producer(settings: Settings, **kwargs: Any) -> Any:
 
     from streams.app import kafka_client_kwargs
 
-    k = settings.kafka
     try:
         return KafkaProducer(**kwargs, **kafka_client_kwargs(settings))
     except KafkaError as exc:
-        hint = (
-            f"check the address and the SASL {k.sasl_mechanism} authentication (username/password)"
-            if k.sasl_mechanism
-            else "check the address and that the broker runs (stagewatch up starts a local one)"
-        )
-        raise KafkaUnavailable(
-            f"cannot connect to Kafka at {k.bootstrap_servers} ({k.security_protocol}): "
-            f"{type(exc).__name__}: {exc}; {hint}"
-        ) from exc
+        raise kafka_unavailable(settings, exc) from exc
+
+
+def kafka_unavailable(settings: Settings, exc: BaseException) -> KafkaUnavailable:
+    """The error for a broker that cannot be reached, naming the address and what to check."""
+    k = settings.kafka
+    hint = (
+        f"check the address and the SASL {k.sasl_mechanism} authentication (username/password)"
+        if k.sasl_mechanism
+        else "check the address (--bootstrap; `stagewatch up` prints it) and that the broker runs"
+    )
+    return KafkaUnavailable(
+        f"cannot connect to Kafka at {k.bootstrap_servers} ({k.security_protocol}): {type(exc).__name__}: {exc}; "
+        f"{hint}"
+    )
 
 
 def produce(
