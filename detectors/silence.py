@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Self
 
 import numpy as np
@@ -68,6 +68,37 @@ _MAX_DISPERSION = 20.0
 _PACE_SECONDS = 6 * 3600.0  # memory of the recent pace (events seen against events the model expected)
 _PACE_MIN_DUE = 20.0  # expected events the recent pace needs before it may slow the limit down
 _PACE_FLOOR = 0.2  # the limit is never stretched more than 1 / this by a slow recent pace
+
+
+def silent_after_combined(parts: Sequence[SourceRate], last_ts: float) -> float | None:
+    """:meth:`SourceRate.silent_after` of one source whose events are split over several detectors (one
+    per Kafka partition, each seeing a share of the items): the events expected after ``last_ts`` (the
+    latest event of any share) add up over the shares, the burstiest share's dispersion and the slowest
+    one's pace set how many must be missing, and the first share's hours (its time zone) bin the time.
+    With one detector it is exactly that detector's own limit. None while every share is learning."""
+    ready = [p for p in parts if not p.learning()]
+    if not ready:
+        return None
+    first = ready[0]
+    need = max(math.log(1.0 / p.tail_prob) * p.dispersion() / p.pace() for p in ready)
+    tables = [p._tables() for p in ready]
+    if len(tables) == 1:
+        rates, gap = tables[0][0], tables[0][2]
+    else:
+        rates = array("d", np.add.reduce([np.frombuffer(t[0]) for t in tables]).tobytes())
+        inverse = sum(1.0 / t[2] for t in tables if t[2])  # the rates of the shares' typical gaps add up
+        gap = 1.0 / inverse if inverse > 0 else None
+    if not any(rates):
+        return None
+    floor = last_ts + first.floor_gaps * gap if gap is not None else last_ts
+    acc = 0.0
+    for t, end, h in first._hours(last_ts, last_ts + first.horizon):
+        r = rates[h] / 3600.0  # events per second
+        gain = r * (end - t)
+        if acc + gain >= need:
+            return max(t + (need - acc) / r, floor)
+        acc += gain
+    return None
 
 
 def pooled_rates(counts: array[float], exposure: array[float], own: array[float]) -> array[float]:
@@ -381,21 +412,7 @@ class SourceRate:
 
         None while learning, or when even ``horizon`` seconds of silence would be unremarkable.
         """
-        if self.learning():
-            return None
-        rates, _, gap = self._tables()
-        need = math.log(1.0 / self.tail_prob) * self.dispersion() / self.pace()
-        floor = last_ts + self.floor_gaps * gap if gap is not None else last_ts
-        if not any(rates):
-            return None
-        acc = 0.0
-        for t, end, h in self._hours(last_ts, last_ts + self.horizon):
-            r = rates[h] / 3600.0  # events per second
-            gain = r * (end - t)
-            if acc + gain >= need:
-                return max(t + (need - acc) / r, floor)
-            acc += gain
-        return None
+        return silent_after_combined((self,), last_ts)
 
     # -- persistence ------------------------------------------------------------------------------
 

@@ -92,6 +92,12 @@ def replay(
     cache: dict[str, int] = {}
     if n > 1:
         from streams.app import partition_for
+        from streams.group import EngineGroup
+
+        group = EngineGroup()  # as the worker: a partition asks the others before calling a source silent
+        for p, engine in enumerate(engines):
+            group.engines[p] = engine
+            engine.peers = group
     for ev, bad in records:
         if ev is None:
             s.invalid += 1

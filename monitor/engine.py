@@ -357,7 +357,8 @@ class WorkflowState:
 class Engine:
     def __init__(self, settings: Settings | None = None, scope: str | None = None) -> None:
         """``scope``: this engine's share of the stream (``partition-N`` when there are several), part
-        of the identity of its stage-level alerts, so two partitions never fire one identity twice."""
+        of the identity of its stage-level alerts, so two partitions never fire one identity twice. A
+        source's silence is judged over the partitions together (``peers``), under one identity."""
         self.settings = settings or Settings()
         self.scope = scope
         ec = self.settings.engine
@@ -379,6 +380,9 @@ class Engine:
         self.flow_every = STAGE_CHECK_EVERY
         self.applied_at_flow = -1  # events applied (all workflows) at the last such check
         self.dirty: set[str] | None = None  # entity ids changed since the last checkpoint (worker only)
+        # the other partitions' engines of the same worker or replay (``streams.group.EngineGroup``), asked
+        # before calling a source silent; set by the driver, not part of the state
+        self.peers: Any = None
         # ops feedback: threshold multipliers per (workflow, stage-state, segment), within configured bounds
         self.feedback_factor: dict[tuple[str, str, str], float] = {}
 
@@ -505,6 +509,10 @@ class Engine:
                 self._provisional_calendar(wf)
         if wf.silent_alert is not None:
             self._end_silence(wf, ts, out)
+        elif self.peers is not None:
+            holder = self.peers.silent_holder(wfname)  # another partition called the source silent
+            if holder is not None:
+                holder._end_silence(holder.workflows[wfname], ts, out)
 
         st = self._state(wf, ev.stage, ev.waiting_on)
         if item is not None and item.state is st:
@@ -1076,35 +1084,63 @@ class Engine:
         """No event applied for longer than the source's rate explains (silence not necessarily
         declared yet). Applied, not heard: when a quiet source resumes, item pages wait until its
         first events are past the allowed lateness, so the moves it sends in that burst count first."""
-        if wf.last_ts is None or not self.ec.silence_enabled:
+        if not self.ec.silence_enabled:
             return False
-        limit = wf.silent_after(wf.last_ts)
-        return limit is not None and now > wf.last_ts + (limit - wf.last_ts) * QUIET_FACTOR
+        judged = self._source_limit(wf, applied=True)
+        if judged is None:
+            return False
+        last, limit, _gap = judged
+        return now > last + (limit - last) * QUIET_FACTOR
+
+    def _source_limit(self, wf: WorkflowState, applied: bool) -> tuple[float, float, float | None] | None:
+        """(the source's latest event, the instant after which no event since means silence, the typical
+        gap now); over all partitions when this engine is one of several (``EngineGroup.source_limit``)."""
+        if self.peers is not None:
+            judged = self.peers.source_limit(wf.name, applied)
+            if judged is None:
+                return None
+            last, limit, gap = judged
+            return last, max(limit, last + self.ec.silence_min_seconds), gap
+        last = wf.last_ts if applied else wf.last_heard()
+        if last is None:
+            return None
+        limit = wf.silent_after(last)
+        return None if limit is None else (last, limit, wf.rate.expected_gap(last))
 
     def _overlaps_silence(self, wf: WorkflowState, since: float) -> bool:
-        return any(end >= since for _start, end in wf.silences)
+        if any(end >= since for _start, end in wf.silences):
+            return True
+        return self.peers is not None and self.peers.silenced_since(wf.name, since)
 
     def _check_source(self, wf: WorkflowState, now: float, out: list[Alert]) -> None:
-        last = wf.last_heard()
-        if not self.ec.silence_enabled or wf.silent_alert is not None or last is None:
+        if not self.ec.silence_enabled:
             return
-        limit = wf.silent_after(last)
-        if limit is None or now < limit or wf.cfg.mute:
+        judged = self._source_limit(wf, applied=False)
+        if wf.silent_alert is not None:
+            if self.peers is not None and judged is not None and judged[0] > wf.silences[-1][0]:
+                self._end_silence(wf, now, out)  # another partition heard the source again (a restart between)
             return
+        if judged is None:
+            return
+        last, limit, expected = judged
+        if now < limit or wf.cfg.mute:
+            return
+        if self.peers is not None and self.peers.silent_holder(wf.name) is not None:
+            return  # the partition whose clock passed the limit first pages; one alert for the source
         gap = now - last
-        expected = wf.rate.expected_gap(last) or 0.0
         wf.silences.append((last, math.inf))
         alert = self._stage_alert(
             "source_silent", wf, None, now,
             observed=gap,
-            expected=expected,
+            expected=expected or 0.0,
             threshold=limit - last,
             score=0.999,
             summary=(
                 f"no {wf.name} events for {human_duration(gap)}; at this time they usually arrive every "
-                f"{human_duration(expected)} — is the integration down?"
+                f"{human_duration(expected or 0.0)} — is the integration down?"
             ),
             details={"last_event_at": format_ts(last)},
+            shared=self.peers is not None,
         )
         wf.silent_alert = alert
         self._fire(alert, out)
@@ -1158,10 +1194,12 @@ class Engine:
         summary: str,
         waiting_on: str | None = None,
         details: dict[str, Any] | None = None,
+        shared: bool = False,
     ) -> Alert:
-        """A firing alert about a whole stage or workflow (no item), identified within this engine's scope."""
+        """A firing alert about a whole stage or workflow (no item), identified within this engine's scope
+        (``shared``: across the partitions, for what they judge together)."""
         return Alert(
-            alert_id=alert_id(kind, wf.name, stage, None, self.scope),
+            alert_id=alert_id(kind, wf.name, stage, None, None if shared else self.scope),
             kind=kind,
             status="firing",
             workflow=wf.name,
@@ -1392,7 +1430,7 @@ class Engine:
         return engine
 
     def _state_dict(self, with_items: bool) -> dict[str, Any]:
-        skip = {"settings", "ec", "dirty"} | (set() if with_items else {"items", "heap", "closed", "active"})
+        skip = {"settings", "ec", "dirty", "peers"} | (set() if with_items else {"items", "heap", "closed", "active"})
         state = {k: v for k, v in self.__dict__.items() if k not in skip}
         if not with_items:
             # stage-level alerts travel with the learned state, item alerts with their item

@@ -281,6 +281,7 @@ class Worker:
         eng = self.group.engines.get(partition)
         if eng is None:
             eng = self._recover(partition)
+            eng.peers = self.group
             self.group.engines[partition] = eng
             if self.alertmanager is not None:
                 # the sink's memory died with the last process: re-send what is still firing,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from monitor.config import load_settings
 from monitor.engine import Engine, EventClock, EventRejected, check_not_future
-from monitor.events import Event, parse_timestamp
+from monitor.events import Event, alert_id, parse_timestamp
 
 DAY = 86400.0
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -554,3 +554,40 @@ def test_the_event_clock_skips_quiet_steps_in_one_go_whatever_the_step():
     assert abs(eng.clock - (t0 + 30 * 86400)) < 0.01 and clock.next_tick > t0 + 30 * 86400 + 0.0005
     with pytest.raises(ValueError, match="positive number of seconds"):
         EventClock(0.0)
+
+
+def test_partitions_judge_a_source_silent_together_and_page_once():
+    """With the stream split over partitions (one engine each, as the worker and backtest --partitions),
+    one partition's quiet spell is no outage while the others hear the source; when all stop, the source
+    is paged once (as one engine would, not N times and hours later), and it resolves when any partition
+    hears the source again."""
+    from monitor.backtest import replay
+    from streams.app import partition_for
+
+    ids: dict[int, list[str]] = {0: [], 1: []}
+    k = 0
+    while min(len(v) for v in ids.values()) < 50:
+        ids[partition_for(f"t{k}".encode(), 2)].append(f"t{k}")
+        k += 1
+    settings = load_settings(None, engine={"backlog_enabled": False, "allowed_lateness_seconds": 0})
+
+    def minutely(start: float, end: float, parts: tuple[int, ...]) -> list[Event]:
+        out, t, i = [], start, 0
+        while t < end:
+            p = parts[i % len(parts)]
+            e = ids[p][i % 50]
+            out.append(Event(f"{e}-{t}", "ops", e, "open", t, {}, None))
+            t, i = t + 60.0, i + 1
+        return out
+
+    events = minutely(T0, T0 + 8 * DAY, (0, 1))  # every hour of the week seen by both
+    events += minutely(T0 + 8 * DAY, T0 + 8 * DAY + 4 * 3600, (1,))  # partition 0 hears nothing for 4 h
+    end = T0 + 8 * DAY + 4 * 3600
+    events += [Event("late", "ops", ids[0][0], "open", end + 6 * 3600, {}, None)]  # 6 h without any event
+    engines = [Engine(settings, scope=f"partition-{p}") for p in range(2)]
+    alerts = list(replay(engines, ((e, None) for e in events)))
+    silent = [(a.status, a.alert_id, a.at) for a in alerts if a.kind == "source_silent"]
+    assert [s[0] for s in silent] == ["firing", "resolved"], silent
+    assert silent[0][1] == silent[1][1] == alert_id("source_silent", "ops", None, None)  # one, for the source
+    fired_at = parse_timestamp(silent[0][2])
+    assert end < fired_at < end + 3600  # one event a minute over the partitions: silent after ~30 minutes
