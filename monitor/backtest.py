@@ -207,6 +207,8 @@ def run_backtest(
             summary.dlq_path = str(dlq_path)
         dlq.write(encode(dlq_entry(bad)) + b"\n")
 
+    for eng in engines:  # events too late to apply are kept as well, with the reason
+        eng.on_late = lambda ev, why: on_bad(BadRecord(encode(ev.to_wire()), why))
     records = read_events(events_path, fmt=fmt, mapping=mapping or {}, order=order)
     if detect_format(Path(events_path), fmt) == "csv":
         summary.columns = csv_layout(events_path, mapping or {})
@@ -244,7 +246,7 @@ def print_summary(summary: BacktestSummary, console: Any = None) -> None:
     t.add_row("invalid", f"{summary.invalid:,}")
     t.add_row("rejected", f"{summary.rejected:,}")
     if summary.dlq_path:
-        t.add_row("bad records kept in", summary.dlq_path)
+        t.add_row("kept (invalid, rejected, late)", summary.dlq_path)
     if summary.behind:
         t.add_row("behind the replay clock", f"{summary.behind:,}")
     t.add_row("distinct items", f"{summary.items:,}")

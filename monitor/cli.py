@@ -153,7 +153,8 @@ def backtest(
                                dlq_out=dlq_out, progress=None if json_summary else count_progress,
                                partitions=partitions, order=order)
     except ValueError as exc:
-        typer.secho(f"cannot read {events}: {exc}", fg="red", err=True)
+        said = str(exc)
+        typer.secho(said if said.startswith(str(events)) else f"cannot read {events}: {said}", fg="red", err=True)
         raise typer.Exit(2) from None
     if json_summary:
         typer.echo(_json.dumps(summary.as_dict()))

@@ -32,7 +32,7 @@ import math
 import pickle
 from bisect import bisect_left
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from detectors import (
@@ -383,6 +383,7 @@ class Engine:
         # the other partitions' engines of the same worker or replay (``streams.group.EngineGroup``), asked
         # before calling a source silent; set by the driver, not part of the state
         self.peers: Any = None
+        self.on_late: Callable[[Event, str], None] | None = None  # see _late; set by the driver, not state
         # ops feedback: threshold multipliers per (workflow, stage-state, segment), within configured bounds
         self.feedback_factor: dict[tuple[str, str, str], float] = {}
 
@@ -422,6 +423,15 @@ class Engine:
     def flush(self) -> list[Alert]:
         """Release every buffered event (end of a replay)."""
         return self._release(math.inf)
+
+    def _late(self, ev: Event, workflow: str, why: str) -> None:
+        """An event older than its item's state, beyond the allowed lateness: counted, not applied, and
+        handed to ``on_late`` when a driver keeps such events (backtest: the DLQ file)."""
+        self._count(workflow, "late")
+        if self.on_late is not None:
+            self.on_late(ev, f"late: {why}; beyond the allowed lateness of "
+                             f"{human_duration(self.ec.allowed_lateness_seconds)}, not applied "
+                             "(is the input in time order? --order time)")
 
     def _count(self, workflow: str, outcome: str) -> None:
         key = (workflow, outcome)
@@ -480,7 +490,7 @@ class Engine:
                     self._count(wfname, "duplicate")
                     return
                 if ts <= closed[0]:
-                    self._count(wfname, "late")
+                    self._late(ev, wfname, f"{ev.entity_id} was closed at {format_ts(closed[0])}, after this event")
                     return
                 del self.closed[ev.entity_id]
         else:
@@ -488,7 +498,8 @@ class Engine:
                 self._count(wfname, "duplicate")
                 return
             if ts < item.entered_at:
-                self._count(wfname, "late")
+                self._late(ev, wfname, f"{ev.entity_id} entered {item.state.stage} at {format_ts(item.entered_at)}, "
+                                       "after this event")
                 return
         self._count(wfname, "accepted")
         wf.events += 1
@@ -1430,7 +1441,7 @@ class Engine:
         return engine
 
     def _state_dict(self, with_items: bool) -> dict[str, Any]:
-        skip = {"settings", "ec", "dirty", "peers"} | (set() if with_items else {"items", "heap", "closed", "active"})
+        skip = {"settings", "ec", "dirty", "peers", "on_late"} | (set() if with_items else {"items", "heap", "closed", "active"})
         state = {k: v for k, v in self.__dict__.items() if k not in skip}
         if not with_items:
             # stage-level alerts travel with the learned state, item alerts with their item

@@ -172,12 +172,12 @@ def parse_instant(value: Any) -> tuple[float, float | None]:
         try:
             dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
-            raise ValidationError(f"timestamp: {text[:64]!r} is not ISO-8601 or epoch seconds") from None
+            raise ValidationError(f"timestamp: {text[:64]!r} is not ISO-8601 or epoch seconds/milliseconds") from None
         return parse_instant(dt)
     else:
         raise ValidationError(f"timestamp: expected ISO-8601 text or a number, got {type(value).__name__}")
     if not (MIN_TIMESTAMP <= ts < MAX_TIMESTAMP):
-        raise ValidationError(f"timestamp: {ts:.0f} is outside 1970..2200")
+        raise ValidationError(f"timestamp: {value!s:.64} is outside 1970..2200 (as epoch seconds or milliseconds)")
     return ts, offset
 
 

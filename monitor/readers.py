@@ -151,7 +151,7 @@ def detect_format(path: Path, fmt: str = "auto") -> str:
         if name.endswith(suffix):
             return kind
     raise MappingError(f"{path}: cannot tell the format from the name (.jsonl, .csv or .xes, each "
-                       "optionally .gz); pass fmt= jsonl, csv or xes")
+                       "optionally .gz); pass --format jsonl, csv or xes")
 
 
 def read_events(
@@ -273,7 +273,7 @@ def _local_time(text: str, tz: ZoneInfo, fmt: str | None = None) -> datetime | f
         fits = [f for f in _USUAL_FORMATS if _parses(s, f)]
         hint = (f"it reads as {' or as '.join(repr(f) for f in fits)}: pass that with --time-format" if fits
                 else "CSV: give its format with --time-format")
-        raise ValidationError(f"timestamp: {s[:64]!r} is not ISO-8601 or epoch seconds ({hint})") from None
+        raise ValidationError(f"timestamp: {s[:64]!r} is not ISO-8601 or epoch seconds/milliseconds ({hint})") from None
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=tz)
 
 

@@ -364,3 +364,23 @@ def test_backtest_keeps_bad_input_without_o_and_never_writes_over_its_input(tmp_
     assert (tmp_path / "in.jsonl").read_bytes() == before
     r = runner.invoke(app, ["backtest", "in.jsonl", "--tick", "0"])
     assert r.exit_code == 2 and "--tick" in r.output
+
+
+def test_backtest_keeps_events_too_late_to_apply_with_the_reason(tmp_path):
+    import json
+
+    from monitor.backtest import run_backtest
+
+    lines = [
+        '{"workflow":"w","entity_id":"a","stage":"s1","timestamp":"2026-01-01T00:00:00Z"}',
+        '{"workflow":"w","entity_id":"a","stage":"s2","timestamp":"2026-01-01T02:00:00Z"}',
+        '{"workflow":"w","entity_id":"b","stage":"s1","timestamp":"2026-01-01T03:00:00Z"}',  # s2 is applied
+        '{"workflow":"w","entity_id":"a","stage":"s0","timestamp":"2026-01-01T00:01:00Z"}',  # 2 h late
+    ]
+    p = tmp_path / "e.jsonl"
+    p.write_text("\n".join(lines) + "\n")
+    s = run_backtest(p, tmp_path / "alerts.jsonl")
+    assert s.outcomes["late"] == 1 and s.dlq_path == str(tmp_path / "alerts.jsonl.dlq.jsonl")
+    (kept,) = [json.loads(line) for line in open(s.dlq_path)]
+    assert json.loads(kept["raw"])["stage"] == "s0"
+    assert kept["reason"].startswith("late: a entered s2 at 2026-01-01T02:00:00")
