@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 MIN_SECRET_LENGTH = 16  # an empty or short ingest token must never pass for authentication
@@ -204,7 +212,8 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         if not p.is_file():
             raise ConfigError(f"config file {p} does not exist")
         try:
-            loaded = yaml.safe_load(p.read_text()) or {}
+            with open(p, encoding="utf-8") as f:  # a stream, so YAML's errors name the file, not "<unicode string>"
+                loaded = yaml.safe_load(f) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"config file {p} is not valid YAML: {exc}") from exc
         if not isinstance(loaded, dict):
@@ -217,5 +226,15 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
             data[key] = value
     try:
         return Settings(**data)
-    except Exception as exc:  # pydantic.ValidationError: keep its precise field paths
-        raise ConfigError(f"invalid configuration{f' in {path}' if path else ''}:\n{exc}") from exc
+    except ValidationError as exc:  # one line per field: its path, what is wrong, the value given
+        lines = [f"  {'.'.join(str(x) for x in e['loc']) or '(top level)'}: {_config_problem(e)}" for e in exc.errors()]
+        raise ConfigError(f"invalid configuration{f' in {path}' if path else ''}:\n" + "\n".join(lines)) from exc
+
+
+def _config_problem(error: Any) -> str:
+    """What is wrong with one setting, with the value given (never for a secret: it must not be echoed)."""
+    if error["type"] == "extra_forbidden":
+        return "not a setting here (misspelled, or in the wrong section?)"
+    given = error.get("input")
+    secret = any(w in str(part).lower() for part in error["loc"] for w in ("token", "password", "secret", "key"))
+    return error["msg"] if secret or isinstance(given, dict) else f"{error['msg']} (given: {given!r})"

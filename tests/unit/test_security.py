@@ -172,3 +172,20 @@ def test_every_element_of_a_batch_is_accounted_for_exactly_once(batch: list) -> 
         return
     assert len(events) + len(bad) == max(1, len(batch))  # an empty batch is one bad record
     assert all(b.reason for b in bad)
+
+
+def test_config_errors_name_the_setting_and_the_value_but_never_a_secret(tmp_path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("engine:\n  warmup: -5\n  nosuch: 1\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    said = str(err.value)
+    assert "engine.warmup: Input should be greater than or equal to 3 (given: -5)" in said
+    assert "engine.nosuch: not a setting here" in said and "errors.pydantic.dev" not in said
+    path.write_text("worker:\n  ingest_token: short-secret1\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    assert "ingest_token" in str(err.value) and "short-secret1" not in str(err.value)
+    path.write_text("engine:\n  warmup: [1\n")
+    with pytest.raises(ConfigError, match='bad.yaml", line'):  # the file, not "<unicode string>"
+        load_settings(path)
