@@ -107,6 +107,7 @@ def run_demo(duration: float = 120.0, ui: bool = True, run_dir: Path = Path("run
     from streams.process import WorkerProcess
 
     console = Console(stderr=True)
+    ui = ui and console.is_terminal  # a log file gets progress lines, not a live view's frames
     result = DemoResult()
     speed = DEMO_PERIOD_DAYS * 86400 / duration
     sim = simulate("slowdown", items=items, seed=7, speed=speed, period_days=DEMO_PERIOD_DAYS)

@@ -112,7 +112,7 @@ def alert_id(kind: str, workflow: str, stage: str | None, entity_id: str | None,
 
 
 def human_duration(seconds: float, business: bool = False) -> str:
-    """Seconds in the words a person would use: ``0.4 s``, ``45 s``, ``12 min``, ``5.2 hours``,
+    """Seconds in the words a person would use: ``40 ms``, ``0.4 s``, ``45 s``, ``12 min``, ``5.2 hours``,
     ``10.6 days``; in business time from two hours on, ``14.0 working hours`` (a minute of working
     time reads as a minute: ``34 s``, not ``0.0 working hours``)."""
     if not math.isfinite(seconds):
@@ -120,6 +120,10 @@ def human_duration(seconds: float, business: bool = False) -> str:
     s = abs(seconds)
     if business and s >= 7200:
         return f"{seconds / 3600:.1f} working hours"
+    if s == 0:
+        return "0 s"
+    if s < 0.1:  # an instant step (a form's two clicks, a job's two writes): "0.0 s" would read as none
+        return f"{seconds * 1000:.0f} ms" if s >= 0.001 else "under 1 ms"
     if s < 10:
         return f"{seconds:.1f} s"
     if s < 120:

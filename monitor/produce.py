@@ -150,7 +150,7 @@ def produce(
                 ahead = sent / rate - (time.monotonic() - started)
                 if ahead > 0:
                     time.sleep(ahead)
-            if on_progress is not None and sent % 1000 == 0:
+            if on_progress is not None and sent % 100 == 0:
                 on_progress(sent)
         for p in list(pending):
             flush_partition(p)
