@@ -179,22 +179,33 @@ def parse_instant(value: Any) -> tuple[float, float | None]:
             raise ValidationError(f"timestamp: {text[:64]!r} is not ISO-8601 or epoch seconds/milliseconds") from None
         return parse_instant(dt)
     else:
-        raise ValidationError(f"timestamp: expected ISO-8601 text or a number, got {type(value).__name__}")
+        raise ValidationError(f"timestamp: expected ISO-8601 text or a number, got {_json_type(value)}")
     if not (MIN_TIMESTAMP <= ts < MAX_TIMESTAMP):
         raise ValidationError(f"timestamp: {value!s:.64} is outside 1970..2200 (as epoch seconds or milliseconds)")
     return ts, offset
 
 
+_JSON_TYPES = {"NoneType": "null", "bool": "true/false", "int": "a number", "float": "a number", "str": "a string",
+               "list": "an array", "dict": "an object"}
+
+
+def _json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type, for messages ("got an array", not "got list")."""
+    return _JSON_TYPES.get(type(value).__name__, type(value).__name__)
+
+
 def _text(field: str, value: Any, limit: int) -> str:
     if not isinstance(value, str):
-        raise ValidationError(f"{field}: expected a string, got {type(value).__name__}")
+        raise ValidationError(f"{field}: expected a string, got {_json_type(value)}")
     value = value.strip()
     if not value:
         raise ValidationError(f"{field}: must not be empty")
     if len(value) > limit:
         raise ValidationError(f"{field}: longer than {limit} characters")
     if not value.isprintable():
-        raise ValidationError(f"{field}: contains control characters")
+        at = next(i for i, ch in enumerate(value) if not ch.isprintable())
+        raise ValidationError(f"{field}: contains the invisible or control character U+{ord(value[at]):04X} at "
+                              f"position {at + 1} ({value[:at][-24:]!r} before it)")
     return value
 
 
@@ -202,7 +213,7 @@ def _attributes(value: Any) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ValidationError(f"attributes: expected an object, got {type(value).__name__}")
+        raise ValidationError(f"attributes: expected an object, got {_json_type(value)}")
     if len(value) > MAX_ATTRIBUTES:
         raise ValidationError(f"attributes: more than {MAX_ATTRIBUTES} keys")
     out: dict[str, str] = {}
@@ -233,7 +244,7 @@ def validate(obj: Any) -> Event:
         d = obj
         get = None
     else:
-        raise ValidationError(f"an event must be a JSON object, got {type(obj).__name__}")
+        raise ValidationError(f"an event must be a JSON object, got {_json_type(obj)}")
 
     def field(name: str, required: bool = True) -> Any:
         value = get(name) if get is not None else d.get(name)  # type: ignore[union-attr]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.events import alert_id, decode_record, format_ts, parse_timestamp
+from monitor.events import ValidationError, alert_id, decode_record, format_ts, parse_timestamp, validate
 
 GOOD = {"event_id": "ev-1", "workflow": "sales", "entity_id": "deal-42", "stage": "contract",
         "timestamp": "2026-03-02T14:05:00Z", "attributes": {"segment": "enterprise", "owner": "rep-07"},
@@ -94,3 +95,13 @@ def test_business_durations_read_in_working_hours_only_where_hours_are_the_unit(
     assert human_duration(720.0, business=True) == "12 min"
     assert human_duration(14 * 3600.0, business=True) == "14.0 working hours"
     assert human_duration(14 * 3600.0) == "14.0 hours"
+
+
+def test_validation_messages_speak_json_and_point_at_an_invisible_character():
+    base = {"workflow": "w", "entity_id": "a", "stage": "s", "timestamp": 1767225600}
+    with pytest.raises(ValidationError, match="an event must be a JSON object, got an array"):
+        validate([base])
+    with pytest.raises(ValidationError, match="entity_id: expected a string, got a number"):
+        validate({**base, "entity_id": 42})
+    with pytest.raises(ValidationError, match=r"U\+200B at position 9 \('contract' before it\)"):
+        validate({**base, "stage": "contract\u200b"})

@@ -180,7 +180,7 @@ def test_registry_rejects_a_second_create_on_the_same_registry(registry: Collect
         ("batch element 3: timestamp: NaN is not a time", "timestamp"),
         ("batch element 0: workflow: missing", "schema"),
         ("entity_id: longer than 256 characters", "schema"),
-        ("an event must be a JSON object, got int", "schema"),
+        ("an event must be a JSON object, got a number", "schema"),
         ("empty batch: a JSON array must hold at least one event", "schema"),
         ("record too large: 2000000 bytes > 1048576", "too_large"),
         ("something nobody expected", "other"),
