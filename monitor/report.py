@@ -46,6 +46,15 @@ KIND_COLORS = {
 StageKey = tuple[str, str]  # (workflow, stage-state name as the engine names it)
 
 
+OTHER_REASONS = "(other reasons)"
+
+
+def _legend(ax: Any, **kw: Any) -> None:
+    """A legend when the plot has labelled lines (an empty replay has none: no matplotlib warning)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, **kw)
+
+
 def stage_name(stage: str, waiting_on: str | None) -> str:
     """The engine's name of a stage-state (a stage, or a stage while waiting on someone)."""
     return stage if waiting_on is None else f"{stage} (waiting on {waiting_on})"
@@ -142,7 +151,7 @@ def collect(
         if reason in bad_reasons or len(bad_reasons) < MAX_BAD_REASONS:
             bad_reasons[reason] += 1
         else:
-            bad_reasons["(other reasons)"] += 1
+            bad_reasons[OTHER_REASONS] += 1
 
     def take(now: float) -> None:
         stages = list(engine.stage_views(now))
@@ -378,7 +387,7 @@ def stage_figure(data: ReportData, workflow: str, stage: str, shifts: list[Alert
             if value:
                 ax1.axvline(value / 3600.0, color=color, linestyle=style, linewidth=1.5,
                             label=f"{label} {human_duration(value, basis == 'business')}")
-        ax1.legend(fontsize=8, loc="upper right")
+        _legend(ax1, loc="upper right")
     ax1.set_xlabel(f"time in stage ({unit}, log)")
     ax1.set_ylabel("completed items")
     ax1.set_title(f"{stage}: {values.size:,} completed", fontsize=10)
@@ -398,7 +407,7 @@ def stage_figure(data: ReportData, workflow: str, stage: str, shifts: list[Alert
         ax2.axvline(_dates([parse_timestamp(a.at)])[0], color=KIND_COLORS["bottleneck_shift"], linewidth=2,
                     alpha=0.8, label="bottleneck shift" if i == 0 else None)
     if series or shifts:
-        ax2.legend(fontsize=8, loc="upper left")
+        _legend(ax2, loc="upper left")
     else:
         ax2.text(0.5, 0.5, "no threshold yet (warming up)", ha="center", va="center", transform=ax2.transAxes)
     ax2.set_ylabel(f"stall threshold ({unit})")
@@ -448,8 +457,7 @@ def wip_figure(data: ReportData, workflow: str, shifts: list[Alert]) -> str:
     for i, a in enumerate(shifts):
         ax.axvline(_dates([parse_timestamp(a.at)])[0], color=KIND_COLORS["bottleneck_shift"], linewidth=2,
                    alpha=0.7, linestyle=":", label=f"bottleneck shift ({a.stage})" if i == 0 else None)
-    if series:
-        ax.legend(fontsize=8, loc="upper left", ncol=4)
+    _legend(ax, loc="upper left", ncol=4)
     ax.set_ylabel("open items (WIP)")
     ax.set_title(f"{workflow}: work in progress per stage", fontsize=10)
     _date_axis(ax)
@@ -552,7 +560,8 @@ def render_html(data: ReportData) -> str:
     parts.append(_table(["outcome", "events"], health, numeric={1}))
     if data.bad_reasons:
         parts.append("<h3>Why records were invalid</h3>")
-        parts.append(_table(["reason", "records"], [[r, n] for r, n in data.bad_reasons.most_common()], numeric={1}))
+        ranked = sorted(data.bad_reasons.items(), key=lambda rn: (rn[0] == OTHER_REASONS, -rn[1]))  # "other" last
+        parts.append(_table(["reason", "records"], [[r, n] for r, n in ranked], numeric={1}))
 
     # per workflow
     for wf in data.workflows:
