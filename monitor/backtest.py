@@ -240,7 +240,7 @@ def print_summary(summary: BacktestSummary, console: Any = None) -> None:
     t = Table(title="backtest summary", show_header=False)
     if summary.columns:
         t.add_row("columns (CSV)", summary.columns)
-    t.add_row("events read", f"{summary.events_read:,}")
+    t.add_row("valid events", f"{summary.events_read:,}")
     for outcome, n in sorted(summary.outcomes.items()):
         t.add_row(f"  {outcome}", f"{n:,}")
     t.add_row("invalid", f"{summary.invalid:,}")

@@ -17,6 +17,7 @@ app = typer.Typer(
 )
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="YAML settings file (env STAGEWATCH_* overrides it).")
+FormatOpt = typer.Option("auto", "--format", help="auto (from the file name) | jsonl | csv | xes")
 TickOpt = typer.Option(60.0, "--tick", min=0.001, help="Event-time seconds between engine ticks (the live timer).")
 
 
@@ -99,7 +100,7 @@ def backtest(
     events: Path = typer.Argument(..., help="Events file: JSONL (event contract), CSV or XES; gzipped when named *.gz."),
     alerts_out: Path | None = typer.Option(None, "--alerts-out", "-o", help="Write every alert change here (JSONL)."),
     config: Path | None = ConfigOpt,
-    fmt: str = typer.Option("auto", "--format", help="auto | jsonl | csv | xes"),
+    fmt: str = FormatOpt,
     tick: float = TickOpt,
     dlq_out: Path | None = typer.Option(None, "--dlq-out", help="Bad records with their reasons (default: "
                                         "ALERTS.dlq.jsonl, or EVENTS.dlq.jsonl in the working directory without -o)."),
@@ -280,7 +281,7 @@ def produce(
     batch: int = typer.Option(1, "--batch", help="Events per Kafka record (same partition), e.g. 100."),
     live: bool = typer.Option(False, "--live", help="Rewrite timestamps to now keeping the gaps, and pace them."),
     speed: float = typer.Option(1.0, "--speed", help="With --live: divide the gaps by this factor."),
-    fmt: str = typer.Option("auto", "--format"),
+    fmt: str = FormatOpt,
 ) -> None:
     """Send an events file to Kafka, batched per partition, with a progress counter."""
     from rich.console import Console
@@ -337,7 +338,7 @@ def report(
     out: Path = typer.Option(Path("report.html"), "--out", "-o", help="The HTML report to write."),
     config: Path | None = ConfigOpt,
     truth: Path | None = typer.Option(None, "--truth", help="truth.json from `stagewatch simulate`: adds scores."),
-    fmt: str = typer.Option("auto", "--format", help="auto | jsonl | csv | xes"),
+    fmt: str = FormatOpt,
     tick: float = TickOpt,
     sample_hours: float = typer.Option(12.0, "--sample-hours", min=0.01, help="Event-time hours between samples "
                                        "of the baselines (threshold over time, WIP)."),
