@@ -301,7 +301,11 @@ class WorkflowState:
         if self.zones is None:
             why = "as configured"
         elif self.zones.named:
-            why = "from the timestamps' offsets"
+            # offsets do not name a zone: this is the first common one that fits them (its daylight-saving
+            # rule is assumed until an offset contradicts it)
+            o = self.zones.samples[0][1]
+            first = f"UTC{'+' if o >= 0 else '-'}{int(abs(o)) // 3600:02d}:{int(abs(o)) % 3600 // 60:02d}"
+            why = f"a guess: the first common zone that fits the timestamps' offsets, e.g. {first}"
         elif self.zone() != "UTC":
             why = "the daylight-saving rule its activity follows"
         else:

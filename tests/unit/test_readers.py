@@ -267,7 +267,8 @@ def test_a_backtest_says_in_which_zone_each_workflow_was_measured(tmp_path):
     p.write_text("case,act,when\nc0,open,2026-01-12 10:00:00\nc1,open,2026-07-13 11:00:00\n")  # CST, CDT
     summary = run_backtest(p, None, mapping={"entity_col": "case", "stage_col": "act", "time_col": "when",
                                              "tz": "America/Chicago"})
-    assert summary.time_basis == {"orders": "wall time, local hours of America/Chicago (from the timestamps' offsets)"}
+    assert summary.time_basis == {"orders": "wall time, local hours of America/Chicago (a guess: the first common "
+                                            "zone that fits the timestamps' offsets, e.g. UTC-06:00)"}
     assert summary.as_dict()["time_basis"] == summary.time_basis
 
 
