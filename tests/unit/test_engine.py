@@ -591,3 +591,33 @@ def test_partitions_judge_a_source_silent_together_and_page_once():
     assert silent[0][1] == silent[1][1] == alert_id("source_silent", "ops", None, None)  # one, for the source
     fired_at = parse_timestamp(silent[0][2])
     assert end < fired_at < end + 3600  # one event a minute over the partitions: silent after ~30 minutes
+
+
+@hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 9), st.sampled_from(["lead", "contract", "won"]), st.integers(0, 9 * 24 * 12)),
+        max_size=100,
+    ),
+    st.integers(2, 3),
+    st.integers(8 * 24 * 12, (8 * 24 + 12) * 12),  # the source stops after this many 5-minute steps ...
+    st.integers(0, 10 * 12),  # ... for this many
+)
+def test_partitions_never_double_fire_an_identity_even_the_shared_silence(rows, partitions, stop, length):
+    """A replay with several partition engines (which judge a source's silence together and share its
+    identity) never fires an identity twice without a resolve between, whatever the stream: a steady
+    base (an event every 5 minutes for 9 days, so the source's weekly rate is learned) with a stop of up
+    to 10 hours on the ninth day, and random events on top."""
+    from monitor.backtest import replay
+
+    base = [ev(f"e{k % 10}", ("lead", "contract", "won")[k % 3], T0 + k * 300.0)
+            for k in range(9 * 24 * 12) if not stop <= k < stop + length]
+    extra = [ev(f"e{ent}", stage, T0 + k * 300.0 + 7.0) for ent, stage, k in rows]
+    events = sorted(base + extra, key=lambda e: e.timestamp)
+    settings = make_settings(warmup=3, allowed_lateness_seconds=0, silence_enabled=True)
+    engines = [Engine(settings, scope=f"partition-{p}") for p in range(partitions)]
+    state: dict[str, str] = {}
+    for a in replay(engines, ((e, None) for e in events), step=300.0):
+        prev = state.get(a.alert_id)
+        assert prev != a.status, f"{a.alert_id} ({a.kind}) went {prev} -> {a.status}"
+        state[a.alert_id] = a.status
