@@ -189,6 +189,8 @@ def run_backtest(
         if target is not None and same_file(target, events_path):
             raise ValueError(f"the {what} would be written over the events file itself ({target}): "
                              f"choose another path")
+    if alerts_out is not None and dlq_path is not None and same_file(alerts_out, dlq_path):
+        raise ValueError(f"the alerts and the bad records would go to one file ({dlq_path}): choose another --dlq-out")
     check_step(step)  # before any file is opened
     engines = [engine] if engine is not None else [
         Engine(settings, scope=partition_scope(p, partitions)) for p in range(max(1, partitions))

@@ -237,4 +237,6 @@ def _config_problem(error: Any) -> str:
         return "not a setting here (misspelled, or in the wrong section?)"
     given = error.get("input")
     secret = any(w in str(part).lower() for part in error["loc"] for w in ("token", "password", "secret", "key"))
-    return error["msg"] if secret or isinstance(given, dict) else f"{error['msg']} (given: {given!r})"
+    # only a single field's scalar value: a whole section given wrongly may hold a password
+    shown = len(error["loc"]) >= 2 and not secret and isinstance(given, str | int | float | bool | None)
+    return f"{error['msg']} (given: {given!r})" if shown else error["msg"]

@@ -258,6 +258,18 @@ class WorkflowState:
         "ended",
     )
 
+    def __getstate__(self) -> dict[str, Any]:
+        # not the engine: pickled through it, a learned-state snapshot carried every open item (and with
+        # partitions, through ``peers``, every other partition's engine); ``Engine._rebind`` sets it back
+        return {k: getattr(self, k) for k in self.__slots__ if k != "engine" and hasattr(self, k)}
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple):  # pickled before __getstate__: (None, slots)
+            state = state[1]
+        for k, v in state.items():
+            if k != "engine":
+                setattr(self, k, v)
+
     def __init__(self, engine: Engine, name: str) -> None:
         self.engine = engine
         self.name = name
@@ -362,7 +374,7 @@ class Engine:
     def __init__(self, settings: Settings | None = None, scope: str | None = None) -> None:
         """``scope``: this engine's share of the stream (``partition-N`` when there are several), part
         of the identity of its stage-level alerts, so two partitions never fire one identity twice. A
-        source's silence is judged over the partitions together (``peers``), under one identity."""
+        source's silence is judged over the partitions together (``peers``): one of them pages it."""
         self.settings = settings or Settings()
         self.scope = scope
         ec = self.settings.engine
@@ -384,6 +396,9 @@ class Engine:
         self.flow_every = STAGE_CHECK_EVERY
         self.applied_at_flow = -1  # events applied (all workflows) at the last such check
         self.dirty: set[str] | None = None  # entity ids changed since the last checkpoint (worker only)
+        # alerts fired or resolved so far: a checkpoint is due when this moved, even without an event (a
+        # stage alert fired on a tick, a silence resolved by another partition)
+        self.alert_changes = 0
         # the other partitions' engines of the same worker or replay (``streams.group.EngineGroup``), asked
         # before calling a source silent; set by the driver, not part of the state
         self.peers: Any = None
@@ -523,10 +538,13 @@ class Engine:
                 wf.profile.checked_at = ts
                 self._provisional_calendar(wf)
         if wf.silent_alert is not None:
-            self._end_silence(wf, ts, out)
+            if ts > wf.silences[-1][0]:
+                self._end_silence(wf, ts, out)
         elif self.peers is not None:
             holder = self.peers.silent_holder(wfname)  # another partition called the source silent
-            if holder is not None:
+            # only a newer event ends it: one it heard before (released late from this partition's
+            # lateness buffer, whose clock lags) is no sign that the source is back
+            if holder is not None and ts > holder.workflows[wfname].silences[-1][0]:
                 holder._end_silence(holder.workflows[wfname], ts, out)
 
         st = self._state(wf, ev.stage, ev.waiting_on)
@@ -1141,7 +1159,7 @@ class Engine:
         if now < limit or wf.cfg.mute:
             return
         if self.peers is not None and self.peers.silent_holder(wf.name) is not None:
-            return  # the partition whose clock passed the limit first pages; one alert for the source
+            return  # the partition whose clock passed the limit first pages: one alert for the source
         gap = now - last
         wf.silences.append((last, math.inf))
         alert = self._stage_alert(
@@ -1155,7 +1173,6 @@ class Engine:
                 f"{human_duration(expected or 0.0)} — is the integration down?"
             ),
             details={"last_event_at": format_ts(last)},
-            shared=self.peers is not None,
         )
         wf.silent_alert = alert
         self._fire(alert, out)
@@ -1209,12 +1226,10 @@ class Engine:
         summary: str,
         waiting_on: str | None = None,
         details: dict[str, Any] | None = None,
-        shared: bool = False,
     ) -> Alert:
-        """A firing alert about a whole stage or workflow (no item), identified within this engine's scope
-        (``shared``: across the partitions, for what they judge together)."""
+        """A firing alert about a whole stage or workflow (no item), identified within this engine's scope."""
         return Alert(
-            alert_id=alert_id(kind, wf.name, stage, None, None if shared else self.scope),
+            alert_id=alert_id(kind, wf.name, stage, None, self.scope),
             kind=kind,
             status="firing",
             workflow=wf.name,
@@ -1277,6 +1292,7 @@ class Engine:
         return alert
 
     def _fire(self, alert: Alert, out: list[Alert]) -> None:
+        self.alert_changes += 1
         self.active[alert.alert_id] = alert
         key = (alert.workflow, alert.kind)
         an = self.counters.anomalies
@@ -1287,6 +1303,7 @@ class Engine:
         alert = self.active.pop(aid, None)
         if alert is None:
             return
+        self.alert_changes += 1
         resolved = Alert(**{f: getattr(alert, f) for f in alert.__struct_fields__})
         resolved.status = "resolved"
         resolved.at = format_ts(ts)

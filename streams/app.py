@@ -137,6 +137,9 @@ class Worker:
         self.pending: dict[int, list[Any]] = {}  # partition -> events not acked yet
         self.generations: dict[int, tuple[int, int]] = {}  # partition -> (learned-state generation, chunks)
         self.feedback_changed: set[int] = set()  # partitions whose learned state ops feedback changed since the last checkpoint
+        # partition -> its engine's alert_changes in the last checkpoint: a stage alert fired on a tick, or a
+        # silence another partition resolved, changes the learned state without an event (saved all the same)
+        self.saved_alerts: dict[int, int] = {}
         self.tails = TailWatch()  # partitions whose last records stay undelivered
         self.empty_holes: dict[str, int] = {}  # input topic -> holes that held no record (``fill_hole``)
         self.woken: dict[int, float] = {}  # partition -> monotonic time its last wake record was sent
@@ -631,10 +634,11 @@ class Worker:
             dirty = eng.dirty or set()
             eng.dirty = set()
             delta = [(entity_id, eng.export_item(entity_id)) for entity_id in dirty]
-            if not delta and p not in self.feedback_changed \
+            if not delta and p not in self.feedback_changed and eng.alert_changes == self.saved_alerts.get(p) \
                     and all(self.covered.get((t, p)) == o for t, o in applied.items()):
                 continue  # nothing changed since the last checkpoint
             self.feedback_changed.discard(p)
+            self.saved_alerts[p] = eng.alert_changes
             self.learned_at[p] = now
             manifest: dict[str, Any] = {"applied": applied}
             clock = self.clocks.get(p)

@@ -23,7 +23,7 @@ from monitor.views import BaselineView, Counters, HistogramView, ItemView, Sourc
 class EngineGroup:
     def __init__(self) -> None:
         self.engines: dict[int, Engine] = {}
-        self._limits: dict[tuple[str, float, int], tuple[float, float, float | None] | None] = {}
+        self._limits: dict[tuple[Any, ...], tuple[float, float, float | None] | None] = {}
 
     def _ordered(self) -> list[Engine]:
         """The engines by partition: views that pick one engine's answer (a tie on ``n``) or merge in
@@ -45,7 +45,7 @@ class EngineGroup:
         (a 6 h silence, 3 seeds: 4.8-6.2 h after it began against 1.5-1.7 h) and items whose events were
         lost in it are paged (1-8 a run). Over the shares the events expected since the latest one add up
         as for one engine (``silent_after_combined``): 1.5-1.8 h, no false silence, no page on a lost
-        item; one alert for the source, whose identity does not name a partition."""
+        item; one alert for the source (from the partition whose clock passed the limit first)."""
         latest: float | None = None
         owner: Engine | None = None
         rates = []
@@ -63,7 +63,7 @@ class EngineGroup:
             return None
         # cached by the latest event, as one engine caches its own limit (WorkflowState.silent_after): the
         # rates behind it change only as events arrive
-        key = (workflow, latest, id(owner))
+        key = (workflow, latest, tuple((p, id(e)) for p, e in self.engines.items()))  # a revoke changes it
         cache = self._limits
         if key in cache:
             return cache[key]
