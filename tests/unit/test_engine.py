@@ -626,3 +626,23 @@ def test_partitions_never_double_fire_an_identity_even_the_shared_silence(rows, 
         prev = state.get(a.alert_id)
         assert prev != a.status, f"{a.alert_id} ({a.kind}) went {prev} -> {a.status}"
         state[a.alert_id] = a.status
+
+
+def test_a_workflow_pickles_without_its_engine_and_old_snapshots_still_load():
+    """A learned-state snapshot must not carry the engine (with it every open item) through its
+    workflows; a snapshot pickled before (slots state with the engine) still restores."""
+    import pickle
+
+    from monitor.engine import WorkflowState
+
+    eng = Engine(make_settings())
+    feed(eng, normal_history(n=40))
+    wf = eng.workflows["sales"]
+    assert "engine" not in wf.__getstate__()
+    old_state = (None, {k: getattr(wf, k) for k in WorkflowState.__slots__})  # the format before __getstate__
+    old = WorkflowState.__new__(WorkflowState)
+    old.__setstate__(old_state)
+    assert old.name == "sales" and old.states.keys() == wf.states.keys() and not hasattr(old, "engine")
+    back = Engine.restore(eng.snapshot(), eng.settings)
+    assert back.workflows["sales"].engine is back and back.open_items == eng.open_items
+    assert len(pickle.dumps(eng.workflows)) < len(eng.snapshot())  # the items travel once, with the engine
