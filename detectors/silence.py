@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Self
 
 import numpy as np
@@ -68,6 +68,13 @@ _MAX_DISPERSION = 20.0
 _PACE_SECONDS = 6 * 3600.0  # memory of the recent pace (events seen against events the model expected)
 _PACE_MIN_DUE = 20.0  # expected events the recent pace needs before it may slow the limit down
 _PACE_FLOOR = 0.2  # the limit is never stretched more than 1 / this by a slow recent pace
+
+
+def combined_gap(gaps: Iterable[float | None]) -> float | None:
+    """The typical gap between the events of a source split over several shares, from each share's own
+    typical gap (None or 0: nothing known): their rates add up. None when no share knows one."""
+    inverse = sum(1.0 / g for g in gaps if g)
+    return 1.0 / inverse if inverse > 0 else None
 
 
 def silent_after_combined(parts: Sequence[SourceRate], last_ts: float) -> float | None:
@@ -86,8 +93,7 @@ def silent_after_combined(parts: Sequence[SourceRate], last_ts: float) -> float 
         rates, gap = tables[0][0], tables[0][2]
     else:
         rates = array("d", np.add.reduce([np.frombuffer(t[0]) for t in tables]).tobytes())
-        inverse = sum(1.0 / t[2] for t in tables if t[2])  # the rates of the shares' typical gaps add up
-        gap = 1.0 / inverse if inverse > 0 else None
+        gap = combined_gap(t[2] for t in tables)
     if not any(rates):
         return None
     floor = last_ts + first.floor_gaps * gap if gap is not None else last_ts

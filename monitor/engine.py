@@ -355,6 +355,10 @@ class WorkflowState:
             return True
         return False
 
+    def silent_since(self, since: float) -> bool:
+        """Whether a silence of this source was called that lasted until ``since`` or later (or lasts)."""
+        return any(end >= since for _start, end in self.silences)
+
     def silent_after(self, last: float) -> float | None:
         """When no event since ``last`` means "silent" (cached: asked about the latest event heard and
         the latest applied, which only move when events arrive)."""
@@ -537,15 +541,13 @@ class Engine:
             elif ts >= wf.profile.checked_at + PROVISIONAL_CHECK_EVERY:
                 wf.profile.checked_at = ts
                 self._provisional_calendar(wf)
-        if wf.silent_alert is not None:
-            if ts > wf.silences[-1][0]:
-                self._end_silence(wf, ts, out)
-        elif self.peers is not None:
-            holder = self.peers.silent_holder(wfname)  # another partition called the source silent
-            # only a newer event ends it: one it heard before (released late from this partition's
-            # lateness buffer, whose clock lags) is no sign that the source is back
-            if holder is not None and ts > holder.workflows[wfname].silences[-1][0]:
-                holder._end_silence(holder.workflows[wfname], ts, out)
+        # the engine holding the source's silence: this one, or with partitions maybe another; only an
+        # event newer than the silence's start ends it (one heard before, released late from a lateness
+        # buffer whose partition's clock lags, is no sign that the source is back)
+        holder = self if wf.silent_alert is not None else (
+            self.peers.silent_holder(wfname) if self.peers is not None else None)
+        if holder is not None and ts > holder.workflows[wfname].silences[-1][0]:
+            holder._end_silence(holder.workflows[wfname], ts, out)
 
         st = self._state(wf, ev.stage, ev.waiting_on)
         if item is not None and item.state is st:
@@ -1122,28 +1124,28 @@ class Engine:
         judged = self._source_limit(wf, applied=True)
         if judged is None:
             return False
-        last, limit, _gap = judged
+        last, limit = judged
         return now > last + (limit - last) * QUIET_FACTOR
 
-    def _source_limit(self, wf: WorkflowState, applied: bool) -> tuple[float, float, float | None] | None:
-        """(the source's latest event, the instant after which no event since means silence, the typical
-        gap now); over all partitions when this engine is one of several (``EngineGroup.source_limit``)."""
+    def _source_limit(self, wf: WorkflowState, applied: bool) -> tuple[float, float] | None:
+        """(the source's latest event, the instant after which no event since means silence); over all
+        partitions when this engine is one of several (``EngineGroup.source_limit``)."""
         if self.peers is not None:
             judged = self.peers.source_limit(wf.name, applied)
             if judged is None:
                 return None
-            last, limit, gap = judged
-            return last, max(limit, last + self.ec.silence_min_seconds), gap
+            last, limit = judged
+            return last, max(limit, last + self.ec.silence_min_seconds)
         last = wf.last_ts if applied else wf.last_heard()
         if last is None:
             return None
         limit = wf.silent_after(last)
-        return None if limit is None else (last, limit, wf.rate.expected_gap(last))
+        return None if limit is None else (last, limit)
 
     def _overlaps_silence(self, wf: WorkflowState, since: float) -> bool:
-        if any(end >= since for _start, end in wf.silences):
-            return True
-        return self.peers is not None and self.peers.silenced_since(wf.name, since)
+        if self.peers is not None:  # a silence any partition called (this one's included)
+            return bool(self.peers.silenced_since(wf.name, since))
+        return wf.silent_since(since)
 
     def _check_source(self, wf: WorkflowState, now: float, out: list[Alert]) -> None:
         if not self.ec.silence_enabled:
@@ -1155,11 +1157,12 @@ class Engine:
             return
         if judged is None:
             return
-        last, limit, expected = judged
+        last, limit = judged
         if now < limit or wf.cfg.mute:
             return
         if self.peers is not None and self.peers.silent_holder(wf.name) is not None:
             return  # the partition whose clock passed the limit first pages: one alert for the source
+        expected = wf.rate.expected_gap(last) if self.peers is None else self.peers.typical_gap(wf.name, last)
         gap = now - last
         wf.silences.append((last, math.inf))
         alert = self._stage_alert(

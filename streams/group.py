@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from detectors.silence import silent_after_combined
+from detectors.silence import combined_gap, silent_after_combined
 from monitor.engine import Engine
 from monitor.events import Alert
 from monitor.views import BaselineView, Counters, HistogramView, ItemView, SourceView, StageView
@@ -23,7 +23,7 @@ from monitor.views import BaselineView, Counters, HistogramView, ItemView, Sourc
 class EngineGroup:
     def __init__(self) -> None:
         self.engines: dict[int, Engine] = {}
-        self._limits: dict[tuple[Any, ...], tuple[float, float, float | None] | None] = {}
+        self._limits: dict[tuple[Any, ...], tuple[float, float] | None] = {}
 
     def _ordered(self) -> list[Engine]:
         """The engines by partition: views that pick one engine's answer (a tie on ``n``) or merge in
@@ -33,11 +33,10 @@ class EngineGroup:
     def __len__(self) -> int:
         return len(self.engines)
 
-    def source_limit(self, workflow: str, applied: bool = False) -> tuple[float, float, float | None] | None:
+    def source_limit(self, workflow: str, applied: bool = False) -> tuple[float, float] | None:
         """A source's silence judged over every partition of this worker (or replay): (the time of its
-        latest event, the instant after which it is silent, the typical gap between its events now);
-        None while nothing is known. ``applied``: the latest event applied, not merely heard (still in a
-        lateness buffer).
+        latest event, the instant after which it is silent); None while nothing is known. ``applied``:
+        the latest event applied, not merely heard (still in a lateness buffer).
 
         Each partition sees a share of the items, so alone it expects a quarter of the events (4
         partitions) and a quiet night of one quarter reads as an outage (steady scenario, 4 seeds: 4
@@ -63,7 +62,7 @@ class EngineGroup:
             return None
         # cached by the latest event, as one engine caches its own limit (WorkflowState.silent_after): the
         # rates behind it change only as events arrive
-        key = (workflow, latest, tuple((p, id(e)) for p, e in self.engines.items()))  # a revoke changes it
+        key = (workflow, applied, latest, tuple((p, id(e)) for p, e in self.engines.items()))  # a revoke changes it
         cache = self._limits
         if key in cache:
             return cache[key]
@@ -72,9 +71,14 @@ class EngineGroup:
         mine = owner.workflows[workflow].rate  # first: its hours bin the time
         rates.remove(mine)
         limit = silent_after_combined([mine, *rates], latest)
-        inverse = sum(1.0 / g for g in (r.expected_gap(latest) for r in [mine, *rates]) if g)
-        cache[key] = None if limit is None else (latest, limit, 1.0 / inverse if inverse > 0 else None)
+        cache[key] = None if limit is None else (latest, limit)
         return cache[key]
+
+    def typical_gap(self, workflow: str, at: float) -> float | None:
+        """The typical gap between the source's events at ``at``, over every partition (for the alert's
+        words: "they usually arrive every ...")."""
+        return combined_gap(eng.workflows[workflow].rate.expected_gap(at) for eng in self._ordered()
+                            if workflow in eng.workflows)
 
     def silent_holder(self, workflow: str) -> Engine | None:
         """The partition's engine holding the firing ``source_silent`` alert of ``workflow``, if any."""
@@ -86,11 +90,8 @@ class EngineGroup:
 
     def silenced_since(self, workflow: str, since: float) -> bool:
         """Whether any partition's engine called the source silent at or after ``since``."""
-        for eng in self.engines.values():
-            wf = eng.workflows.get(workflow)
-            if wf is not None and any(end >= since for _start, end in wf.silences):
-                return True
-        return False
+        return any(wf.silent_since(since) for eng in self.engines.values()
+                   if (wf := eng.workflows.get(workflow)) is not None)
 
     def stage_views(self, now: float) -> Iterator[StageView]:
         merged: dict[tuple[str, str], StageView] = {}
