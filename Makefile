@@ -3,6 +3,17 @@
 
 PYTHON ?= python3.11
 VENV   := .venv
+
+# The compiled detectors (Cargo.toml, core/src) are built by `pip install` with cargo: rustup's
+# (~/.cargo/bin, not on the PATH of every shell) when present, else the system's. Debian bookworm's
+# cargo (1.65) reads the crates index only with the sparse protocol, unstable there (stable in 1.68).
+ifneq ($(wildcard $(HOME)/.cargo/bin/cargo),)
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+endif
+ifeq ($(shell cargo --version 2>/dev/null | awk '{split($$2, v, "."); print (v[1] == 1 && v[2] < 68)}'),1)
+export RUSTC_BOOTSTRAP := 1
+export CARGO_UNSTABLE_SPARSE_REGISTRY := true
+endif
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -11,7 +22,8 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Cargo.toml Cargo.lock $(wildcard core/src/*.rs)
+	@command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup, or Debian's cargo)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@

@@ -1,8 +1,10 @@
 """Pure detector models: no I/O, no wall clock (time is passed in as epoch seconds).
 
 Every model has ``snapshot() -> dict`` (plain data) and ``restore(data)``; scoring never learns.
+The models whose per-event cost matters are compiled (``detectors._core``, Rust in ``core/src``).
 """
 
+import detectors._build  # noqa: F401 - checks the compiled core before anything imports it
 from detectors.baseline import DurationBaseline
 from detectors.calendar import ActivityProfile, BusinessCalendar, WallClock, restore_calendar
 from detectors.drift import Shift, ShiftDetector

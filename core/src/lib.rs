@@ -1,0 +1,16 @@
+//! `detectors._core`: the detector models whose per-event cost matters, compiled.
+//!
+//! Each class keeps the Python API, snapshot format and pickling of the module it lives in
+//! (`detectors.baseline.DurationBaseline` ...), and the same floating-point results: the same
+//! operations in the same order, and the C library's `log`/`exp`/`erfc` that CPython's `math` calls.
+
+use pyo3::prelude::*;
+
+mod baseline;
+mod libm;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<baseline::DurationBaseline>()?;
+    Ok(())
+}
