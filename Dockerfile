@@ -6,15 +6,23 @@
 #     -e STAGEWATCH_WORKER__INGEST_TOKEN=... stagewatch:0.1.0
 # The default settings baked in are deploy/compose/stagewatch.yaml (the docker-compose stack).
 
+# The compiled detectors (core/src) need a Rust toolchain to build; the image that runs has none.
+FROM rust:1-slim-bookworm AS rust
+
 FROM python:3.11-slim AS build
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    RUSTUP_HOME=/usr/local/rustup CARGO_HOME=/usr/local/cargo PATH=/usr/local/cargo/bin:$PATH
+COPY --from=rust /usr/local/rustup /usr/local/rustup
+COPY --from=rust /usr/local/cargo /usr/local/cargo
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/stagewatch
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md Cargo.toml Cargo.lock ./
+COPY core ./core
 COPY detectors ./detectors
 COPY monitor ./monitor
 COPY streams ./streams
-# Every dependency ships manylinux wheels for CPython 3.11: no compiler needed.
+# Every Python dependency ships manylinux wheels for CPython 3.11; maturin builds our own (Rust) part.
 RUN /opt/stagewatch/bin/pip install .
 
 FROM python:3.11-slim
