@@ -25,3 +25,14 @@ def test_every_command_the_readme_shows_exists():
     commands = set(get_command(app).commands)  # type: ignore[attr-defined]
     shown = set(re.findall(r"^stagewatch ([a-z]+)", README, flags=re.M))
     assert shown and shown <= commands, shown - commands
+
+
+def test_every_help_shows_flags_without_a_value_placeholder():
+    """``--json`` takes no value; typer 0.29 rendered it as ``--json <bool>`` (pinned below it)."""
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    for name in [None, *get_command(app).commands]:  # type: ignore[attr-defined]
+        r = runner.invoke(app, [name, "--help"] if name else ["--help"], terminal_width=200)
+        assert r.exit_code == 0, (name, r.output)
+        assert "--help" in r.output and "<bool>" not in r.output, (name, r.output)
