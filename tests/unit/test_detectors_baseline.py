@@ -344,3 +344,38 @@ def test_a_stage_wide_only_below_its_median_keeps_the_cap_unless_a_tenth_pass_in
         instant.learn_one(0.5 if rng.random() < 0.2 else 60.0 * rng.lognormvariate(0.0, 0.5))
     t, typical = instant.threshold(), instant.typical()
     assert t is not None and typical is not None and t / typical > 50.0
+
+
+# A DurationBaseline(warmup=5, window=50) after 120 lognormal durations (every 17th censored), pickled
+# (protocol 5, zlib, base64) by the pure-Python class the compiled one replaced: checkpoints written
+# before the upgrade must restore to exactly the same baseline.
+_PYTHON_ERA_PICKLE = (
+    "eNprYJ16h4UBDHqEUlJLUpNL8ouK9ZISi1NzMvNSp/QIuJQWJZZk5uc5wYQmT9FsnFI7RaOHsWyKN3MPW3liUW5pwRRvViAzMy8l"
+    "v3yKt1EPY94U74oexvIp7g5q3HePeZ4K7GHKyZ/iXdbDVF4yJXaKhruDSuTH332rVNwZoAALw/5nROy3+nfh7g6cLb/3nNo1391B"
+    "P3LKfo9HMu4OjGdfpP1ze4RQ7CDzY+LcX2mO7g5G1x8HHK/85+6g+Lpr4ekwc6BiaYMJaieB5ti75O4QLwhwd5DP37sodfI0dwdL"
+    "TxaW33Vc7g4KnbueJ0/3dHcw+7l/StNEf3cHw8fdy3sX+7k7uCx6Ymn7SMLdwW4F/+25B0+4O6gn5bhel81zdxAU8d25MrELqCta"
+    "IVCJ64C7g4XavXxTtv9Ak7m4SrgOdAAtvfH/q5sS0D0yqVv/NV6yAopMNXP5LR3n7sAizHadvcfS3UH4sNlZX11bdwe2ucmy6+fM"
+    "dnfQuvKgP3WxmruD8onffNubo93tP6W31u+YWefuwC3x9eGrdvFUYJgWQwLTk8fiwNS9lfgC00Hh6bsfMrP/AP1l85fpd7Wku0Po"
+    "dr9L2ZuL3B00OeOjMx8qIil2+ZVZ1KXk4e4Q/S1//cb7C9wdvPnXzmlYrQ10mPxxK5/jeu4OGemsm/N2zHV38Lirw3avLtvdISXE"
+    "P9DHUwuomO+D8KX5p9wdkgVKJk5cvsndIc7s06pJRVfcHQoXvvjAtOSHu0NW86bdzR4f3B1CJq39PtFtCzB4227eNt8NDJ8U++B1"
+    "7+89dHdI09Xmm8QIjIt0z+zwyk9M7g55vH3ZLFpAN3vzlspclPgNFKnU3OLKG+HuYDx73V69O0BLnVd8Pns48y8wUrY+StN7Jwv0"
+    "hc2OB5OjFIF2BX3+anwOGCnKviWrehi83R1s8sTCFvCuTu1hLckvScwBptgaq52ivmx8PRzJqXnF+UWpKUAxN3tjg8UFYj2sxZl5"
+    "yalTvPl6mJNBCboSSMNStOocGassUQ1sCfn/VIaLyts/4Ysfkhj236pWBSty7HZ3EH0aVM77Ywq2CGfTb9jTGiSCN1EoJk5vT2f4"
+    "h1cNv3Z6yoVr0VRzvINCxn1dHTULbP76Es4ZGa39EhgbaTn5+UXAkFdIyn2WbZzSw15cmpubWFQJCWvxMuep32YBM4508MK4rttA"
+    "hmxk/gKDtGSgzpzM3MwSoE5FdqG6u1nbSpP0AMLwhdg="
+)
+
+
+def test_a_pickle_of_the_python_class_restores_exactly():
+    import base64
+    import pickle
+    import zlib
+
+    b = pickle.loads(zlib.decompress(base64.b64decode(_PYTHON_ERA_PICKLE)))
+    assert type(b) is DurationBaseline
+    answers = (b.n, b.typical(), b.quantile(0.95), b.threshold(), b.threshold(0.85), b.score_one(3000.0),
+               b.censored_fraction())
+    assert answers == (120, 978.2489878028746, 3312.44692926072, 4290.121356139203, 5622.287202490338,
+                       0.9403992901956952, 0.08967550130941525)
+    again = pickle.loads(pickle.dumps(b, protocol=0))  # every protocol round-trips the compiled class
+    assert again.snapshot() == b.snapshot()
