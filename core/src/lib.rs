@@ -1,16 +1,19 @@
 //! `detectors._core`: the detector models whose per-event cost matters, compiled.
 //!
 //! Each class keeps the Python API, snapshot format and pickling of the module it lives in
-//! (`detectors.baseline.DurationBaseline` ...), and the same floating-point results: the same
-//! operations in the same order, and the C library's `log`/`exp`/`erfc` that CPython's `math` calls.
+//! (`detectors.baseline.DurationBaseline`, `detectors.throughput.FlowTracker` ...), and the same
+//! floating-point results: the same operations in the same order, and the C library's
+//! `log`/`exp`/`erfc` that CPython's `math` calls.
 
 use pyo3::prelude::*;
 
 mod baseline;
 mod libm;
+mod throughput;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<baseline::DurationBaseline>()?;
+    m.add_class::<throughput::FlowTracker>()?;
     Ok(())
 }
