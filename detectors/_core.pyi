@@ -1,7 +1,10 @@
-# The compiled detectors (core/src); documented where they are exported (detectors/baseline.py).
+# The compiled detectors (core/src); documented where they are exported (detectors/baseline.py,
+# detectors/silence.py, detectors/throughput.py).
 from array import array
 from collections.abc import Sequence
 from typing import Any, Self
+
+from detectors.throughput import Backlog
 
 class DurationBaseline:
     warmup: int
@@ -73,3 +76,40 @@ class SourceRate:
 
 def silent_after_combined(parts: Sequence[SourceRate], last_ts: float) -> float | None: ...
 def pooled_rates(counts: array[float], exposure: array[float], own: array[float]) -> array[float]: ...
+class FlowTracker:
+    min_departures: int
+    windows: int
+    growth_factor: float
+    end_factor: float
+    rate_windows: float
+    min_window: float
+    duration_alpha: float
+    min_window_events: float
+    settle_durations: float
+    wip: int
+    arrivals: int
+    departures: int
+    def __init__(
+        self,
+        min_departures: int = 30,
+        windows: int = 3,
+        growth_factor: float = 1.5,
+        end_factor: float = 1.2,
+        rate_windows: float = 3.0,
+        min_window: float = 60.0,
+        duration_alpha: float = 0.02,
+        min_window_events: float = 20.0,
+        settle_durations: float = 5.0,
+    ) -> None: ...
+    def arrive(self, ts: float) -> None: ...
+    def depart(self, ts: float, duration: float) -> None: ...
+    def arrival_rate(self) -> float: ...
+    def departure_rate(self) -> float: ...
+    def littles_law(self) -> tuple[float, float]: ...
+    def in_backlog(self, now: float) -> bool: ...
+    def backlog(self) -> Backlog | None: ...
+    def check(self, now: float) -> Backlog | None: ...
+    def snapshot(self) -> dict[str, Any]: ...
+    @classmethod
+    def restore(cls, data: dict[str, Any]) -> Self: ...
+    def __setstate__(self, state: dict[str, Any]) -> None: ...

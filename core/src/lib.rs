@@ -1,15 +1,16 @@
 //! `detectors._core`: the detector models whose per-event cost matters, compiled.
 //!
 //! Each class keeps the Python API, snapshot format and pickling of the module it lives in
-//! (`detectors.baseline.DurationBaseline`, `detectors.silence.SourceRate` ...), and the same
-//! floating-point results: the same operations in the same order, and the C library's
-//! `log`/`exp`/`erfc` that CPython's `math` calls.
+//! (`detectors.baseline.DurationBaseline`, `detectors.silence.SourceRate`,
+//! `detectors.throughput.FlowTracker`), and the same floating-point results: the same operations in
+//! the same order, and the C library's `log`/`exp`/`erfc` that CPython's `math` calls.
 
 use pyo3::prelude::*;
 
 mod baseline;
 mod libm;
 mod silence;
+mod throughput;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -17,5 +18,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<silence::SourceRate>()?;
     m.add_function(wrap_pyfunction!(silence::silent_after_combined, m)?)?;
     m.add_function(wrap_pyfunction!(silence::pooled_rates, m)?)?;
+    m.add_class::<throughput::FlowTracker>()?;
     Ok(())
 }
