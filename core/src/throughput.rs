@@ -690,10 +690,8 @@ impl FlowTracker {
         Ok(f)
     }
 
-    /// The state as the Python class kept it in its ``__dict__`` (a copy: read-only), which is
-    /// also what it pickles.
-    #[getter(__dict__)]
-    fn dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    /// The state as the Python class kept it in its ``__dict__``: what it pickles.
+    fn __getstate__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = self.state_dict(py)?;
         d.set_item(intern!(py, "_closed"), self.closed_list(py)?)?;
         d.set_item(intern!(py, "_growing"), self.growing)?;
@@ -721,7 +719,7 @@ impl FlowTracker {
     /// Pickled as ``FlowTracker()`` + the Python class's ``__dict__``, at every protocol.
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
         let py = slf.py();
-        let state = slf.borrow().dict(py)?;
+        let state = slf.borrow().__getstate__(py)?;
         PyTuple::new(
             py,
             [

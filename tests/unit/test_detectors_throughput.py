@@ -191,7 +191,7 @@ def test_cached_window_test_gives_the_answers_of_a_fresh_tracker() -> None:
         assert f.backlog() == got and f.in_backlog(t) == (got is not None)
         found = found or got is not None
     assert found
-    state = pickle.loads(pickle.dumps(f)).__dict__
+    state = pickle.loads(pickle.dumps(f)).__getstate__()
     del state["_growing"]  # pickled by a version without the cache
     old = FlowTracker.__new__(FlowTracker)
     old.__setstate__(state)
