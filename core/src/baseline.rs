@@ -6,7 +6,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple, PyType};
 
-use crate::libm::erfc;
+use crate::py::{as_int, erfc, float_repr, pmax, pmin, psum};
 
 const BIN: f64 = 0.1; // bin width in log-seconds
 const MIN_SECONDS: f64 = 1e-3;
@@ -28,29 +28,7 @@ const LOG_CENSOR_AT: f64 = -0.020202707317519466; // ln 0.98: from 98 % of the t
 const REFRESH_EVERY: i64 = 16;
 const SUMMARY_QS: [f64; 3] = [0.1, 0.5, 0.75]; // the log-quantiles a refresh keeps
 const BUDGET: f64 = 0.05; // at most this share of completions may lie past the threshold
-const SQRT2: f64 = 1.4142135623730951;
-
-/// Python's `max(a, b)` (the first unless the second is greater) and `min(a, b)`.
-fn pmax(a: f64, b: f64) -> f64 {
-    if b > a {
-        b
-    } else {
-        a
-    }
-}
-
-fn pmin(a: f64, b: f64) -> f64 {
-    if b < a {
-        b
-    } else {
-        a
-    }
-}
-
-/// Python's `sum()` of floats (3.11: plain left-to-right addition).
-fn psum(xs: &[f64]) -> f64 {
-    xs.iter().fold(0.0, |acc, x| acc + x)
-}
+const SQRT2: f64 = std::f64::consts::SQRT_2;
 
 fn clamp_log(seconds: f64) -> f64 {
     (if seconds < MIN_SECONDS {
@@ -96,24 +74,6 @@ fn half_spreads(sm: &[f64; 3]) -> (f64, f64) {
 fn centre_spread(sm: &[f64; 3]) -> (f64, f64) {
     let (lower, upper) = half_spreads(sm);
     (sm[1], pmax(pmax(lower, upper), MIN_SPREAD))
-}
-
-fn float_repr(x: f64) -> String {
-    if x.is_nan() {
-        "nan".into()
-    } else if x.is_infinite() {
-        if x > 0.0 { "inf" } else { "-inf" }.into()
-    } else {
-        format!("{x:?}")
-    }
-}
-
-/// Extract an int the way Python's `int()` takes a snapshot field (an int, or a float from JSON).
-fn as_int(value: &Bound<'_, PyAny>) -> PyResult<i64> {
-    match value.extract::<i64>() {
-        Ok(v) => Ok(v),
-        Err(_) => Ok(value.extract::<f64>()? as i64),
-    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -235,7 +195,7 @@ impl DurationBaseline {
             hi -= 1;
         }
         if lo > 0 || hi < self.wt.len() {
-            let dropped = psum(&self.wt[..lo]) + psum(&self.wt[hi..]);
+            let dropped = psum(self.wt[..lo].iter().copied()) + psum(self.wt[hi..].iter().copied());
             self.total -= dropped;
             self.wt = self.wt[lo..hi].to_vec();
             self.ls = self.ls[lo..hi].to_vec();

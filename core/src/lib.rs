@@ -8,7 +8,7 @@
 use pyo3::prelude::*;
 
 mod baseline;
-mod libm;
+mod py;
 mod silence;
 mod throughput;
 

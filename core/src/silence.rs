@@ -11,10 +11,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use pyo3::exceptions::{PyIndexError, PyOverflowError, PyTypeError, PyValueError, PyZeroDivisionError};
+use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString, PyTuple, PyType};
+use crate::py::{as_int, div, exp, floordiv, int_check, log, pmax, pmin, pmin_all, psum, sqrt};
 
 const HOURS: usize = 168;
 const MOMENT: f64 = 60.0; // seconds: the events of one minute are one moment of activity
@@ -35,66 +36,6 @@ type Bins = [f64; HOURS];
 
 // -- Python's float semantics ---------------------------------------------------------------------
 
-/// Python's `max(a, b)` (the first unless the second is greater) and `min(a, b)`.
-fn pmax(a: f64, b: f64) -> f64 {
-    if b > a {
-        b
-    } else {
-        a
-    }
-}
-
-fn pmin(a: f64, b: f64) -> f64 {
-    if b < a {
-        b
-    } else {
-        a
-    }
-}
-
-/// Python's `sum()` of floats (3.11: plain left-to-right addition, from the int 0).
-fn psum<I: IntoIterator<Item = f64>>(xs: I) -> f64 {
-    xs.into_iter().fold(0.0, |acc, x| acc + x)
-}
-
-/// Python's `min()` over a non-empty run of floats.
-fn pmin_all<I: IntoIterator<Item = f64>>(xs: I) -> Option<f64> {
-    let mut it = xs.into_iter();
-    let first = it.next()?;
-    Some(it.fold(first, pmin))
-}
-
-/// Python's float `vx // wx` (CPython `_float_div_mod`).
-fn floordiv(vx: f64, wx: f64) -> f64 {
-    let mut m = vx % wx;
-    let mut div = (vx - m) / wx;
-    if m != 0.0 && (wx < 0.0) != (m < 0.0) {
-        m += wx;
-        div -= 1.0;
-    }
-    let _ = m;
-    if div != 0.0 {
-        let mut f = div.floor();
-        if div - f > 0.5 {
-            f += 1.0;
-        }
-        f
-    } else {
-        0.0f64.copysign(vx / wx)
-    }
-}
-
-/// The checks of Python's float -> int conversion (`int()`, `math.floor()`).
-fn int_check(x: f64) -> PyResult<f64> {
-    if x.is_nan() {
-        Err(PyValueError::new_err("cannot convert float NaN to integer"))
-    } else if x.is_infinite() {
-        Err(PyOverflowError::new_err("cannot convert float infinity to integer"))
-    } else {
-        Ok(x)
-    }
-}
-
 /// `math.floor(x)` (an int in Python, integral here).
 fn floor_int(x: f64) -> PyResult<f64> {
     int_check(x).map(f64::floor)
@@ -108,45 +49,6 @@ fn trunc_int(x: f64) -> PyResult<i64> {
 /// Python's `%` of an integral float by 168: the hour-of-week bin.
 fn bin_of(hour: f64) -> usize {
     hour.rem_euclid(HOURS as f64) as usize
-}
-
-/// Float `/` as Python does it (a zero divisor raises).
-fn div(a: f64, b: f64) -> PyResult<f64> {
-    if b == 0.0 {
-        Err(PyZeroDivisionError::new_err("float division by zero"))
-    } else {
-        Ok(a / b)
-    }
-}
-
-fn domain_error() -> PyErr {
-    PyValueError::new_err("math domain error")
-}
-
-/// `math.log`, `math.sqrt`, `math.exp`: the C library's, with CPython's errors.
-fn log(x: f64) -> PyResult<f64> {
-    if x <= 0.0 {
-        Err(domain_error())
-    } else {
-        Ok(x.ln())
-    }
-}
-
-fn sqrt(x: f64) -> PyResult<f64> {
-    if x < 0.0 {
-        Err(domain_error())
-    } else {
-        Ok(x.sqrt())
-    }
-}
-
-fn exp(x: f64) -> PyResult<f64> {
-    let r = x.exp();
-    if r.is_infinite() && x.is_finite() {
-        Err(PyOverflowError::new_err("math range error"))
-    } else {
-        Ok(r)
-    }
 }
 
 /// `float((hour + 1) * 3600) - off` for the integral `hour` (a Python int there): exact in floats
@@ -879,13 +781,6 @@ impl SourceRate {
             raw: bins(&ob.get_item(1)?, "table")?,
             gap: if gap.is_none() { None } else { Some(gap.extract()?) },
         }))
-    }
-}
-
-fn as_int(value: &Bound<'_, PyAny>) -> PyResult<i64> {
-    match value.extract::<i64>() {
-        Ok(v) => Ok(v),
-        Err(_) => Ok(value.extract::<f64>()? as i64),
     }
 }
 

@@ -7,57 +7,11 @@
 //! `Backlog` stays the Python dataclass of `detectors/throughput.py`: it is built only while an
 //! episode is ongoing and asked for, and keeps its equality, hashing, repr and immutability as they were.
 
-use pyo3::exceptions::{PyOverflowError, PyValueError, PyZeroDivisionError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
-use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
-
-/// Python's `max(a, b)` (the first unless the second is greater) and `min(a, b)`.
-fn pmax(a: f64, b: f64) -> f64 {
-    if b > a {
-        b
-    } else {
-        a
-    }
-}
-
-fn pmin(a: f64, b: f64) -> f64 {
-    if b < a {
-        b
-    } else {
-        a
-    }
-}
-
-/// `a / b` with Python's float division: a zero divisor raises.
-fn div(a: f64, b: f64) -> PyResult<f64> {
-    if b == 0.0 {
-        Err(PyZeroDivisionError::new_err("float division by zero"))
-    } else {
-        Ok(a / b)
-    }
-}
-
-/// `math.exp`: the C library's `exp` (the same symbol), overflow raises as CPython's does.
-fn pexp(x: f64) -> PyResult<f64> {
-    let r = x.exp();
-    if r.is_infinite() && x.is_finite() {
-        Err(PyOverflowError::new_err("math range error"))
-    } else {
-        Ok(r)
-    }
-}
-
-/// `math.sqrt`: correctly rounded, as the C library's; a negative argument raises.
-fn psqrt(x: f64) -> PyResult<f64> {
-    let r = x.sqrt();
-    if r.is_nan() && !x.is_nan() {
-        Err(PyValueError::new_err("math domain error"))
-    } else {
-        Ok(r)
-    }
-}
+use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
+use crate::py::{as_int, div, exp, pmax, pmin, py_float, py_int, sqrt};
 
 /// A constructor argument, converted in the constructor's body as the Python class did (`int(x)`,
 /// `float(x)`), so a bad one raises Python's own error, not one about argument extraction.
@@ -85,30 +39,6 @@ impl Arg<'_> {
             Arg::Default => Ok(default),
             Arg::Given(ob) => py_float(ob),
         }
-    }
-}
-
-/// Python's `int(x)`.
-fn py_int(ob: &Bound<'_, PyAny>) -> PyResult<i64> {
-    if ob.downcast_exact::<PyInt>().is_ok() {
-        return ob.extract();
-    }
-    ob.py().get_type::<PyInt>().call1((ob,))?.extract()
-}
-
-/// Python's `float(x)`.
-fn py_float(ob: &Bound<'_, PyAny>) -> PyResult<f64> {
-    if let Ok(f) = ob.downcast_exact::<PyFloat>() {
-        return Ok(f.value());
-    }
-    ob.py().get_type::<PyFloat>().call1((ob,))?.extract()
-}
-
-/// A stored count (an int; a float from a hand-written snapshot is truncated).
-fn as_int(value: &Bound<'_, PyAny>) -> PyResult<i64> {
-    match value.extract::<i64>() {
-        Ok(v) => Ok(v),
-        Err(_) => Ok(value.extract::<f64>()? as i64),
     }
 }
 
@@ -256,7 +186,7 @@ impl FlowTracker {
             _ => 0.0,
         };
         let mw = self.min_window;
-        let f = pexp(div(-dt, self.rate_windows * (if mw > d { mw } else { d }))?)?;
+        let f = exp(div(-dt, self.rate_windows * (if mw > d { mw } else { d }))?)?;
         self.ra *= f;
         self.rd *= f;
         self.wip_avg = self.wip_avg * f + self.wip as f64 * (1.0 - f);
@@ -348,7 +278,7 @@ impl FlowTracker {
         let tau = self.tau();
         let span = t - t0;
         if span > 0.0 {
-            div(decayed, tau * (1.0 - pexp(div(-span, tau)?)?))
+            div(decayed, tau * (1.0 - exp(div(-span, tau)?)?))
         } else {
             Ok(0.0)
         }
@@ -364,12 +294,12 @@ impl FlowTracker {
         if !above {
             return Ok(false); // `and`: no sqrt (nor its error) unless the first test holds
         }
-        Ok(wip > expected + sigmas * psqrt(expected)? + 3.0)
+        Ok(wip > expected + sigmas * sqrt(expected)? + 3.0)
     }
 
     /// Net inflow beyond what Poisson noise in the two counts explains.
     fn significant_inflow(arrivals: i64, departures: i64) -> PyResult<bool> {
-        Ok(((arrivals - departures) as f64) > 2.5 * psqrt((arrivals + departures) as f64)? + 2.0)
+        Ok(((arrivals - departures) as f64) > 2.5 * sqrt((arrivals + departures) as f64)? + 2.0)
     }
 
     /// The window test: net inflow in all but at most one of the last closed windows, significant
