@@ -1,9 +1,10 @@
 # The compiled detectors (core/src); documented where they are exported (detectors/baseline.py,
-# detectors/silence.py, detectors/throughput.py).
+# detectors/silence.py, detectors/throughput.py, detectors/drift.py).
 from array import array
 from collections.abc import Sequence
 from typing import Any, Self
 
+from detectors.drift import Shift
 from detectors.throughput import Backlog
 
 class DurationBaseline:
@@ -112,4 +113,50 @@ class FlowTracker:
     def snapshot(self) -> dict[str, Any]: ...
     @classmethod
     def restore(cls, data: dict[str, Any]) -> Self: ...
+    def __setstate__(self, state: dict[str, Any]) -> None: ...
+
+class ShiftDetector:
+    min_samples: int
+    min_ratio: float
+    threshold_sigmas: float
+    slack_sigmas: float
+    clip: float
+    buffer: int
+    ref_window: int
+    confirm: int
+    n: int
+    shifts: int
+    _learn_from: int
+    _armed_at: int | None
+    _m: float
+    _s: float
+    _mad: float
+    _ref_n: int
+    _n_up: int
+    _n_dn: int
+    _pending: int | None
+    _pending_len: int
+    _buf: array[float]
+    _ph: Any
+    _PARAMS: tuple[str, ...]
+    _STATE: tuple[str, ...]
+    def __init__(
+        self,
+        min_samples: int = 30,
+        min_ratio: float = 1.5,
+        threshold_sigmas: float = 15.0,
+        slack_sigmas: float = 0.4,
+        clip: float = 3.0,
+        buffer: int = 64,
+        ref_window: int = 1000,
+        confirm: int = 5,
+    ) -> None: ...
+    def update(self, seconds: float, ts: float) -> Shift | None: ...
+    def recent(self, k: int) -> list[float]: ...
+    def level(self) -> float | None: ...
+    def score_one(self, seconds: float) -> float: ...
+    def snapshot(self) -> dict[str, Any]: ...
+    @classmethod
+    def restore(cls, data: dict[str, Any]) -> Self: ...
+    def __getstate__(self) -> dict[str, Any]: ...
     def __setstate__(self, state: dict[str, Any]) -> None: ...

@@ -6,7 +6,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple, PyType};
 
-use crate::py::{as_int, erfc, float_repr, pmax, pmin, psum};
+use crate::py::{as_int, clamp_log, erfc, float_repr, pmax, pmin, psum};
 
 const BIN: f64 = 0.1; // bin width in log-seconds
 const MIN_SECONDS: f64 = 1e-3;
@@ -29,17 +29,6 @@ const REFRESH_EVERY: i64 = 16;
 const SUMMARY_QS: [f64; 3] = [0.1, 0.5, 0.75]; // the log-quantiles a refresh keeps
 const BUDGET: f64 = 0.05; // at most this share of completions may lie past the threshold
 const SQRT2: f64 = std::f64::consts::SQRT_2;
-
-fn clamp_log(seconds: f64) -> f64 {
-    (if seconds < MIN_SECONDS {
-        MIN_SECONDS
-    } else if seconds > MAX_SECONDS {
-        MAX_SECONDS
-    } else {
-        seconds
-    })
-    .ln()
-}
 
 /// Make bin `i` exist in `arrays` (which start at bin `lo`); returns (new lo, its index).
 fn place(arrays: &mut [&mut Vec<f64>], lo: i64, i: i64) -> (i64, usize) {
@@ -144,7 +133,7 @@ impl DurationBaseline {
         if !seconds.is_finite() {
             return Err(PyValueError::new_err(format!("duration must be finite, got {}", float_repr(seconds))));
         }
-        let x = clamp_log(seconds);
+        let x = clamp_log(seconds, MIN_SECONDS, MAX_SECONDS);
         self.memo.clear();
         let w = self.w;
         self.n += 1;

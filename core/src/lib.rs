@@ -2,12 +2,14 @@
 //!
 //! Each class keeps the Python API, snapshot format and pickling of the module it lives in
 //! (`detectors.baseline.DurationBaseline`, `detectors.silence.SourceRate`,
-//! `detectors.throughput.FlowTracker`), and the same floating-point results: the same operations in
-//! the same order, and the C library's `log`/`exp`/`erfc` that CPython's `math` calls.
+//! `detectors.throughput.FlowTracker`, `detectors.drift.ShiftDetector`), and the same
+//! floating-point results: the same operations in the same order, and the C library's
+//! `log`/`exp`/`erfc` that CPython's `math` calls.
 
 use pyo3::prelude::*;
 
 mod baseline;
+mod drift;
 mod py;
 mod silence;
 mod throughput;
@@ -19,5 +21,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(silence::silent_after_combined, m)?)?;
     m.add_function(wrap_pyfunction!(silence::pooled_rates, m)?)?;
     m.add_class::<throughput::FlowTracker>()?;
+    m.add_class::<drift::ShiftDetector>()?;
     Ok(())
 }

@@ -149,3 +149,8 @@ pub fn as_int(value: &Bound<'_, PyAny>) -> PyResult<i64> {
         Err(_) => Ok(value.extract::<f64>()? as i64),
     }
 }
+
+/// `math.log(min(max(seconds, lo), hi))`: a duration's log, clamped to what the models keep.
+pub fn clamp_log(seconds: f64, lo: f64, hi: f64) -> f64 {
+    pmin(pmax(seconds, lo), hi).ln()
+}

@@ -139,3 +139,31 @@ def test_a_snapshot_from_before_the_confirmation_restores():
     again = ShiftDetector.restore(data)
     assert again.confirm == 5 and again._pending is None
     assert again.update(3600.0, 200.0) == d.update(3600.0, 200.0)
+
+
+# A ShiftDetector(min_samples=10, buffer=20) after 150 lognormal durations (armed, its River test
+# updated), pickled (protocol 5, zlib, base64) by the pure-Python class the compiled one replaced:
+# checkpoints written before the upgrade must restore to exactly the same detector.
+_PYTHON_ERA_PICKLE = (
+    "eNprYJ0ayMQABj38Kaklqckl+UXFeilFmWklU3p4gzOAtAtUeMrkKZqNU2qnaPRw52bmxRcn5hbkpBZP8ebq4QTxixJLMvOnuNv/"
+    "gBonUJJRlFqckZ+TEl+cmZ6bWDzF3UEPKsdTnJOYnA0Xt785EwRm9bAk52QWANVxQNWxJZWmpaUWTfEW6eEqSk2LL8/MS8kvn+L7"
+    "grmHPTk/Ly2zKHeKN2sPY94U72k9bMUg1wIdxNDDHZ+TmliUF59WlJ8L4nPGJxblpqbEJ5aAnMsUnwu0Q7KlUDL3/VEgD+SCuzF/"
+    "LrXXsPWwxOcmpgD513MPdlxpNexhiwfZCzS/qYc1Pi++tGCKNyOYlZIHMpgjviA1LyUzL32KXw8PjA20HCzJDHT9lNgpGu4OEg3e"
+    "99eVCro7SEUEJYfa5QNFupWip/budXcQr/gXxGRUABTZ/XPaxymTgA7bE7Q1f3k0kME485+0zj8gY93/pjvaHUDFSReKetscgOak"
+    "+llX+l4HSj1qkk/5scfdQcb+x/6J7fuB5ph7TeAvB4pIvnVwTp9wH6hYTSHJJOsaUOTInb168huAapKWcJ7RWAg08PhsfqYqkFSd"
+    "H++rv0BniMdz5+f9jErtYSrIgDh+4gVwZLjv1/p+5s37AjP3A/7bNkV57i0FMnbnBosHA80JEI5//GdTKJyRWpqkBwAOv+lH"
+)
+
+
+def test_a_pickle_of_the_python_class_restores_exactly():
+    import base64
+    import zlib
+
+    d = pickle.loads(zlib.decompress(base64.b64decode(_PYTHON_ERA_PICKLE)))
+    assert type(d) is ShiftDetector
+    assert (d.n, d.level(), d.recent(3), d.score_one(600.0), d.score_one(2400.0)) == (
+        150, 589.5371218315385, [614.5538594526643, 346.0205924372851, 734.3099723452447], 0.0, 0.16049781774569863)
+    again = pickle.loads(pickle.dumps(d, protocol=0))  # every protocol round-trips the compiled class
+    assert again.snapshot() == d.snapshot()
+    found = [(i, s) for i, s in enumerate(d.update(1500.0, 1_700_000_200.0 + i) for i in range(30)) if s]
+    assert found == [(15, Shift(580.719676110799, 1500.0, 2.583001853916529, 1_700_000_215.0))]
