@@ -96,8 +96,7 @@ def replay(
 
         group = EngineGroup()  # as the worker: a partition asks the others before calling a source silent
         for p, engine in enumerate(engines):
-            group.engines[p] = engine
-            engine.peers = group
+            group.join(p, engine)
     for ev, bad in records:
         if ev is None:
             s.invalid += 1

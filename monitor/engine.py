@@ -1178,6 +1178,8 @@ class Engine:
             details={"last_event_at": format_ts(last)},
         )
         wf.silent_alert = alert
+        if self.peers is not None:
+            self.peers.holds(wf.name, self, True)
         self._fire(alert, out)
 
     def _end_silence(self, wf: WorkflowState, ts: float, out: list[Alert]) -> None:
@@ -1188,6 +1190,8 @@ class Engine:
             del wf.silences[0]
         self._resolve(wf.silent_alert.alert_id, ts, out, f"{wf.name} events are arriving again")
         wf.silent_alert = None
+        if self.peers is not None:
+            self.peers.holds(wf.name, self, False)
 
     def _adopt_calendar(self, wf: WorkflowState) -> None:
         assert wf.profile is not None

@@ -270,7 +270,7 @@ class Worker:
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def on_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
             for tp in revoked:
-                worker.group.engines.pop(tp.partition, None)
+                worker.group.leave(tp.partition)
                 worker.clocks.pop(tp.partition, None)
                 worker.pending.pop(tp.partition, None)
                 worker.applied.pop((tp.topic, tp.partition), None)
@@ -284,8 +284,7 @@ class Worker:
         eng = self.group.engines.get(partition)
         if eng is None:
             eng = self._recover(partition)
-            eng.peers = self.group
-            self.group.engines[partition] = eng
+            self.group.join(partition, eng)
             if self.alertmanager is not None:
                 # the sink's memory died with the last process: re-send what is still firing,
                 # or Alertmanager lets those alerts expire while they still hold

@@ -24,6 +24,32 @@ class EngineGroup:
     def __init__(self) -> None:
         self.engines: dict[int, Engine] = {}
         self._limits: dict[tuple[Any, ...], tuple[float, float] | None] = {}
+        # workflow -> the engine holding its firing ``source_silent`` alert: every event asks (a silence
+        # another partition holds ends when this one hears the source), so no scan of the partitions
+        self._holders: dict[str, Engine] = {}
+
+    def join(self, partition: int, engine: Engine) -> None:
+        """Add a partition's engine (a new one, or one recovered with silences it holds)."""
+        self.leave(partition)
+        self.engines[partition] = engine
+        engine.peers = self
+        for name, wf in engine.workflows.items():
+            if wf.silent_alert is not None:
+                self._holders[name] = engine
+
+    def leave(self, partition: int) -> None:
+        """Drop a partition's engine (revoked): the silences it held go with it."""
+        engine = self.engines.pop(partition, None)
+        if engine is not None:
+            for name in [n for n, holder in self._holders.items() if holder is engine]:
+                del self._holders[name]
+
+    def holds(self, workflow: str, engine: Engine, holding: bool) -> None:
+        """An engine fired (``holding``) or resolved the ``source_silent`` alert of ``workflow``."""
+        if holding:
+            self._holders[workflow] = engine
+        elif self._holders.get(workflow) is engine:
+            del self._holders[workflow]
 
     def _ordered(self) -> list[Engine]:
         """The engines by partition: views that pick one engine's answer (a tie on ``n``) or merge in
@@ -82,11 +108,7 @@ class EngineGroup:
 
     def silent_holder(self, workflow: str) -> Engine | None:
         """The partition's engine holding the firing ``source_silent`` alert of ``workflow``, if any."""
-        for eng in self.engines.values():
-            wf = eng.workflows.get(workflow)
-            if wf is not None and wf.silent_alert is not None:
-                return eng
-        return None
+        return self._holders.get(workflow)
 
     def silenced_since(self, workflow: str, since: float) -> bool:
         """Whether any partition's engine called the source silent at or after ``since``."""
