@@ -121,10 +121,15 @@ def send_feedback(settings: Settings, fb: Feedback) -> None:
 
 
 def export_feedback(settings: Settings, path: Path, timeout: float = 20.0) -> int:
-    """Copy the feedback topic to a JSONL file (for backtest --compare and report)."""
+    """Copy the feedback records of the feedback topic to a JSONL file (for backtest --compare and
+    report); the workers' own wake records on that topic (``streams.app.WAKE_KEY``) are not feedback."""
+    from streams.app import WAKE_KEY
+
     n = 0
     with open(path, "wb") as out:
         for rec in read_topic(settings, settings.topics.feedback, timeout):
+            if rec.key == WAKE_KEY:
+                continue
             out.write(rec.value + b"\n")
             n += 1
     return n
