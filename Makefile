@@ -1,19 +1,18 @@
 # The README's commands. Repeated runs reuse what is there: the venv is rebuilt only when
-# pyproject.toml changes, Debian packages and Kafka jars are fetched only when missing.
+# pyproject.toml or the Rust sources change, Debian packages and Kafka jars are fetched only when missing.
 
 PYTHON ?= python3.11
 VENV   := .venv
 
 # The compiled detectors (Cargo.toml, core/src) are built by `pip install` with cargo: rustup's
-# (~/.cargo/bin, not on the PATH of every shell) when present, else the system's. Debian bookworm's
-# cargo (1.65) reads the crates index only with the sparse protocol, unstable there (stable in 1.68).
+# (~/.cargo/bin, not on the PATH of every shell) when present, else the system's, else Debian's
+# `cargo` is installed. Debian bookworm's cargo (1.65) reads the crates index only with the sparse
+# protocol, unstable there (stable in 1.68): the build turns it on for such a cargo.
 ifneq ($(wildcard $(HOME)/.cargo/bin/cargo),)
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 endif
-ifeq ($(shell cargo --version 2>/dev/null | awk '{split($$2, v, "."); print (v[1] == 1 && v[2] < 68)}'),1)
-export RUSTC_BOOTSTRAP := 1
-export CARGO_UNSTABLE_SPARSE_REGISTRY := true
-endif
+OLD_CARGO_ENV := if cargo --version | awk '{split($$2, v, "."); exit !(v[1] == 1 && v[2] < 68)}'; then \
+  export RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_SPARSE_REGISTRY=true; fi
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -23,9 +22,11 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml Cargo.toml Cargo.lock $(wildcard core/src/*.rs)
-	@command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup, or Debian's cargo)"; exit 1; }
+	@command -v cargo >/dev/null || { echo "installing Debian packages cargo rustc (no Rust toolchain found)"; \
+	  $(SUDO) apt-get update && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y cargo rustc gcc libc6-dev; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -e '.[dev]'
+	$(OLD_CARGO_ENV); $(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
 # Prometheus + Alertmanager + Chromium (report test) (Debian packages) when missing, then the Kafka broker jars.
