@@ -15,7 +15,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
-use crate::py::{as_int, clamp_log, div, exp, pmax, pmin, py_float, py_int};
+use crate::py::{as_int, clamp_log, div, exp, pmax, pmin, py_float, py_int, Arg};
 
 const MIN_SECONDS: f64 = 1e-3;
 const MAX_SECONDS: f64 = 1e10;
@@ -84,28 +84,6 @@ fn opt_int(value: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
         Ok(None)
     } else {
         as_int(value).map(Some)
-    }
-}
-
-/// A constructor argument: the Python class compared the arguments as given, then converted them
-/// with `int(x)` / `float(x)`.
-enum Arg<'py> {
-    Given(Bound<'py, PyAny>),
-    Default,
-}
-
-impl<'py> FromPyObject<'py> for Arg<'py> {
-    fn extract_bound(ob: &Bound<'py, PyAny>) -> PyResult<Self> {
-        Ok(Arg::Given(ob.clone()))
-    }
-}
-
-impl<'py> Arg<'py> {
-    fn object(&self, default: &Bound<'py, PyAny>) -> Bound<'py, PyAny> {
-        match self {
-            Arg::Given(ob) => ob.clone(),
-            Arg::Default => default.clone(),
-        }
     }
 }
 

@@ -154,3 +154,40 @@ pub fn as_int(value: &Bound<'_, PyAny>) -> PyResult<i64> {
 pub fn clamp_log(seconds: f64, lo: f64, hi: f64) -> f64 {
     pmin(pmax(seconds, lo), hi).ln()
 }
+
+/// A constructor argument as given (or left out), converted in the constructor's body as the Python
+/// class did (`int(x)`, `float(x)`, or kept as the object), so a bad one raises Python's own error, not
+/// one about argument extraction.
+pub enum Arg<'py> {
+    Given(Bound<'py, PyAny>),
+    Default,
+}
+
+impl<'py> FromPyObject<'py> for Arg<'py> {
+    fn extract_bound(ob: &Bound<'py, PyAny>) -> PyResult<Self> {
+        Ok(Arg::Given(ob.clone()))
+    }
+}
+
+impl<'py> Arg<'py> {
+    pub fn int(&self, default: i64) -> PyResult<i64> {
+        match self {
+            Arg::Default => Ok(default),
+            Arg::Given(ob) => py_int(ob),
+        }
+    }
+
+    pub fn float(&self, default: f64) -> PyResult<f64> {
+        match self {
+            Arg::Default => Ok(default),
+            Arg::Given(ob) => py_float(ob),
+        }
+    }
+
+    pub fn object(&self, default: &Bound<'py, PyAny>) -> Bound<'py, PyAny> {
+        match self {
+            Arg::Given(ob) => ob.clone(),
+            Arg::Default => default.clone(),
+        }
+    }
+}

@@ -11,36 +11,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
-use crate::py::{as_int, div, exp, pmax, pmin, py_float, py_int, sqrt};
-
-/// A constructor argument, converted in the constructor's body as the Python class did (`int(x)`,
-/// `float(x)`), so a bad one raises Python's own error, not one about argument extraction.
-enum Arg<'py> {
-    Given(Bound<'py, PyAny>),
-    Default,
-}
-
-impl<'py> FromPyObject<'py> for Arg<'py> {
-    fn extract_bound(ob: &Bound<'py, PyAny>) -> PyResult<Self> {
-        Ok(Arg::Given(ob.clone()))
-    }
-}
-
-impl Arg<'_> {
-    fn int(&self, default: i64) -> PyResult<i64> {
-        match self {
-            Arg::Default => Ok(default),
-            Arg::Given(ob) => py_int(ob),
-        }
-    }
-
-    fn float(&self, default: f64) -> PyResult<f64> {
-        match self {
-            Arg::Default => Ok(default),
-            Arg::Given(ob) => py_float(ob),
-        }
-    }
-}
+use crate::py::{as_int, div, exp, pmax, pmin, py_int, sqrt, Arg};
 
 static BACKLOG: GILOnceCell<Py<PyType>> = GILOnceCell::new();
 
