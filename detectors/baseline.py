@@ -83,9 +83,8 @@ Implementation
     the same order as the Python class it replaced, with the C library's ``log``/``exp``/``erfc`` that
     CPython's ``math`` calls, so every answer, snapshot and alert is bit-for-bit what it was. The
     snapshot format (``snapshot()``/``restore()``, v3; v2 still restores) and pickles (by the name
-    ``detectors.baseline.DurationBaseline``, every protocol; the Python class's pickles at protocol 2 and up,
-    which the engine writes, load) are
-    unchanged.
+    ``detectors.baseline.DurationBaseline``, every protocol; the Python class's pickles at protocol 2
+    and up, which the engine writes, load) are unchanged.
 
 >>> import random
 >>> rng = random.Random(7)

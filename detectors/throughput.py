@@ -43,8 +43,8 @@ Implementation
     snapshot and alert is bit-for-bit what it was; ``arrive``/``depart``/``check`` cost 50-70 ns
     instead of 350-850. ``snapshot()``/``restore()`` keep their format (older snapshots still
     restore). Pickles (by the name ``detectors.throughput.FlowTracker``, every protocol) carry the
-    Python class's ``__dict__``, which ``__dict__`` returns as a read-only copy, so the Python
-    class's pickles at protocol 2 and up, which the engine writes, load (and the other way round).
+    Python class's ``__dict__`` (``__getstate__``), so the Python class's pickles at protocol 2 and up,
+    which the engine writes, load (and the other way round).
     :class:`Backlog` stays a Python dataclass, built only when an episode is asked for (0.9 us a
     call; the engine asks when a backlog alert fires).
 
