@@ -24,6 +24,10 @@ COPY monitor ./monitor
 COPY streams ./streams
 # Every Python dependency ships manylinux wheels for CPython 3.11; maturin builds our own (Rust) part.
 RUN /opt/stagewatch/bin/pip install .
+# The engine's per-event Python compiled by mypyc in the installed package (mypy kept out of the image).
+RUN /opt/stagewatch/bin/pip install --target /opt/mypyc "mypy>=1.10" setuptools \
+    && PYTHONPATH=/opt/mypyc /opt/stagewatch/bin/python core/mypyc_build.py --require \
+       --root "$(/opt/stagewatch/bin/python -c 'import monitor, pathlib; print(pathlib.Path(monitor.__file__).parent.parent)')"
 
 FROM python:3.11-slim
 ENV PATH=/opt/stagewatch/bin:$PATH \

@@ -19,13 +19,19 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: venv deps test test-fast lint bench demo
 
+# the engine's per-event Python compiled by mypyc (core/mypyc_build.py), rebuilt when its source changed;
+# without a C compiler it stays plain Python (slower, the same results)
 venv: $(STAMP)
+	$(BIN)/python core/mypyc_build.py --if-stale
 
 $(STAMP): pyproject.toml Cargo.toml Cargo.lock $(wildcard core/src/*.rs)
 	@command -v cargo >/dev/null || { echo "installing Debian packages cargo rustc (no Rust toolchain found)"; \
 	  $(SUDO) apt-get update && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y cargo rustc gcc libc6-dev; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c "import pathlib, sys, sysconfig; sys.exit(not pathlib.Path(sysconfig.get_paths()['include'], 'Python.h').exists())" \
+	  || { echo "installing Debian package python3.11-dev (C headers: the compiled engine, core/mypyc_build.py)"; \
+	  $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y python3.11-dev gcc; }
 	$(OLD_CARGO_ENV); $(BIN)/pip install -q -e '.[dev]'
 	touch $@
 

@@ -43,9 +43,16 @@ def machine() -> str:
 
 
 def header(title: str) -> None:
+    from monitor.cli import tune_gc
+
+    tune_gc()  # as the `stagewatch` command does (the ceilings measured here get it too)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress shows when piped
     print(f"# {title}")
     print(f"# machine: {machine()}")
+    import monitor.engine
+    from detectors._build import compiled
+
+    print(f"# engine: {'compiled by mypyc' if compiled(monitor.engine) else 'plain Python (not compiled)'}")
 
 
 def sim_lines(scenario: str, items: int, seed: int = 1) -> Path:

@@ -422,7 +422,17 @@ def feedback(
     typer.echo(f"recorded: {alert_id} was {'right' if v else 'a false alert'} ({alert.summary})")
 
 
+def tune_gc() -> None:
+    """Collect cycles after 50,000 net allocations instead of 700: the engine allocates many small
+    objects that never form cycles (heap entries, alerts), and CPython's default made the collector a
+    tenth of a replay's time (perf: 10 %; events/s +20 % with this). Cycles still get collected."""
+    import gc
+
+    gc.set_threshold(50_000, 20, 20)
+
+
 def main() -> None:
+    tune_gc()
     app()
 
 

@@ -33,7 +33,9 @@ import pickle
 from bisect import bisect_left
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, ClassVar
+
+from mypy_extensions import mypyc_attr
 
 from detectors import (
     ActivityProfile,
@@ -107,23 +109,39 @@ def check_not_future(ts: float, now: float, max_future: float) -> None:
         )
 
 
-class Item:
-    __slots__ = (
-        "entity_id",
-        "wf",
-        "state",
-        "segment",
-        "entered_at",
-        "last_ts",
-        "seq",
-        "fired",
-        "fired_limit",
-        "ids",
-        "suspect",
-        "slow_alert",
-        "held",
-        "due",
-    )
+# Compiled by mypyc (core/mypyc_build.py): ``serializable`` lets pickle make an instance without __init__;
+# allow_interpreted_subclasses (on each subclass too) makes one constructed from interpreted code (tests,
+# benches) run its __init__, which mypyc skips otherwise for serializable classes
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
+class Pickled:
+    """Pickles as a dict of the fields in ``PICKLED``, the same compiled or not; the form pickled
+    before, ``(None, slots)``, still loads."""
+
+    __slots__ = ()
+    PICKLED: ClassVar[tuple[str, ...]] = ()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.PICKLED if hasattr(self, k)}
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple):
+            state = state[1]
+        for k, v in state.items():
+            if k in self.PICKLED:
+                setattr(self, k, v)
+
+
+# an open item's fields
+ITEM_FIELDS = (
+    "entity_id", "wf", "state", "segment", "entered_at", "last_ts", "seq", "fired", "fired_limit", "ids",
+    "suspect", "slow_alert", "held", "due",
+)
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)
+class Item(Pickled):
+    __slots__ = ITEM_FIELDS
+    PICKLED = ITEM_FIELDS
 
     def __init__(self, entity_id: str, wf: WorkflowState, state: StageState, segment: str, ts: float) -> None:
         self.entity_id = entity_id
@@ -142,10 +160,15 @@ class Item:
         self.due = 0.0  # when the item is judged next (its heap entry's time)
 
 
-class SegmentStats:
+SEGMENT_FIELDS = ("baseline", "buckets", "sum", "count", "recent")
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)
+class SegmentStats(Pickled):
     """Baseline, histogram and recent durations of one (stage-state, segment)."""
 
-    __slots__ = ("baseline", "buckets", "sum", "count", "recent")
+    __slots__ = SEGMENT_FIELDS
+    PICKLED = SEGMENT_FIELDS
 
     def __init__(self, warmup: int) -> None:
         self.baseline = DurationBaseline(warmup=warmup)
@@ -168,34 +191,21 @@ class SegmentStats:
         self.baseline.reset(keep_recent=[clock.business_seconds(a, b) for a, b in list(self.recent)[-last:]])
 
 
-class StageState:
+# a stage-state's fields
+STAGE_FIELDS = (
+    "wf", "name", "stage", "waiting_on", "segments", "all", "drift", "flow", "terminal",
+    "configured_terminal", "wip", "stalled", "first_arrival", "shift_alert", "shift_remaining",
+    "backlog_alert", "held", "cfg", "terminal_checked", "crossings", "crossings_total", "moved_on",
+    "late_returns",
+)
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)
+class StageState(Pickled):
     """One stage, or one stage while waiting on someone (``waiting_on``)."""
 
-    __slots__ = (
-        "wf",
-        "name",
-        "stage",
-        "waiting_on",
-        "segments",
-        "all",
-        "drift",
-        "flow",
-        "terminal",
-        "configured_terminal",
-        "wip",
-        "stalled",
-        "first_arrival",
-        "shift_alert",
-        "shift_remaining",
-        "backlog_alert",
-        "held",
-        "cfg",
-        "terminal_checked",
-        "crossings",
-        "crossings_total",
-        "moved_on",
-        "late_returns",
-    )
+    __slots__ = STAGE_FIELDS
+    PICKLED = STAGE_FIELDS
 
     def __init__(self, wf: WorkflowState, name: str, stage: str, waiting_on: str | None, warmup: int) -> None:
         self.wf = wf
@@ -236,39 +246,25 @@ class StageState:
         return _burst(len(c), expected if expected > budget else budget)
 
 
-class WorkflowState:
-    __slots__ = (
-        "engine",
-        "name",
-        "cfg",
-        "clock",
-        "business",
-        "profile",
-        "zones",
-        "states",
-        "stage_count",
-        "rate",
-        "last_ts",
-        "events",
-        "silent_alert",
-        "silences",
-        "all",
-        "silent_cache",
-        "heard_ts",
-        "ended",
-    )
+# a workflow's fields (the engine first)
+WORKFLOW_FIELDS = (
+    "engine", "name", "cfg", "clock", "business", "profile", "zones", "states", "stage_count",
+    "rate", "last_ts", "events", "silent_alert", "silences", "all", "silent_cache", "heard_ts", "ended",
+)
 
-    def __getstate__(self) -> dict[str, Any]:
-        # not the engine: pickled through it, a learned-state snapshot carried every open item (and with
-        # partitions, through ``peers``, every other partition's engine); ``Engine._rebind`` sets it back
-        return {k: getattr(self, k) for k in self.__slots__ if k != "engine" and hasattr(self, k)}
+
+@mypyc_attr(allow_interpreted_subclasses=True)
+class WorkflowState(Pickled):
+    __slots__ = WORKFLOW_FIELDS
+    # not the engine: pickled through it, a learned-state snapshot carried every open item (and with
+    # partitions, through ``peers``, every other partition's engine); ``Engine._rebind`` sets it back
+    PICKLED = WORKFLOW_FIELDS[1:]
 
     def __setstate__(self, state: Any) -> None:
-        if isinstance(state, tuple):  # pickled before __getstate__: (None, slots)
-            state = state[1]
-        for k, v in state.items():
-            if k != "engine":
-                setattr(self, k, v)
+        state = state[1] if isinstance(state, tuple) else state
+        if not isinstance(state.get("silent_cache", {}), dict):  # a one-entry tuple in earlier versions
+            state = {**state, "silent_cache": {}}
+        super().__setstate__(state)
 
     def __init__(self, engine: Engine, name: str) -> None:
         self.engine = engine
@@ -372,6 +368,14 @@ class WorkflowState:
                 cache.clear()
             cache[last] = limit
         return limit
+
+
+# what a snapshot holds of an Engine: everything but the settings and what drivers set (dirty, peers, on_late)
+STATE_FIELDS = (
+    "scope", "items", "workflows", "heap", "seq", "buffer", "buffer_seq", "pending", "max_ts", "clock", "closed",
+    "counters", "active", "next_stage_check", "next_flow_check", "flow_every", "applied_at_flow", "alert_changes",
+    "feedback_factor",
+)
 
 
 class Engine:
@@ -1464,25 +1468,28 @@ class Engine:
     @classmethod
     def restore(cls, data: bytes, settings: Settings | None = None) -> Engine:
         engine = cls(settings)
-        engine.__dict__.update(pickle.loads(data))  # noqa: S301 - our own snapshot, never user input
+        engine._load_state(pickle.loads(data))  # noqa: S301 - our own snapshot, never user input
         engine._rebind()
         return engine
 
     def _state_dict(self, with_items: bool) -> dict[str, Any]:
-        skip = {"settings", "ec", "dirty", "peers", "on_late"} | (set() if with_items else {"items", "heap", "closed", "active"})
-        state = {k: v for k, v in self.__dict__.items() if k not in skip}
+        skip = set() if with_items else {"items", "heap", "closed", "active"}
+        state = {k: getattr(self, k) for k in STATE_FIELDS if k not in skip}
         if not with_items:
             # stage-level alerts travel with the learned state, item alerts with their item
             state["active"] = {k: a for k, a in self.active.items() if a.entity_id is None}
         return state
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            if k in STATE_FIELDS:  # a field a later version dropped is left out
+                setattr(self, k, v)
 
     def _rebind(self) -> None:
         for wf in self.workflows.values():
             wf.engine = self
             if not hasattr(wf, "heard_ts"):  # a snapshot from before heard_ts
                 wf.heard_ts = max((ts for ts, _, ev in self.buffer if ev.workflow == wf.name), default=-math.inf)
-            if not isinstance(wf.silent_cache, dict):
-                wf.silent_cache = {}
             if not hasattr(wf, "ended"):  # a snapshot from before the learned ends were watched
                 wf.ended = OrderedDict()
             if not hasattr(wf, "zones"):  # from before zones were found from offsets: reconfigure decides
@@ -1529,7 +1536,7 @@ class Engine:
         """Rebuild an engine from a learned-state snapshot and item records (changelog recovery)."""
         engine = cls(settings, scope)
         if learned:
-            engine.__dict__.update(pickle.loads(learned))  # noqa: S301 - our own snapshot
+            engine._load_state(pickle.loads(learned))  # noqa: S301 - our own snapshot
             engine.items, engine.heap, engine.closed = {}, [], OrderedDict()
             engine._rebind()
         for wf in engine.workflows.values():

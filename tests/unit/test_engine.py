@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copyreg
+import io
 import math
+import pickle
 import random
 
 import pytest
@@ -11,7 +14,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from monitor.config import load_settings
-from monitor.engine import Engine, EventClock, EventRejected, check_not_future
+from monitor.engine import Engine, EventClock, EventRejected, StageState, WorkflowState, check_not_future
 from monitor.events import Event, alert_id, parse_timestamp
 
 DAY = 86400.0
@@ -143,17 +146,28 @@ def test_a_snapshot_from_before_the_heard_time_restores_and_continues():
     first = Engine(make_settings(silence_enabled=True))
     got = feed(first, hist[:cut])
     for wf in first.workflows.values():
-        del wf.heard_ts
-        wf.silent_cache = (math.nan, None)
-        del wf.ended  # and from before the learned ends were watched, or the recent pace counted
-        del wf.zones  # or zones were found from offsets
-        for stage in wf.states.values():
-            del stage.moved_on, stage.late_returns
-        rate = wf.rate.__getstate__()
+        rate = wf.rate.__getstate__()  # and from before the recent pace counted
         del rate["recent_seen"], rate["recent_due"]
         wf.rate.__dict__.clear()
         wf.rate.__setstate__(rate)
-    restored = Engine.restore(first.snapshot(), make_settings(silence_enabled=True))
+
+    class OldPickler(pickle.Pickler):
+        """Pickles workflow and stage state as the earlier versions had them (the fields they lacked
+        left out: attributes of the compiled engine's classes cannot be deleted)."""
+
+        def reducer_override(self, obj: object) -> object:
+            if isinstance(obj, WorkflowState):
+                # no heard_ts (a one-entry silent_cache tuple then), learned ends or zones found from offsets
+                state = {k: v for k, v in obj.__getstate__().items() if k not in ("heard_ts", "ended", "zones")}
+                return copyreg.__newobj__, (WorkflowState,), {**state, "silent_cache": (math.nan, None)}
+            if isinstance(obj, StageState):
+                state = {k: v for k, v in obj.__getstate__().items() if k not in ("moved_on", "late_returns")}
+                return copyreg.__newobj__, (StageState,), state
+            return NotImplemented
+
+    old = io.BytesIO()
+    OldPickler(old, protocol=pickle.HIGHEST_PROTOCOL).dump(first._state_dict(with_items=True))
+    restored = Engine.restore(old.getvalue(), make_settings(silence_enabled=True))
     got += feed(restored, hist[cut:])
     assert [(a.alert_id, a.status, a.at) for a in got] == [(a.alert_id, a.status, a.at) for a in expected]
     wf = restored.workflows["sales"]
@@ -529,17 +543,22 @@ def test_an_idle_stretch_slows_the_stage_checks_and_an_event_restores_their_pace
     for x in history:
         e.process(x)
     calls: list[float] = []
-    check = e._stage_checks
-    e._stage_checks = lambda now, out: (calls.append(now), check(now, out))  # type: ignore[method-assign]
+
+    def tick(now: float) -> None:
+        scheduled = e.next_flow_check
+        e.tick(now)
+        if e.next_flow_check != scheduled:  # the checks ran and set their next time
+            calls.append(now)
+
     last = max(x.timestamp for x in history)
     for k in range(1, 2 * 288 + 1):  # two quiet days, ticked every 300 s
-        e.tick(last + STAGE_CHECK_EVERY * k)
+        tick(last + STAGE_CHECK_EVERY * k)
     assert 8 <= len(calls) <= 16  # 5, 10, 20 ... 320 min, then every 6 h (576 ticks before)
     assert e.flow_every == IDLE_CHECK_MAX
     t = last + 2 * DAY + 60
     e.process(ev("d-late", "lead", t))
     n = len(calls)
-    e.tick(t + STAGE_CHECK_EVERY)  # the first check after an event runs, however far the idle one was
+    tick(t + STAGE_CHECK_EVERY)  # the first check after an event runs, however far the idle one was
     assert len(calls) == n + 1 and e.flow_every == STAGE_CHECK_EVERY
 
 
@@ -633,13 +652,13 @@ def test_a_workflow_pickles_without_its_engine_and_old_snapshots_still_load():
     workflows; a snapshot pickled before (slots state with the engine) still restores."""
     import pickle
 
-    from monitor.engine import WorkflowState
+    from monitor.engine import WORKFLOW_FIELDS, WorkflowState
 
     eng = Engine(make_settings())
     feed(eng, normal_history(n=40))
     wf = eng.workflows["sales"]
     assert "engine" not in wf.__getstate__()
-    old_state = (None, {k: getattr(wf, k) for k in WorkflowState.__slots__})  # the format before __getstate__
+    old_state = (None, {k: getattr(wf, k) for k in WORKFLOW_FIELDS})  # the format before __getstate__
     old = WorkflowState.__new__(WorkflowState)
     old.__setstate__(old_state)
     assert old.name == "sales" and old.states.keys() == wf.states.keys() and not hasattr(old, "engine")
