@@ -372,9 +372,9 @@ class WorkflowState(Pickled):
 
 # what a snapshot holds of an Engine: everything but the settings and what drivers set (dirty, peers, on_late)
 STATE_FIELDS = (
-    "scope", "items", "workflows", "heap", "seq", "buffer", "buffer_seq", "pending", "max_ts", "clock", "closed",
-    "counters", "active", "next_stage_check", "next_flow_check", "flow_every", "applied_at_flow", "alert_changes",
-    "feedback_factor",
+    "scope", "items", "workflows", "heap", "seq", "queue", "buffer", "buffer_seq", "pending", "max_ts", "clock",
+    "closed", "counters", "active", "next_stage_check", "next_flow_check", "flow_every", "applied_at_flow",
+    "alert_changes", "feedback_factor",
 )
 
 
@@ -391,6 +391,9 @@ class Engine:
         self.workflows: dict[str, WorkflowState] = {}
         self.heap: list[tuple[float, int, Item]] = []
         self.seq = 0
+        # the lateness buffer: events that arrive in time order (most) wait in a FIFO, the others in a
+        # heap; released merged by (time, arrival), as one heap would (a deque is cheaper than heap order)
+        self.queue: deque[tuple[float, int, Event]] = deque()
         self.buffer: list[tuple[float, int, Event]] = []
         self.buffer_seq = 0
         self.pending: dict[str, int] = {}  # entity id -> its events waiting in the lateness buffer
@@ -429,7 +432,11 @@ class Engine:
         if wf is not None and ts > wf.heard_ts:
             wf.heard_ts = ts
         self.buffer_seq += 1
-        heapq.heappush(self.buffer, (ts, self.buffer_seq, event))
+        queue = self.queue
+        if not queue or ts >= queue[-1][0]:
+            queue.append((ts, self.buffer_seq, event))
+        else:
+            heapq.heappush(self.buffer, (ts, self.buffer_seq, event))
         pending = self.pending
         eid = event.entity_id
         pending[eid] = pending.get(eid, 0) + 1
@@ -437,15 +444,28 @@ class Engine:
 
     def _release(self, watermark: float) -> list[Alert]:
         out: list[Alert] = []
+        queue = self.queue
         buf = self.buffer
         pending = self.pending
-        while buf and buf[0][0] <= watermark:
-            ev = heapq.heappop(buf)[2]
+        while True:
+            if queue and (not buf or queue[0][0] < buf[0][0] or (queue[0][0] == buf[0][0] and queue[0][1] < buf[0][1])):
+                if queue[0][0] > watermark:
+                    break
+                ev = queue.popleft()[2]
+            elif buf and buf[0][0] <= watermark:
+                ev = heapq.heappop(buf)[2]
+            else:
+                break
             left = pending.pop(ev.entity_id, 1) - 1
             if left > 0:
                 pending[ev.entity_id] = left
             self._apply(ev, out)
         return out
+
+    def _buffered_first(self) -> float:
+        """Event time of the earliest event in the lateness buffer (inf when empty)."""
+        first = self.queue[0][0] if self.queue else math.inf
+        return self.buffer[0][0] if self.buffer and self.buffer[0][0] < first else first
 
     def flush(self) -> list[Alert]:
         """Release every buffered event (end of a replay)."""
@@ -805,25 +825,24 @@ class Engine:
         heap = self.heap
         if heap and heap[0][0] < due:
             due = heap[0][0]
-        if self.buffer and self.ec.allowed_lateness_seconds > 0:
-            # tick releases when buf[0].ts <= now - lateness; a second early absorbs float rounding
-            release = self.buffer[0][0] + self.ec.allowed_lateness_seconds - 1.0
+        if self.ec.allowed_lateness_seconds > 0:
+            # tick releases when the first buffered ts <= now - lateness; a second early absorbs float rounding
+            release = self._buffered_first() + self.ec.allowed_lateness_seconds - 1.0
             if release < due:
                 due = release
         return due
 
     def tick(self, now: float) -> list[Alert]:
         """Advance the clock to ``now``: release late-buffered events, judge due items, check sources."""
-        buf = self.buffer
         if (
             now < self.next_stage_check
             and (not self.heap or self.heap[0][0] > now)
-            and (not buf or self.ec.allowed_lateness_seconds <= 0 or buf[0][0] > now - self.ec.allowed_lateness_seconds)
+            and (self.ec.allowed_lateness_seconds <= 0 or self._buffered_first() > now - self.ec.allowed_lateness_seconds)
         ):
             self.clock = now if self.clock is None or now > self.clock else self.clock
             return []  # nothing due: the common case, kept cheap
         out: list[Alert] = []
-        if self.ec.allowed_lateness_seconds > 0 and self.buffer:
+        if self.ec.allowed_lateness_seconds > 0 and (self.queue or self.buffer):
             out.extend(self._release(now - self.ec.allowed_lateness_seconds))
         if self.clock is None or now > self.clock:
             self.clock = now
@@ -1489,7 +1508,8 @@ class Engine:
         for wf in self.workflows.values():
             wf.engine = self
             if not hasattr(wf, "heard_ts"):  # a snapshot from before heard_ts
-                wf.heard_ts = max((ts for ts, _, ev in self.buffer if ev.workflow == wf.name), default=-math.inf)
+                wf.heard_ts = max((ts for ts, _, ev in [*self.queue, *self.buffer] if ev.workflow == wf.name),
+                                  default=-math.inf)
             if not hasattr(wf, "ended"):  # a snapshot from before the learned ends were watched
                 wf.ended = OrderedDict()
             if not hasattr(wf, "zones"):  # from before zones were found from offsets: reconfigure decides
