@@ -1,7 +1,7 @@
 # The compiled detectors (core/src); documented where they are exported (detectors/baseline.py,
-# detectors/silence.py, detectors/throughput.py, detectors/drift.py).
+# detectors/silence.py, detectors/throughput.py, detectors/drift.py; FastEvent in monitor/events.py).
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Self
 
 from detectors.drift import Shift
@@ -161,3 +161,20 @@ class ShiftDetector:
     def restore(cls, data: dict[str, Any]) -> Self: ...
     def __getstate__(self) -> dict[str, Any]: ...
     def __setstate__(self, state: dict[str, Any]) -> None: ...
+
+class FastEvent:
+    """monitor.events: the common case of ``_validate_wire`` (core/src/events.rs)."""
+    def __init__(
+        self,
+        event_type: type,
+        datetime_type: type,
+        derive_id: Callable[[str, str, str, float], str],
+        max_id_len: int,
+        max_name_len: int,
+        max_attributes: int,
+        max_attr_value_len: int,
+        min_timestamp: float,
+        max_timestamp: float,
+        epoch_ms_threshold: float,
+    ) -> None: ...
+    def __call__(self, w: Any) -> Any | None: ...

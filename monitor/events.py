@@ -18,6 +18,8 @@ from typing import Any
 
 import msgspec
 
+from detectors._core import FastEvent
+
 # Bounds that keep one event from costing unbounded memory or producing absurd clocks.
 MAX_ID_LEN = 256
 MAX_NAME_LEN = 128
@@ -273,9 +275,21 @@ def _clean(value: str, limit: int) -> bool:
     return 0 < len(value) <= limit and value[0] != " " and value[-1] != " " and value.isprintable()
 
 
+# the common case below compiled (core/src/events.rs): plain printable ASCII text, an aware datetime or
+# a float timestamp, string attributes, all in bounds; it answers None for anything else
+_fast_event = FastEvent(Event, datetime, derive_event_id, MAX_ID_LEN, MAX_NAME_LEN, MAX_ATTRIBUTES,
+                        MAX_ATTR_VALUE_LEN, MIN_TIMESTAMP, MAX_TIMESTAMP, EPOCH_MS_THRESHOLD)
+
+
 def _validate_wire(w: WireEvent) -> Event:
     """:func:`validate` for a typed :class:`WireEvent` whose fields need no repair (the common case),
     without re-checking what msgspec already checked; anything unusual takes :func:`validate`."""
+    event: Event | None = _fast_event(w)
+    return _validate_wire_py(w) if event is None else event
+
+
+def _validate_wire_py(w: WireEvent) -> Event:
+    """:func:`_validate_wire` in Python: what the compiled common case must agree with."""
     workflow, entity_id, stage, ts = w.workflow, w.entity_id, w.stage, w.timestamp
     if not (_clean(workflow, MAX_NAME_LEN) and _clean(entity_id, MAX_ID_LEN) and _clean(stage, MAX_NAME_LEN)):
         return validate(w)

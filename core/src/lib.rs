@@ -1,4 +1,5 @@
-//! `detectors._core`: the detector models whose per-event cost matters, compiled.
+//! `detectors._core`: the detector models whose per-event cost matters, compiled, and the common
+//! case of event validation (`events.rs`, for `monitor.events`).
 //!
 //! Each class keeps the Python API, snapshot format and pickling of the module it lives in
 //! (`detectors.baseline.DurationBaseline`, `detectors.silence.SourceRate`,
@@ -10,6 +11,7 @@ use pyo3::prelude::*;
 
 mod baseline;
 mod drift;
+mod events;
 mod py;
 mod silence;
 mod throughput;
@@ -22,5 +24,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(silence::pooled_rates, m)?)?;
     m.add_class::<throughput::FlowTracker>()?;
     m.add_class::<drift::ShiftDetector>()?;
+    m.add_class::<events::FastEvent>()?;
     Ok(())
 }

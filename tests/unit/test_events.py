@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -105,3 +107,47 @@ def test_validation_messages_speak_json_and_point_at_an_invisible_character():
         validate({**base, "entity_id": 42})
     with pytest.raises(ValidationError, match=r"U\+200B at position 9 \('contract' before it\)"):
         validate({**base, "stage": "contract\u200b"})
+
+
+def _wire_text() -> st.SearchStrategy[str]:
+    """Text where the compiled fast path and Python may part: ASCII, spaces at the ends, control and
+    non-ASCII characters, empty, around the length limits."""
+    ascii_ = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=20)
+    return st.one_of(
+        ascii_.filter(lambda t: t.strip() == t), ascii_, ascii_.filter(lambda t: t.strip() == t),
+        st.text(max_size=8),
+        st.sampled_from(["", " ", "a ", " a", "é", "a\tb", "\u200b", "x" * 128, "x" * 129, "x" * 256, "x" * 257]),
+    )
+
+
+_ZONES = st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))])
+_TIMESTAMPS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(min_value=0, max_value=8e9),
+    st.floats(min_value=1e11, max_value=8e12),
+    st.datetimes(timezones=st.none() | _ZONES),
+    st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2199, 12, 30), timezones=_ZONES),
+)
+_ATTR_VALUES = st.one_of(_wire_text(), _wire_text(), st.none(), st.booleans(), st.integers(), st.floats(),
+                         st.just([1]), st.just({"a": 1}), st.just("v" * 513))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(workflow=_wire_text(), entity_id=_wire_text(), stage=_wire_text(), ts=_TIMESTAMPS,
+       event_id=st.none() | _wire_text(), waiting_on=st.none() | _wire_text(),
+       attributes=st.none() | st.dictionaries(_wire_text(), _ATTR_VALUES, max_size=3) | st.none()
+       | st.just({f"k{i}": "v" for i in range(65)}))
+def test_the_compiled_common_case_decides_as_python_does(workflow, entity_id, stage, ts, event_id, waiting_on,
+                                                          attributes):
+    """``_fast_event`` (core/src/events.rs) either gives exactly the Event the Python validation gives
+    (every field, the float bits too) or leaves the case to it."""
+    from monitor.events import WireEvent, _fast_event, _validate_wire_py
+
+    w = WireEvent(workflow, entity_id, stage, ts, event_id, attributes, waiting_on)
+    fast = _fast_event(w)
+    if fast is None:
+        return
+    slow = _validate_wire_py(w)
+    assert fast == slow
+    assert math.copysign(1.0, fast.timestamp) == math.copysign(1.0, slow.timestamp)
+    assert type(fast.attributes) is dict and fast.utc_offset == slow.utc_offset
