@@ -121,6 +121,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000,1000000")
     args = ap.parse_args()
     header("engine scaling with open items")
+    baselines = baselines_memory()  # first: after the runs below, freed memory is reused and RSS hardly grows
     rows = [run(int(n)) for n in args.sizes.split(",")]
     print(f"{'open items':>11} {'fill ev/s':>11} {'move ev/s':>11} {'tick idle ms':>13} {'(max)':>7} "
           f"{'tick+checks ms':>15} {'B/item (RSS)':>13}")
@@ -135,7 +136,7 @@ def main() -> None:
           f"{hi['tick_checks_ms']:.3f} ms with the stage checks (goal <= 10 ms)")
     print(f"RESULT bytes per open item at {hi['n']:,}: {hi['bytes_per_item']:,.0f} B "
           f"(RSS delta incl. entity/event id strings and the heap entry; goal <= 512 B)")
-    rss, python = baselines_memory()
+    rss, python = baselines
     print(f"RESULT 1,000 baselines (SegmentStats: baseline + histogram + recent, 300 durations each): "
           f"{rss / 1e6:.2f} MB = {rss / 1000:,.0f} B each (RSS delta; Python objects alone "
           f"{python / 1000:,.0f} B each by tracemalloc)")
