@@ -21,7 +21,7 @@ from pathlib import Path
 
 # the per-event path
 COMPILED = ("monitor/engine.py",)
-MYPY_CONFIG = "[mypy]\npython_version = 3.11\nignore_missing_imports = True\nplugins = pydantic.mypy\n"
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
 
 def build(root: Path) -> None:
@@ -32,11 +32,9 @@ def build(root: Path) -> None:
         cwd = os.getcwd()
         os.chdir(root)  # mypyc names modules from the paths it is given
         try:
-            # pyproject.toml's [tool.mypy], which an installed package (--root) has no copy of
-            config = os.path.join(tmp, "mypy.ini")
-            with open(config, "w") as f:
-                f.write(MYPY_CONFIG)
-            exts = mypycify(["--config-file", config, *COMPILED], opt_level="3", target_dir=os.path.join(tmp, "c"))
+            # the checkout's [tool.mypy], also for an installed package (--root), which has no pyproject.toml
+            exts = mypycify(["--config-file", str(PYPROJECT), *COMPILED], opt_level="3",
+                            target_dir=os.path.join(tmp, "c"))
             dist = Distribution({"name": "stagewatch-compiled", "ext_modules": exts})
             cmd = dist.get_command_obj("build_ext")
             cmd.build_lib = os.path.join(tmp, "lib")  # type: ignore[attr-defined]

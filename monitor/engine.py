@@ -448,7 +448,9 @@ class Engine:
         buf = self.buffer
         pending = self.pending
         while True:
-            if queue and (not buf or queue[0][0] < buf[0][0] or (queue[0][0] == buf[0][0] and queue[0][1] < buf[0][1])):
+            # the earlier of the two heads by (time, arrival)
+            if queue and (not buf or queue[0][0] < buf[0][0]
+                          or (queue[0][0] == buf[0][0] and queue[0][1] < buf[0][1])):
                 if queue[0][0] > watermark:
                     break
                 ev = queue.popleft()[2]
@@ -837,7 +839,8 @@ class Engine:
         if (
             now < self.next_stage_check
             and (not self.heap or self.heap[0][0] > now)
-            and (self.ec.allowed_lateness_seconds <= 0 or self._buffered_first() > now - self.ec.allowed_lateness_seconds)
+            and (self.ec.allowed_lateness_seconds <= 0
+                 or self._buffered_first() > now - self.ec.allowed_lateness_seconds)
         ):
             self.clock = now if self.clock is None or now > self.clock else self.clock
             return []  # nothing due: the common case, kept cheap
