@@ -4,7 +4,7 @@ Every model has ``snapshot() -> dict`` (plain data) and ``restore(data)``; scori
 The models whose per-event cost matters are compiled (``detectors._core``, Rust in ``core/src``).
 """
 
-import detectors._build  # noqa: F401 - checks the compiled core before anything imports it
+import detectors._build  # noqa: F401 - checks the compiled parts before anything imports them
 from detectors.baseline import DurationBaseline
 from detectors.calendar import ActivityProfile, BusinessCalendar, WallClock, restore_calendar
 from detectors.drift import Shift, ShiftDetector

@@ -40,3 +40,4 @@ def compiled(module: object) -> bool:
 
 
 check_core()
+check_compiled("detectors")

@@ -105,7 +105,7 @@ def _transitions_in_year(tz: str, year: int) -> tuple[float, ...]:
         if o2 != off:
             lo, hi = t, nxt
             while hi - lo > 1:
-                mid = math.floor((lo + hi) / 2)
+                mid = float(math.floor((lo + hi) / 2))
                 if _raw_offset(tz, mid) == off:
                     lo = mid
                 else:
@@ -335,6 +335,10 @@ class WallClock:
     @classmethod
     def restore(cls, data: dict[str, Any]) -> Self:
         return cls()
+
+    def __reduce__(self) -> tuple[type[WallClock], tuple[()]]:
+        # no state: the same pickle compiled (core/mypyc_build.py) or not, and either loads in the other
+        return WallClock, ()
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, WallClock)

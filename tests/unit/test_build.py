@@ -8,6 +8,8 @@ import pickle
 
 import pytest
 
+import detectors.calendar
+import monitor.backtest
 import monitor.engine
 from detectors._build import check_compiled, compiled
 from monitor.engine import Engine, Item
@@ -31,7 +33,8 @@ def test_an_extension_older_than_its_source_is_refused_with_what_to_run(tmp_path
 
 @pytest.mark.skipif(os.environ.get("CI") != "true", reason="CI builds with `make venv`, which compiles the engine")
 def test_the_engine_runs_compiled_where_make_venv_built_it():
-    assert compiled(monitor.engine), "core/mypyc_build.py did not compile monitor/engine.py (see `make venv`)"
+    for module in (monitor.engine, detectors.calendar, monitor.backtest):
+        assert compiled(module), f"core/mypyc_build.py did not compile {module.__name__} (see `make venv`)"
 
 
 def test_engine_objects_pickle_as_a_dict_of_fields_compiled_or_not():

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import pickle
 import random
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -169,9 +171,26 @@ def test_calendars_round_trip(cal: BusinessCalendar | WallClock) -> None:
 
 
 @pytest.mark.parametrize("module", ["baseline", "calendar", "drift", "throughput", "silence"])
-def test_fixed_seed_doctests_hold(module: str) -> None:
+def test_fixed_seed_doctests_hold(module: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The examples in the docstrings, run against the module as it runs (compiled by mypyc or not:
+    an extension module keeps no docstrings to find them in, so they are read from its source)."""
     import doctest
-    import importlib
+    import importlib.util
 
-    result = doctest.testmod(importlib.import_module(f"detectors.{module}"))
+    from detectors._build import compiled
+
+    mod = importlib.import_module(f"detectors.{module}")
+    docs = mod
+    if compiled(mod):
+        spec = importlib.util.spec_from_file_location(f"_doctests_of_{module}",
+                                                      Path(str(mod.__file__)).with_name(f"{module}.py"))
+        assert spec is not None and spec.loader is not None
+        docs = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, spec.name, docs)
+        spec.loader.exec_module(docs)
+    runner = doctest.DocTestRunner()
+    for test in doctest.DocTestFinder().find(docs):
+        test.globs = dict(vars(mod))  # the module that runs, not the copy read for its docstrings
+        runner.run(test)
+    result = runner.summarize(verbose=False)
     assert result.attempted > 0 and result.failed == 0
