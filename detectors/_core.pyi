@@ -167,7 +167,6 @@ class FastEvent:
     def __init__(
         self,
         event_type: type,
-        datetime_type: type,
         derive_id: Callable[[str, str, str, float], str],
         max_id_len: int,
         max_name_len: int,

@@ -31,12 +31,13 @@ EPOCH_MS_THRESHOLD = 1e11  # numbers above this are epoch milliseconds (year 513
 
 
 class WireEvent(msgspec.Struct, forbid_unknown_fields=False):
-    """The event as it travels (JSON). ``timestamp`` is ISO-8601 text or epoch s/ms."""
+    """The event as it travels (JSON). ``timestamp`` is ISO-8601 text or epoch s/ms: kept as text here,
+    parsed by the compiled common case (``FastEvent``) or by msgspec as a datetime (``_validate_wire_py``)."""
 
     workflow: str
     entity_id: str
     stage: str
-    timestamp: datetime | float
+    timestamp: str | float
     event_id: str | None = None
     attributes: dict[str, Any] | None = None
     waiting_on: str | None = None
@@ -275,9 +276,9 @@ def _clean(value: str, limit: int) -> bool:
     return 0 < len(value) <= limit and value[0] != " " and value[-1] != " " and value.isprintable()
 
 
-# the common case below compiled (core/src/events.rs): plain printable ASCII text, an aware datetime or
+# the common case below compiled (core/src/events.rs): plain printable ASCII text, plain RFC 3339 text or
 # a float timestamp, string attributes, all in bounds; it answers None for anything else
-_fast_event = FastEvent(Event, datetime, derive_event_id, MAX_ID_LEN, MAX_NAME_LEN, MAX_ATTRIBUTES,
+_fast_event = FastEvent(Event, derive_event_id, MAX_ID_LEN, MAX_NAME_LEN, MAX_ATTRIBUTES,
                         MAX_ATTR_VALUE_LEN, MIN_TIMESTAMP, MAX_TIMESTAMP, EPOCH_MS_THRESHOLD)
 
 
@@ -290,6 +291,10 @@ def _validate_wire(w: WireEvent) -> Event:
 
 def _validate_wire_py(w: WireEvent) -> Event:
     """:func:`_validate_wire` in Python: what the compiled common case must agree with."""
+    if type(w.timestamp) is str:
+        # RFC 3339 as msgspec reads it (as when it decoded into a datetime); not such text: the record
+        # takes the slow path (``decode_record``), whose reason names what a time must look like
+        w.timestamp = msgspec.convert(w.timestamp, datetime)  # type: ignore[assignment]
     workflow, entity_id, stage, ts = w.workflow, w.entity_id, w.stage, w.timestamp
     if not (_clean(workflow, MAX_NAME_LEN) and _clean(entity_id, MAX_ID_LEN) and _clean(stage, MAX_NAME_LEN)):
         return validate(w)

@@ -120,13 +120,37 @@ def _wire_text() -> st.SearchStrategy[str]:
     )
 
 
-_ZONES = st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))])
+_ZONES = st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8)),
+                          timezone(timedelta(hours=-3, minutes=-30)), timezone(timedelta(hours=14))])
+
+
+@st.composite
+def _rfc3339(draw: st.DrawFn) -> str:
+    """Times as sources write them: msgspec's RFC 3339 and what it also takes or refuses around it
+    (lower case, a space, 0-9 fraction digits, offsets with and without a colon, -00:00, leap and
+    out-of-range fields, dates before 1970 and after 2200)."""
+    dt = draw(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2300, 1, 1)))
+    text = dt.strftime("%Y-%m-%d") + draw(st.sampled_from("TTTt ")) + dt.strftime("%H:%M:%S")
+    digits = draw(st.integers(0, 9))
+    if digits:
+        text += "." + draw(st.text(alphabet="0123456789", min_size=digits, max_size=digits))
+    zone = draw(st.sampled_from(["Z", "Z", "z", "+00:00", "-00:00", "+05:30", "-08:00", "+14:00", "-03:30",
+                                 "+0100", "+24:00", "+01:60", "", "+1:00"]))
+    text += zone
+    if draw(st.booleans()) and draw(st.booleans()):  # a field out of range, or a leap second
+        i, c = draw(st.sampled_from([(5, "1"), (6, "3"), (8, "3"), (9, "2"), (11, "2"), (12, "4"), (17, "6")]))
+        text = text[:i] + c + text[i + 1:]
+    return text
+
+
 _TIMESTAMPS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.floats(min_value=0, max_value=8e9),
     st.floats(min_value=1e11, max_value=8e12),
-    st.datetimes(timezones=st.none() | _ZONES),
-    st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2199, 12, 30), timezones=_ZONES),
+    _rfc3339(), _rfc3339(),
+    st.datetimes(timezones=st.none() | _ZONES).map(lambda d: d.isoformat()),
+    st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2199, 12, 30), timezones=_ZONES)
+    .map(lambda d: d.isoformat().replace("+00:00", "Z")),
 )
 _ATTR_VALUES = st.one_of(_wire_text(), _wire_text(), st.none(), st.booleans(), st.integers(), st.floats(),
                          st.just([1]), st.just({"a": 1}), st.just("v" * 513))
@@ -143,11 +167,42 @@ def test_the_compiled_common_case_decides_as_python_does(workflow, entity_id, st
     (every field, the float bits too) or leaves the case to it."""
     from monitor.events import WireEvent, _fast_event, _validate_wire_py
 
-    w = WireEvent(workflow, entity_id, stage, ts, event_id, attributes, waiting_on)
-    fast = _fast_event(w)
+    def wire() -> WireEvent:  # the Python path converts the timestamp text in place: one each
+        return WireEvent(workflow, entity_id, stage, ts, event_id, attributes, waiting_on)
+
+    fast = _fast_event(wire())
     if fast is None:
         return
-    slow = _validate_wire_py(w)
+    slow = _validate_wire_py(wire())
     assert fast == slow
     assert math.copysign(1.0, fast.timestamp) == math.copysign(1.0, slow.timestamp)
     assert type(fast.attributes) is dict and fast.utc_offset == slow.utc_offset
+
+
+@settings(max_examples=4000, deadline=None)
+@given(ts=_TIMESTAMPS)
+def test_the_compiled_time_parser_reads_a_time_as_msgspec_does(ts):
+    """Only the timestamp varies: the compiled parser's (epoch seconds, offset) are msgspec's datetime
+    read by Python, float bits too, or it leaves the text to msgspec (which may refuse it)."""
+    import msgspec
+
+    from monitor.events import WireEvent, _fast_event, _validate_wire_py
+
+    fast = _fast_event(WireEvent("sales", "deal-1", "lead", ts, "ev-1"))
+    try:
+        slow = _validate_wire_py(WireEvent("sales", "deal-1", "lead", ts, "ev-1"))
+    except (msgspec.ValidationError, ValueError):  # refused: the record takes the slow path
+        slow = None
+    if fast is not None:
+        assert slow is not None and fast.timestamp.hex() == slow.timestamp.hex()
+        assert fast.utc_offset == slow.utc_offset and repr(fast.utc_offset) == repr(slow.utc_offset)
+
+
+@pytest.mark.parametrize("text", ["2026-03-02T14:05:00Z", "2026-03-02T14:05:00.1Z", "1970-01-01T00:00:00Z",
+                                  "2026-03-02T14:05:00.123456+05:30", "2024-02-29T23:59:59-00:00",
+                                  "2199-12-31T23:59:59.999999+03:30"])
+def test_plain_rfc3339_times_take_the_compiled_path(text):
+    from monitor.events import WireEvent, _fast_event, _validate_wire_py
+
+    fast = _fast_event(WireEvent("sales", "deal-1", "lead", text, "ev-1"))
+    assert fast is not None and fast == _validate_wire_py(WireEvent("sales", "deal-1", "lead", text, "ev-1"))
