@@ -15,7 +15,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
-use crate::py::{as_int, clamp_log, div, exp, pmax, pmin, py_float, py_int, Arg};
+use crate::py::{as_int, clamp_log, div, exp, load_field, pmax, pmin, py_float, py_int, Arg};
 
 const MIN_SECONDS: f64 = 1e-3;
 const MAX_SECONDS: f64 = 1e10;
@@ -551,12 +551,7 @@ impl ShiftDetector {
             arg(PARAMS[7])?,
         )?;
         macro_rules! field {
-            ($key:literal, |$v:ident| $conv:expr, $field:ident) => {
-                if data.contains(intern!(py, $key))? {
-                    let $v = data.get_item(intern!(py, $key))?;
-                    d.$field = $conv;
-                }
-            };
+            ($($t:tt)*) => { load_field!(data, d, $($t)*) };
         }
         field!("n", |v| as_int(&v)?, n);
         field!("shifts", |v| as_int(&v)?, shifts);

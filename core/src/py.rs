@@ -7,6 +7,18 @@ use pyo3::exceptions::{PyOverflowError, PyValueError, PyZeroDivisionError};
 use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyInt};
 
+/// `if key in data: target.field = conv(data[key])`: one field of a snapshot dict, which older
+/// snapshots may lack (then the field keeps what it has).
+macro_rules! load_field {
+    ($data:expr, $target:expr, $key:literal, |$v:ident| $conv:expr, $field:ident) => {
+        if $data.contains(pyo3::intern!($data.py(), $key))? {
+            let $v = $data.get_item(pyo3::intern!($data.py(), $key))?;
+            $target.$field = $conv;
+        }
+    };
+}
+pub(crate) use load_field;
+
 extern "C" {
     #[link_name = "erfc"]
     fn c_erfc(x: f64) -> f64;

@@ -11,7 +11,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
-use crate::py::{as_int, div, exp, pmax, pmin, py_int, sqrt, Arg};
+use crate::py::{as_int, div, exp, load_field, pmax, pmin, py_int, sqrt, Arg};
 
 static BACKLOG: GILOnceCell<Py<PyType>> = GILOnceCell::new();
 
@@ -398,14 +398,8 @@ impl FlowTracker {
     /// Set the state attributes found in `data` (keys as the Python class named its attributes);
     /// with `raw_params`, also the parameters as stored (`__setstate__`), not through int()/float().
     fn set_state(&mut self, data: &Bound<'_, PyAny>, raw_params: bool) -> PyResult<()> {
-        let py = data.py();
         macro_rules! field {
-            ($key:literal, |$v:ident| $conv:expr, $field:ident) => {
-                if data.contains(intern!(py, $key))? {
-                    let $v = data.get_item(intern!(py, $key))?;
-                    self.$field = $conv;
-                }
-            };
+            ($($t:tt)*) => { load_field!(data, self, $($t)*) };
         }
         if raw_params {
             field!("min_departures", |v| as_int(&v)?, min_departures);
