@@ -7,7 +7,8 @@ same code, so a backtest shows exactly what the live system would have paged.
 State, per workflow: a clock (wall or business calendar, possibly learned), per stage-state
 (a stage, or a stage while ``waiting_on`` someone) the duration baselines per segment plus the
 stage-level fallback, a drift detector, a flow tracker; per open item a small slotted record and
-one entry in a deadline heap (lazy invalidation), so ``tick`` costs O(due · log n).
+one entry in a deadline heap (lazy invalidation; ``heapq``'s algorithm, compiled: ``DeadlineHeap``),
+so ``tick`` costs O(due · log n).
 
 How an open item is judged
     When an item enters a stage-state its deadline is ``entered_at + threshold`` in the workflow's
@@ -46,6 +47,7 @@ from detectors import (
     SourceRate,
     WallClock,
 )
+from detectors._core import DeadlineHeap
 from detectors.calendar import ZoneFinder, zone_turn
 from detectors.drift import Shift
 from monitor.config import Settings, WorkflowConfig
@@ -389,7 +391,7 @@ class Engine:
         self.ec = ec
         self.items: dict[str, Item] = {}
         self.workflows: dict[str, WorkflowState] = {}
-        self.heap: list[tuple[float, int, Item]] = []
+        self.heap = DeadlineHeap()  # (due, seq, item); an item's entry is current while item.seq == seq
         self.seq = 0
         # the lateness buffer: events that arrive in time order (most) wait in a FIFO, the others in a
         # heap; released merged by (time, arrival), as one heap would (a deque is cheaper than heap order)
@@ -816,7 +818,7 @@ class Engine:
         self.seq += 1
         item.seq = self.seq
         item.due = due
-        heapq.heappush(self.heap, (due, self.seq, item))
+        self.heap.push(due, self.seq, item)
 
     # ----------------------------------------------------------------- tick
     def next_due(self) -> float:
@@ -824,9 +826,9 @@ class Engine:
         a stage/source check, or late-buffered events to release); a lower bound, never later.
         Drivers that tick in fixed steps (:class:`EventClock`) skip the steps before it."""
         due = self.next_stage_check
-        heap = self.heap
-        if heap and heap[0][0] < due:
-            due = heap[0][0]
+        first = self.heap.first_due()  # inf when empty
+        if first < due:
+            due = first
         if self.ec.allowed_lateness_seconds > 0:
             # tick releases when the first buffered ts <= now - lateness; a second early absorbs float rounding
             release = self._buffered_first() + self.ec.allowed_lateness_seconds - 1.0
@@ -838,7 +840,7 @@ class Engine:
         """Advance the clock to ``now``: release late-buffered events, judge due items, check sources."""
         if (
             now < self.next_stage_check
-            and (not self.heap or self.heap[0][0] > now)
+            and self.heap.first_due() > now
             and (self.ec.allowed_lateness_seconds <= 0
                  or self._buffered_first() > now - self.ec.allowed_lateness_seconds)
         ):
@@ -855,9 +857,11 @@ class Engine:
             for wf in self.workflows.values():
                 self._check_source(wf, now, out)
         heap = self.heap
-        heappop = heapq.heappop
-        while heap and heap[0][0] <= now:
-            _due, seq, item = heappop(heap)
+        while True:
+            entry = heap.pop_due(now)
+            if entry is None:
+                break
+            _due, seq, item = entry
             if item.seq != seq:
                 continue  # stale entry: the item moved on or was re-scheduled
             item.seq = 0
@@ -1348,7 +1352,7 @@ class Engine:
         oldest: dict[int, float] = {}
         due: dict[int, int] = {}
         horizon = now + 3600
-        for _d, seq, item in self.heap:
+        for _d, seq, item in self.heap.entries():
             if item.seq != seq:
                 continue
             key = id(item.state)
@@ -1505,6 +1509,8 @@ class Engine:
     def _load_state(self, state: dict[str, Any]) -> None:
         for k, v in state.items():
             if k in STATE_FIELDS:  # a field a later version dropped is left out
+                if k == "heap" and isinstance(v, list):  # a snapshot from when it was a heapq list
+                    v = DeadlineHeap(v)
                 setattr(self, k, v)
 
     def _rebind(self) -> None:
@@ -1560,7 +1566,7 @@ class Engine:
         engine = cls(settings, scope)
         if learned:
             engine._load_state(pickle.loads(learned))  # noqa: S301 - our own snapshot
-            engine.items, engine.heap, engine.closed = {}, [], OrderedDict()
+            engine.items, engine.heap, engine.closed = {}, DeadlineHeap(), OrderedDict()
             engine._rebind()
         for wf in engine.workflows.values():
             for st in wf.states.values():

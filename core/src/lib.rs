@@ -12,6 +12,7 @@ use pyo3::prelude::*;
 mod baseline;
 mod drift;
 mod events;
+mod heap;
 mod py;
 mod silence;
 mod throughput;
@@ -25,5 +26,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<throughput::FlowTracker>()?;
     m.add_class::<drift::ShiftDetector>()?;
     m.add_class::<events::FastEvent>()?;
+    m.add_class::<heap::DeadlineHeap>()?;
     Ok(())
 }
