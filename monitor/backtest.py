@@ -119,7 +119,7 @@ def replay(
                     cache[ev.entity_id] = p
         engine = engines[p]
         clock = clocks[p]
-        if clock.last_ts is not None and ts < clock.last_ts - engine.ec.allowed_lateness_seconds:
+        if clock.last_ts is not None and ts < clock.last_ts - engine.lateness:
             s.behind += 1
         yield from clock.advance(engine, ts)
         if seen is not None:

@@ -385,10 +385,8 @@ class Engine:
         """``scope``: this engine's share of the stream (``partition-N`` when there are several), part
         of the identity of its stage-level alerts, so two partitions never fire one identity twice. A
         source's silence is judged over the partitions together (``peers``): one of them pages it."""
-        self.settings = settings or Settings()
+        self._read_settings(settings or Settings())
         self.scope = scope
-        ec = self.settings.engine
-        self.ec = ec
         self.items: dict[str, Item] = {}
         self.workflows: dict[str, WorkflowState] = {}
         self.heap = DeadlineHeap()  # (due, seq, item); an item's entry is current while item.seq == seq
@@ -425,7 +423,7 @@ class Engine:
         ts = event.timestamp
         if self.max_ts is None or ts > self.max_ts:
             self.max_ts = ts
-        lateness = self.ec.allowed_lateness_seconds
+        lateness = self.lateness
         if lateness <= 0:
             out: list[Alert] = []
             self._apply(event, out)
@@ -594,7 +592,7 @@ class Engine:
         if item is None:
             if wf.ended:
                 self._returned(wf, ev.entity_id, ts)
-            if len(self.items) >= self.ec.max_open_items:
+            if len(self.items) >= self.max_open_items:
                 self._overflow("item")
                 self._count(wfname, "dropped_capacity")
                 return
@@ -682,7 +680,7 @@ class Engine:
         typical = seg.baseline.recent_typical() if seg.baseline.n >= seg.baseline.warmup else None
         if (
             typical
-            and self.ec.drift_enabled
+            and self.drift_enabled
             and self._calendar_settled(wf)
             and self._representative(st, limit, ts)
         ):
@@ -736,7 +734,7 @@ class Engine:
 
     # --------------------------------------------------------------- limits
     def _sensitivity(self, st: StageState) -> float:
-        return st.cfg.sensitivity or self.ec.sensitivity
+        return st.cfg.sensitivity or self.sensitivity
 
     def _limit(self, st: StageState, segment: str) -> tuple[float | None, str]:
         """The current stall limit for an item of this segment, and which level gave it."""
@@ -766,14 +764,15 @@ class Engine:
             return None, "warming"
         if self.feedback_factor:
             limit *= self.feedback_factor.get((st.wf.name, st.name, segment), 1.0)
-        if limit < self.ec.allowed_lateness_seconds:
+        if limit < self.lateness:
             # never stalled sooner than its next event may arrive late (a step that is usually instant
             # is not stalled after a minute); a stage's own min/max_threshold_seconds still win
-            limit = self.ec.allowed_lateness_seconds
-        if st.cfg.min_threshold_seconds is not None:
-            limit = max(limit, st.cfg.min_threshold_seconds)
-        if st.cfg.max_threshold_seconds is not None:
-            limit = min(limit, st.cfg.max_threshold_seconds)
+            limit = self.lateness
+        cfg = st.cfg
+        if cfg.min_threshold_seconds is not None:
+            limit = max(limit, cfg.min_threshold_seconds)
+        if cfg.max_threshold_seconds is not None:
+            limit = min(limit, cfg.max_threshold_seconds)
         return limit, basis
 
     def _expected(self, st: StageState, segment: str) -> tuple[float | None, float | None]:
@@ -805,8 +804,7 @@ class Engine:
 
     def _idle_at(self, item: Item) -> float:
         """When the item, with no further event, stops being tracked (``item_idle_days``)."""
-        days = self.ec.item_idle_days
-        return item.last_ts + days * 86400.0 if days > 0 else math.inf
+        return item.last_ts + self.idle_after
 
     def _park(self, item: Item) -> None:
         """An item that needs no further judgement: look at it again only when it would go idle."""
@@ -829,9 +827,9 @@ class Engine:
         first = self.heap.first_due()  # inf when empty
         if first < due:
             due = first
-        if self.ec.allowed_lateness_seconds > 0:
+        if self.lateness > 0:
             # tick releases when the first buffered ts <= now - lateness; a second early absorbs float rounding
-            release = self._buffered_first() + self.ec.allowed_lateness_seconds - 1.0
+            release = self._buffered_first() + self.lateness - 1.0
             if release < due:
                 due = release
         return due
@@ -841,14 +839,13 @@ class Engine:
         if (
             now < self.next_stage_check
             and self.heap.first_due() > now
-            and (self.ec.allowed_lateness_seconds <= 0
-                 or self._buffered_first() > now - self.ec.allowed_lateness_seconds)
+            and (self.lateness <= 0 or self._buffered_first() > now - self.lateness)
         ):
             self.clock = now if self.clock is None or now > self.clock else self.clock
             return []  # nothing due: the common case, kept cheap
         out: list[Alert] = []
-        if self.ec.allowed_lateness_seconds > 0 and (self.queue or self.buffer):
-            out.extend(self._release(now - self.ec.allowed_lateness_seconds))
+        if self.lateness > 0 and (self.queue or self.buffer):
+            out.extend(self._release(now - self.lateness))
         if self.clock is None or now > self.clock:
             self.clock = now
         stage_checks = now >= self.next_stage_check
@@ -920,7 +917,7 @@ class Engine:
         if item.entity_id in self.pending:
             # the item's next event is here but still waiting out the allowed lateness: judge it
             # once that event is applied (it may well have moved on in time)
-            self._defer(item, now, self.ec.allowed_lateness_seconds)
+            self._defer(item, now, self.lateness)
             return
         if st.cfg.mute or wf.cfg.mute:
             self._park(item)
@@ -1591,10 +1588,20 @@ class Engine:
                 engine._schedule(item, now)
         return engine
 
+    def _read_settings(self, settings: Settings) -> None:
+        self.settings = settings
+        ec = self.ec = settings.engine
+        # what the per-event path reads of them, as plain fields (a pydantic model's attribute is a dict
+        # lookup behind its __getattr__ hook); derived from the settings, never part of the state
+        self.lateness = ec.allowed_lateness_seconds
+        self.idle_after = ec.item_idle_days * 86400.0 if ec.item_idle_days > 0 else math.inf
+        self.sensitivity = ec.sensitivity
+        self.drift_enabled = ec.drift_enabled
+        self.max_open_items = ec.max_open_items
+
     def reconfigure(self, settings: Settings) -> None:
         """Apply new settings (thresholds, mutes, severities) keeping everything learned."""
-        self.settings = settings
-        self.ec = settings.engine
+        self._read_settings(settings)
         for wf in self.workflows.values():
             old_calendar = wf.cfg.calendar
             wf.cfg = settings.workflow(wf.name)
