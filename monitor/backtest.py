@@ -209,7 +209,8 @@ def run_backtest(
         dlq.write(encode(dlq_entry(bad)) + b"\n")
 
     for eng in engines:  # events too late to apply are kept as well, with the reason
-        eng.on_late = lambda ev, why: on_bad(BadRecord(encode(ev.to_wire()), why))
+        eng.on_late = lambda ev, why: on_bad(BadRecord(encode(ev.to_wire()),
+                                                       f"{why} (is the input in time order? --order time)"))
     records = read_events(events_path, fmt=fmt, mapping=mapping or {}, order=order)
     if detect_format(Path(events_path), fmt) == "csv":
         summary.columns = csv_layout(events_path, mapping or {})

@@ -475,12 +475,12 @@ class Engine:
 
     def _late(self, ev: Event, workflow: str, why: str) -> None:
         """An event older than its item's state, beyond the allowed lateness: counted, not applied, and
-        handed to ``on_late`` when a driver keeps such events (backtest: the DLQ file)."""
+        handed to ``on_late`` when a driver keeps such events (backtest: the DLQ file; the worker: the DLQ
+        topic)."""
         self._count(workflow, "late")
         if self.on_late is not None:
             self.on_late(ev, f"late: {why}; beyond the allowed lateness of "
-                             f"{human_duration(self.ec.allowed_lateness_seconds)}, not applied "
-                             "(is the input in time order? --order time)")
+                             f"{human_duration(self.lateness)}, not applied")
 
     def _count(self, workflow: str, outcome: str) -> None:
         key = (workflow, outcome)

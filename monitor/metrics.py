@@ -59,7 +59,9 @@ LAG_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 3
 # One engine tick (deadline scan): milliseconds to seconds.
 TICK_BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
-DLQ_REASON_CLASSES: tuple[str, ...] = ("invalid_json", "invalid_utf8", "schema", "timestamp", "too_large", "other")
+DLQ_REASON_CLASSES: tuple[str, ...] = (
+    "invalid_json", "invalid_utf8", "schema", "timestamp", "too_large", "late", "other",
+)
 DEFAULT_MAX_SERIES_PER_METRIC = 5000
 
 _SCHEMA_FIELDS = ("workflow", "entity_id", "stage", "event_id", "waiting_on", "attributes")
@@ -80,6 +82,8 @@ def reason_class(reason: str) -> str:
         return "too_large"
     if text.startswith("timestamp"):
         return "timestamp"
+    if text.startswith("late:"):  # older than its item's state, beyond the allowed lateness (Engine._late)
+        return "late"
     if (
         text.startswith(_SCHEMA_FIELDS)
         or text.startswith("an event must be")

@@ -18,6 +18,7 @@ Design (see ``streams/group.py`` for why one engine per partition):
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 import math
@@ -151,6 +152,11 @@ class Worker:
         self.learned_at: dict[int, float] = {}  # partition -> monotonic time of its last learned-state write
         self.checkpoint_lock = asyncio.Lock()
         self.ack_due = False  # pending holds events already covered (skipped on redelivery): ack them
+        # the record and event being applied: an event the engine finds late as it arrives goes to the
+        # DLQ with its record's offset, and as its record's bytes when the record is that one event
+        self.applying_msg: Any = None
+        self.applying_event: Event | None = None
+        self.applying_whole = False
         self.partition_cache: OrderedDict[str, int] = OrderedDict()
         self.partitions = settings.topics.partitions
         self.started = time.time()
@@ -289,6 +295,7 @@ class Worker:
         eng = self.group.engines.get(partition)
         if eng is None:
             eng = self._recover(partition)
+            eng.on_late = functools.partial(self.late_event, partition)
             self.group.join(partition, eng)
             if self.alertmanager is not None:
                 # the sink's memory died with the last process: re-send what is still firing,
@@ -398,6 +405,7 @@ class Worker:
         max_future = self.settings.engine.max_future_seconds
         one_partition = self.partitions == 1  # every entity hashes to partition 0: nothing to check
         times: list[float] = []
+        self.applying_whole = len(events) == 1 and not bad
         for ev in events:
             if not one_partition and (key is None or ev.entity_id.encode() != key) \
                     and self._partition_of(ev.entity_id) != p:
@@ -415,6 +423,7 @@ class Worker:
                         out.extend(fired)
                 else:
                     check_not_future(ev.timestamp, wall, max_future)
+                self.applying_msg, self.applying_event = msg, ev
                 fired = eng.process(ev)
             except EventRejected as exc:
                 self.dead_letter(msg, encode(ev.to_wire()), str(exc))
@@ -422,6 +431,7 @@ class Worker:
             if fired:
                 out.extend(fired)
             times.append(ev.timestamp)
+        self.applying_msg = self.applying_event = None
         if times:
             self.metrics.observe_event_lags(wall, times)
         self.applied[tpkey] = msg.offset
@@ -518,18 +528,32 @@ class Worker:
         return p
 
     def dead_letter(self, msg: Any, raw: bytes, reason: str) -> None:
+        self._send_dlq(msg.key, raw, reason, msg.topic, msg.partition, msg.offset)
+
+    def late_event(self, partition: int, ev: Event, reason: str) -> None:
+        """An event the engine did not apply, older than its item's state beyond the allowed lateness
+        (``Engine.on_late``): kept in the DLQ, as ``stagewatch backtest`` keeps it in its DLQ file. Found
+        late as it arrived, it carries its record's offset (and is its record's bytes, unless the record
+        was a batch); found when the lateness buffer released it, the event as read and its partition
+        only (the buffer keeps events, not records)."""
+        if ev is self.applying_event:
+            msg = self.applying_msg
+            self.dead_letter(msg, msg.value if self.applying_whole else encode(ev.to_wire()), reason)
+            return
+        raw = encode(ev.to_wire())
+        topics = self.settings.topics.events
+        self._send_dlq(ev.entity_id.encode(), raw, reason, topics[0] if len(topics) == 1 else None, partition, None)
+
+    def _send_dlq(self, key: bytes | None, raw: bytes, reason: str, topic: str | None, partition: int,
+                  offset: int | None) -> None:
         cls = self.metrics.record_dlq(reason)
-        self.dlq_topic.send_soon(
-            key=msg.key,
-            value=raw,
-            headers=[
-                ("reason", reason.encode()[:1000]),
-                ("reason_class", cls.encode()),
-                ("source_topic", msg.topic.encode()),
-                ("source_partition", str(msg.partition).encode()),
-                ("source_offset", str(msg.offset).encode()),
-            ],
-        )
+        headers = [("reason", reason.encode()[:1000]), ("reason_class", cls.encode())]
+        if topic is not None:
+            headers.append(("source_topic", topic.encode()))
+        headers.append(("source_partition", str(partition).encode()))
+        if offset is not None:
+            headers.append(("source_offset", str(offset).encode()))
+        self.dlq_topic.send_soon(key=key, value=raw, headers=headers)
 
     def publish(self, alerts: list[Alert]) -> None:
         for a in alerts:

@@ -216,6 +216,35 @@ def test_poison_records_go_to_the_dlq_and_the_worker_keeps_going(kafka, tmp_path
         assert json.loads(httpx.get(f"{w.url}/health").text)["status"] == "ready"
 
 
+def test_a_late_event_is_kept_in_the_dlq_with_its_reason_and_record(kafka, tmp_path):
+    """An event older than its item's state, beyond the allowed lateness, is not applied: the worker
+    keeps it in the DLQ with the reason and its record's offset instead of only counting it."""
+    cfg = base_settings(kafka, partitions=1, clock="event")
+    topic = cfg["topics"]["events"][0]
+    create_topics(kafka, [topic], 1)
+    now = time.time()
+    moved = Event("m1", "sales", "deal-late", "proposal", now, {}, None)
+    stale = Event("m0", "sales", "deal-late", "lead", now - 3600, {}, None)
+    with WorkerProcess(tmp_path, cfg).start(timeout=90) as w:
+        wait_assigned([w], 1)
+        producer = KafkaProducer(bootstrap_servers=kafka)
+        producer.send(topic, key=b"deal-late", value=encode(moved.to_wire()))
+        meta = producer.send(topic, key=b"deal-late", value=encode(stale.to_wire())).get(timeout=30)
+        producer.flush()
+        producer.close()
+        dlq = read_topic(kafka, cfg["topics"]["dlq"], lambda r: len(r) >= 1, timeout=60, idle=1)
+        assert len(dlq) == 1
+        headers = dict(dlq[0].headers)
+        assert headers["reason"].startswith(b"late: deal-late entered proposal at ")
+        assert headers["reason_class"] == b"late"
+        assert headers["source_topic"] == topic.encode() and int(headers["source_offset"]) == meta.offset
+        assert dlq[0].key == b"deal-late" and dlq[0].value == encode(stale.to_wire())  # the record's bytes
+        item = httpx.get(f"{w.url}/items/deal-late").json()
+        assert item["stage"] == "proposal"  # the state is the newer event's
+        text = httpx.get(f"{w.url}/metrics").text
+        assert 'stagewatch_dlq_records_total{reason_class="late"} 1.0' in text
+
+
 def test_a_hole_in_a_partition_is_read_straight_from_the_broker(kafka):
     """``streams.holes.fetch_range`` on the real broker: exactly the records of the hole, in order;
     past the log end it gives up with a clear error instead of waiting forever."""

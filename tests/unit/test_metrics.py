@@ -183,6 +183,8 @@ def test_registry_rejects_a_second_create_on_the_same_registry(registry: Collect
         ("an event must be a JSON object, got a number", "schema"),
         ("empty batch: a JSON array must hold at least one event", "schema"),
         ("record too large: 2000000 bytes > 1048576", "too_large"),
+        ("late: deal-1 entered contract at 2026-03-02T10:00:00Z, after this event; beyond the allowed "
+         "lateness of 5 minutes, not applied", "late"),
         ("something nobody expected", "other"),
     ],
 )
