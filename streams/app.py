@@ -405,7 +405,7 @@ class Worker:
         max_future = self.settings.engine.max_future_seconds
         one_partition = self.partitions == 1  # every entity hashes to partition 0: nothing to check
         times: list[float] = []
-        self.applying_whole = len(events) == 1 and not bad
+        self.applying_msg, self.applying_whole = msg, len(events) == 1 and not bad
         for ev in events:
             if not one_partition and (key is None or ev.entity_id.encode() != key) \
                     and self._partition_of(ev.entity_id) != p:
@@ -423,7 +423,7 @@ class Worker:
                         out.extend(fired)
                 else:
                     check_not_future(ev.timestamp, wall, max_future)
-                self.applying_msg, self.applying_event = msg, ev
+                self.applying_event = ev
                 fired = eng.process(ev)
             except EventRejected as exc:
                 self.dead_letter(msg, encode(ev.to_wire()), str(exc))
