@@ -14,7 +14,10 @@ if "NOOP_BROKER" not in os.environ:
 
 import faust  # noqa: E402
 
-app = faust.App(
+from streams.consumer import FastPathApp  # noqa: E402
+
+# NOOP_FAST_PATH: on the consumer the worker runs on (streams.consumer), else stock Faust (the ceiling)
+app = (FastPathApp if os.environ.get("NOOP_FAST_PATH") else faust.App)(
     os.environ["NOOP_APP_ID"],
     broker=os.environ["NOOP_BROKER"],
     store="memory://",

@@ -4,6 +4,8 @@
 
 (a) ceiling: a no-op Faust agent (bench/_noop_faust.py) counting the same records, one event each,
     measured first and again last; (b) is compared with the mean of the two, their gap is the error bar;
+(a') the same no-op agent on the consumer the worker runs on (``streams.consumer``: Faust's consumer
+    without four asyncio tasks per message), first and last too: (b)/(a') is what our own work costs;
 (b) our worker (``stagewatch worker``) on one event per record; goal >= 0.85 of (a);
 (c) our worker on batched records (JSON arrays of 100..500 events); goal >= 100k events/s, next to
     raw aiokafka consume + msgspec decode of the same records, measured in the same run;
@@ -160,11 +162,13 @@ def run_worker(tmp: Path, cfg: dict[str, Any], total: int, name: str, timeout: f
     return rate
 
 
-def run_noop(tmp: Path, bootstrap: str, topic: str, total: int, partitions: int = 1) -> float:
+def run_noop(tmp: Path, bootstrap: str, topic: str, total: int, partitions: int = 1, fast_path: bool = False) -> float:
+    """The no-op Faust agent's records/s; ``fast_path``: on ``streams.consumer``'s consumer, as the worker."""
     port = free_port()
     env = {**os.environ, "NOOP_BROKER": f"kafka://{bootstrap}", "NOOP_TOPIC": topic, "NOOP_PORT": str(port),
            "NOOP_APP_ID": f"noop-{uuid.uuid4().hex[:8]}", "NOOP_DATADIR": str(tmp / "noop"),
-           "NOOP_PARTITIONS": str(partitions), "NOOP_FETCH_BYTES": str(FETCH_BYTES)}
+           "NOOP_PARTITIONS": str(partitions), "NOOP_FETCH_BYTES": str(FETCH_BYTES),
+           "NOOP_FAST_PATH": "1" if fast_path else ""}
     log = open(tmp / "noop.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "_noop_faust.py"), "worker", "-l", "warn"],
                             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
@@ -313,10 +317,12 @@ def measure(tmp: Path, boot: str, lines: list[bytes], label: str, **worker: Any)
     return out
 
 
-def results(label: str, a: float, m: dict[str, float]) -> None:
+def results(label: str, a: float, f: float, m: dict[str, float]) -> None:
     b, c, raw = m["b"], m["c"], m["raw_batched"]
     print(f"RESULT {label} (b)/(a) = {b / a if a else 0:.3f}: {b:,.0f} events/s vs no-op Faust {a:,.0f} records/s "
           f"(goal >= 0.85; {'meets' if a and b / a >= 0.85 else 'below'} goal)")
+    print(f"RESULT {label} (b)/(a') = {b / f if f else 0:.3f}: vs the no-op on the worker's own consumer {f:,.0f} "
+          f"records/s (what the worker's own work costs)")
     print(f"RESULT {label} (c) = {c:,.0f} events/s = {c / raw if raw else 0:.3f} of raw consume+decode {raw:,.0f}/s "
           f"(goal >= 100,000/s; {'meets' if c >= 100_000 else 'below'} goal)")
 
@@ -334,17 +340,22 @@ def main() -> None:
         produce(boot, ceiling, single_records(lines, 1))
         a_first = run_noop(tmp, boot, ceiling, len(lines))
         print(f"(a) no-op Faust agent, 1 event/record : {a_first:10,.0f} records/s (ceiling of (b), both pairs)")
+        f_first = run_noop(tmp, boot, ceiling, len(lines), fast_path=True)
+        print(f"(a') the same on the worker's consumer: {f_first:10,.0f} records/s (streams.consumer's fast path)")
         replay = measure(tmp, boot, lines, "replay", clock="event", tick_interval_seconds=60.0)
         live = measure(tmp, boot, live_lines(lines), "live", clock="wall", tick_interval_seconds=5.0)
         # the ceiling again at the end: how far it drifts within one run is the error bar of (b)/(a)
         a_last = run_noop(tmp, boot, ceiling, len(lines))
-        a = (a_first + a_last) / 2
+        f_last = run_noop(tmp, boot, ceiling, len(lines), fast_path=True)
+        a, f = (a_first + a_last) / 2, (f_first + f_last) / 2
         print(f"(a) again at the end                  : {a_last:10,.0f} records/s; (b) ratios below use the mean "
               f"{a:,.0f}, +-{abs(a_first - a_last) / 2 / a if a else 0:.0%} between the two")
+        print(f"(a') again at the end                 : {f_last:10,.0f} records/s; mean {f:,.0f}, "
+              f"+-{abs(f_first - f_last) / 2 / f if f else 0:.0%}")
         print("replay = the 75-day history on the event clock (ticks + stage checks every 300 s of event time);")
         print("live   = the same events compressed into the last 10 minutes, wall clock ticking every 5 s")
-        results("replay", a, replay)
-        results("live", a, live)
+        results("replay", a, f, replay)
+        results("live", a, f, live)
         if not args.skip_latency:
             lat = latency(tmp, boot, rate=max(100.0, 0.5 * live["b"]))
             print(f"(d) under {lat['rate']:,.0f} events/s live load (wall clock, tick 1 s): "

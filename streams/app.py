@@ -40,6 +40,7 @@ from monitor.config import Settings
 from monitor.engine import Engine, EventClock, EventRejected, check_not_future
 from monitor.events import Alert, BadRecord, Event, decode_record, encode, encode_alert
 from streams.checkpoint import CHUNK, checkpoint_records, recover
+from streams.consumer import FastPathApp
 from streams.group import EngineGroup
 from streams.holes import TailWatch, fetch_range, missing
 
@@ -53,6 +54,9 @@ EMPTY_HOLES_TOLERATED = 3  # holes that held no record before an input topic's h
 # idle half the time; 8 MiB still left it waiting 7-10 us an event (200k events on the event clock:
 # 44k events/s), now 32 MiB: 56k. A fetch response stays within aiokafka's 50 MB in all.
 FETCH_BYTES = 32 * 1024 * 1024
+# the agent hands the event loop over (timers, web requests, the producer) at least this often: with
+# ``streams.consumer``'s inline delivery nothing else would, while the stream's buffer holds records
+LOOP_SLICE_SECONDS = 0.005
 WAKE_KEY = b"stagewatch-wake"  # key of the worker's own wake records on the feedback topic
 WAKE_EVERY = 10.0  # seconds between wake records for a partition that still has no engine
 
@@ -111,9 +115,9 @@ def _faust_credentials(settings: Settings) -> Any:
     return None
 
 
-class _App(faust.App):
-    """The Faust app, with the worker's shutdown run first: Faust's own stop waits for every event
-    to be acked, and only a checkpoint acks them."""
+class _App(FastPathApp):
+    """The Faust app (its consumer on ``streams.consumer``'s fast path), with the worker's shutdown
+    run first: Faust's own stop waits for every event to be acked, and only a checkpoint acks them."""
 
     def __init__(self, worker: Worker, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -224,6 +228,7 @@ class Worker:
         @app.agent(self.events_topic, name=f"{self.settings.worker.app_id}-events")
         async def consume(stream: Any) -> None:
             s = worker.stream = stream.noack()
+            slice_end = time.perf_counter() + LOOP_SLICE_SECONDS
             async for event in s.events():
                 m = event.message
                 for _ in range(3):  # the tail check may have filled part of it meanwhile: look again
@@ -236,6 +241,9 @@ class Worker:
                 if worker.ack_due:  # not after every event: the scan of pending events is O(pending)
                     worker.ack_due = False
                     await worker.ack_covered(s)
+                if time.perf_counter() >= slice_end:
+                    await asyncio.sleep(0)
+                    slice_end = time.perf_counter() + LOOP_SLICE_SECONDS
 
         @app.agent(self.feedback_topic, name=f"{self.settings.worker.app_id}-feedback")
         async def feedback(stream: Any) -> None:

@@ -253,41 +253,43 @@ def test_metrics_stay_bounded_with_100k_distinct_items(kafka, tmp_path):
     create_topics(kafka, list(cfg["topics"]["events"]), PARTITIONS)
     settings = load_settings(None, **cfg)
     cap = series_cap(PARTITIONS, **CAPS)
-    with WorkerProcess(tmp_path, cfg).start(timeout=90) as w:
-        wait_assigned([w], PARTITIONS)
-        counts: list[tuple[int, int]] = []  # (accepted events, series) per poll
-        lags: list[float] = []
-        # the lag is sampled from before the first record on, as often as a scrape allows: a fast
-        # worker drains the 200 batched records within seconds of the last one being produced
-        stop = threading.Event()
+    w = WorkerProcess(tmp_path, cfg)
+    counts: list[tuple[int, int]] = []  # (accepted events, series) per poll
+    lags: list[float] = []
+    # a backlog the worker finds when it starts (all 200 batched records): its lag must show while it
+    # lasts, sampled as often as a scrape allows from before the worker answers (a fast worker drains
+    # the backlog within a second or two)
+    stop = threading.Event()
 
-        def sample_lag() -> None:
-            while not stop.wait(0.05):
-                try:
-                    text = httpx.get(f"{w.url}/metrics", timeout=10).text
-                except httpx.HTTPError:
-                    continue  # a scrape that failed is retried at the next tick, not at once
-                lags.extend(float(line.rsplit(" ", 1)[1]) for line in series(text)
-                            if line.startswith("stagewatch_consumer_lag_records "))
+    def sample_lag() -> None:
+        while not stop.wait(0.05):
+            try:
+                text = httpx.get(f"{w.url}/metrics", timeout=10).text
+            except httpx.HTTPError:
+                continue  # not up yet, or a scrape that failed: retried at the next tick
+            lags.extend(float(line.rsplit(" ", 1)[1]) for line in series(text)
+                        if line.startswith("stagewatch_consumer_lag_records "))
 
-        sampler = threading.Thread(target=sample_lag, daemon=True)
-        sampler.start()
-        started = time.monotonic()
-        produce(settings, many_items(time.time()), batch=500)
-        produced = time.monotonic()
+    started = time.monotonic()
+    produce(settings, many_items(time.time()), batch=500)
+    produced = time.monotonic()
+    sampler = threading.Thread(target=sample_lag, daemon=True)
+    sampler.start()
 
-        def processed() -> str | None:
-            text = httpx.get(f"{w.url}/metrics", timeout=10).text
-            counts.append((accepted(text), len(series(text))))
-            return text if accepted(text) >= N_ITEMS else None
+    def processed() -> str | None:
+        text = httpx.get(f"{w.url}/metrics", timeout=10).text
+        counts.append((accepted(text), len(series(text))))
+        return text if accepted(text) >= N_ITEMS else None
 
-        try:
+    try:
+        with w.start(timeout=90):
+            wait_assigned([w], PARTITIONS)
             text = wait_for(processed, 110, interval=1.0, what=f"{N_ITEMS} accepted events")
-        finally:
-            stop.set()
-            sampler.join(timeout=15)
-        done = time.monotonic()
-        health = httpx.get(f"{w.url}/health", timeout=10).json()
+            done = time.monotonic()
+            health = httpx.get(f"{w.url}/health", timeout=10).json()
+    finally:
+        stop.set()
+        sampler.join(timeout=15)
     assert accepted(text) == N_ITEMS
     assert ENTITY_PREFIX not in text
     n = len(series(text))
