@@ -29,6 +29,7 @@ from typing import Any
 
 import faust
 import msgspec
+from faust.types import TP
 from kafka.partitioner.default import murmur2
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -57,6 +58,9 @@ FETCH_BYTES = 32 * 1024 * 1024
 # the agent hands the event loop over (timers, web requests, the producer) at least this often: with
 # ``streams.consumer``'s inline delivery nothing else would, while the stream's buffer holds records
 LOOP_SLICE_SECONDS = 0.005
+# a partition with records left to apply has made progress within this many seconds: it is working
+# through a backlog (``Worker.behind``); beyond, its tail is transaction markers or a stuck tail
+BEHIND_PROGRESS_SECONDS = 5.0
 WAKE_KEY = b"stagewatch-wake"  # key of the worker's own wake records on the feedback topic
 WAKE_EVERY = 10.0  # seconds between wake records for a partition that still has no engine
 
@@ -143,6 +147,7 @@ class Worker:
         self.group = EngineGroup()
         self.clocks: dict[int, EventClock] = {}
         self.applied: dict[tuple[str, int], int] = {}  # (topic, partition) -> last offset applied
+        self.progress_at: dict[tuple[str, int], float] = {}  # ... wall time of that, or of its recovery
         self.covered: dict[tuple[str, int], int] = {}  # ... last offset covered by a checkpoint
         self.pending: dict[int, list[Any]] = {}  # partition -> events not acked yet
         self.generations: dict[int, tuple[int, int]] = {}  # partition -> (learned-state generation, chunks)
@@ -293,6 +298,7 @@ class Worker:
                 worker.clocks.pop(tp.partition, None)
                 worker.pending.pop(tp.partition, None)
                 worker.applied.pop((tp.topic, tp.partition), None)
+                worker.progress_at.pop((tp.topic, tp.partition), None)
                 worker.generations.pop(tp.partition, None)
                 worker.woken.pop(tp.partition, None)
 
@@ -352,6 +358,8 @@ class Worker:
             log.error("partition %s: %s; relearning", partition, rec.problem)
         self.generations[partition] = rec.generation
         now = time.time()
+        for topic in self.settings.topics.events:
+            self.progress_at[(topic, partition)] = now
         if rec.manifest is not None:
             for topic, off in rec.manifest.get("applied", {}).items():
                 self.applied[(topic, partition)] = off
@@ -443,6 +451,7 @@ class Worker:
         if times:
             self.metrics.observe_event_lags(wall, times)
         self.applied[tpkey] = msg.offset
+        self.progress_at[tpkey] = wall
         if out:
             self.publish(out)
 
@@ -460,8 +469,6 @@ class Worker:
     async def fill_hole(self, topic: str, p: int, first: int, end: int) -> bool:
         """Read the records [first, end) of ``topic``/``p`` straight from the broker and apply them in
         order. False: the partition moved on or was revoked meanwhile; True: filled, or given up."""
-        from faust.types import TP
-
         try:
             records = await asyncio.to_thread(fetch_range, self.settings, topic, p, first, end)
         except Exception as exc:  # noqa: BLE001 - carry on: a stalled partition would page no one
@@ -573,13 +580,44 @@ class Worker:
     def tick(self, now: float) -> int:
         started = time.perf_counter()
         fired = 0
-        for eng in list(self.group.engines.values()):
-            out = eng.tick(now)
+        for p, eng in list(self.group.engines.items()):
+            at = self.tick_time(p, eng, now)
+            if at is None:
+                continue
+            out = eng.tick(at)
             if out:
                 fired += len(out)
                 self.publish(out)
         self.metrics.tick_duration.observe(time.perf_counter() - started)
         return fired
+
+    def tick_time(self, p: int, eng: Engine, now: float) -> float | None:
+        """``now`` for partition ``p``'s engine, unless the partition is working through a backlog:
+        then the newest event time it applied (None: nothing applied yet). An item whose next event
+        waits in the worker's own backlog (after a restart, an outage, a burst) is not stalled, and a
+        source whose events wait there is not silent; what the applied events show stalled still pages."""
+        if not self.behind(p, now):
+            return now
+        return None if eng.max_ts is None else min(now, eng.max_ts)
+
+    def behind(self, p: int, now: float) -> bool:
+        """Partition ``p`` has records the worker has not applied yet and is still applying records
+        (or was recovered) within ``BEHIND_PROGRESS_SECONDS``: a tail that makes no progress is
+        transaction markers or a tail Faust holds back (``fill_tails``), not a backlog."""
+        for topic in self.settings.topics.events:
+            since = self.progress_at.get((topic, p))
+            if since is None or now - since > BEHIND_PROGRESS_SECONDS:
+                continue
+            lag = self.lag(topic, p)
+            if lag is None or lag > 0:  # None: the consumer has not fetched it yet
+                return True
+        return False
+
+    def lag(self, topic: str, p: int) -> int | None:
+        """Records of ``topic``/``p`` on the broker past the last one applied (None: not known yet)."""
+        consumer = getattr(self.app, "consumer", None)
+        high = None if consumer is None else consumer.highwater(TP(topic, p))
+        return None if high is None else max(0, high - self.applied.get((topic, p), -1) - 1)
 
     def _event_now(self) -> float:
         return max((c.last_ts or 0.0 for c in self.clocks.values()), default=0.0) or time.time()
@@ -621,14 +659,8 @@ class Worker:
         consumer = getattr(self.app, "consumer", None)
         if consumer is None:
             return
-        lag = 0
-        for tp in consumer.assignment():
-            if tp.topic not in self.settings.topics.events:
-                continue
-            high = consumer.highwater(tp)
-            if high is not None:
-                lag += max(0, high - self.applied.get((tp.topic, tp.partition), -1) - 1)
-        self.metrics.consumer_lag.set(lag)
+        self.metrics.consumer_lag.set(sum(self.lag(tp.topic, tp.partition) or 0 for tp in consumer.assignment()
+                                          if tp.topic in self.settings.topics.events))
 
     # -------------------------------------------------------------- checkpoint
     def _write(self, writes: list[tuple[int, bytes, bytes | None]], partition: int, key: bytes,

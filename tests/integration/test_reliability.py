@@ -258,6 +258,46 @@ def test_after_a_restart_a_quiet_partition_pages_its_stall_with_no_further_event
           f"paged {_ts(paged[0].at) - entered:.1f} s after entering")
 
 
+def test_after_a_restart_a_deal_whose_move_waits_in_the_backlog_is_not_paged(kafka, tmp_path):
+    """A restarted worker on the wall clock finds a backlog: a deal that moved on while it was down,
+    its event queued behind 20,000 others, must not be paged as stalled meanwhile (``Worker.behind``:
+    a partition working through a backlog is judged at the newest event it applied). A deal that the
+    backlog leaves stalled is paged once the worker has caught up."""
+    now = time.time()
+    unit = 5.0  # "days" of five seconds: smb contracts take ~10 s
+    events = [e for e in stream(60, seed=5, start=now - 1000, unit=unit, stalls=0) if e.timestamp < now - 5]
+    cfg = base_settings(kafka, partitions=1, clock="wall", tick_interval_seconds=0.5)
+    create_topics(kafka, list(cfg["topics"]["events"]), 1)
+    settings = load_settings(None, **cfg)
+    w = WorkerProcess(tmp_path, cfg)
+    with w.start(timeout=120):
+        produce(settings, events, batch=10)
+        wait_processed(w, len(events))
+        entered = time.time()
+        produce(settings, [Event(f"{d}-contract", "sales", d, "contract", entered, {"segment": "smb"}, None)
+                           for d in ("deal-moved", "deal-stuck")])
+        wait_processed(w, len(events) + 2)
+        limit = httpx.get(f"{w.url}/items/deal-moved").json()["threshold_seconds"]
+        assert 10 < limit < 120, limit
+        time.sleep(3.0)  # checkpoints every second: the open items are in the changelog
+    moved = time.time()
+    assert moved < entered + limit, "the limit passed before the worker stopped: the test proves nothing"
+    backlog = [Event(f"t-{i}", "support", f"ticket-{i}", "open", moved, {}, None) for i in range(20_000)]
+    backlog.append(Event("deal-moved-won", "sales", "deal-moved", "won", moved, {"segment": "smb"}, None))
+    produce(settings, backlog, batch=1)
+    time.sleep(max(0.0, entered + limit + 2.0 - time.time()))  # both deals are past their limit now
+    with w.start(timeout=120):
+        records = read_topic(
+            kafka, cfg["topics"]["alerts"],
+            lambda r: any(decode_alert(x.value).entity_id == "deal-stuck" for x in r), timeout=150, idle=0,
+        )
+        time.sleep(2.0)  # a few more ticks
+        records = read_topic(kafka, cfg["topics"]["alerts"], lambda r: False, timeout=5, idle=0)
+    paged = [(a.entity_id, a.kind, a.status) for a in map(decode_alert, (r.value for r in records))
+             if a.entity_id in ("deal-moved", "deal-stuck")]
+    assert paged == [("deal-stuck", "stalled", "firing")], paged
+
+
 def _ts(text: str) -> float:
     from monitor.events import parse_timestamp
 
