@@ -148,6 +148,7 @@ class Worker:
         self.clocks: dict[int, EventClock] = {}
         self.applied: dict[tuple[str, int], int] = {}  # (topic, partition) -> last offset applied
         self.progress_at: dict[tuple[str, int], float] = {}  # ... wall time of that, or of its recovery
+        self.was_behind: set[int] = set()  # partitions behind at their last tick (``tick_time``)
         self.covered: dict[tuple[str, int], int] = {}  # ... last offset covered by a checkpoint
         self.pending: dict[int, list[Any]] = {}  # partition -> events not acked yet
         self.generations: dict[int, tuple[int, int]] = {}  # partition -> (learned-state generation, chunks)
@@ -299,6 +300,7 @@ class Worker:
                 worker.pending.pop(tp.partition, None)
                 worker.applied.pop((tp.topic, tp.partition), None)
                 worker.progress_at.pop((tp.topic, tp.partition), None)
+                worker.was_behind.discard(tp.partition)
                 worker.generations.pop(tp.partition, None)
                 worker.woken.pop(tp.partition, None)
 
@@ -595,9 +597,16 @@ class Worker:
         """``now`` for partition ``p``'s engine, unless the partition is working through a backlog:
         then the newest event time it applied (None: nothing applied yet). An item whose next event
         waits in the worker's own backlog (after a restart, an outage, a burst) is not stalled, and a
-        source whose events wait there is not silent; what the applied events show stalled still pages."""
-        if not self.behind(p, now):
-            return now
+        source whose events wait there is not silent; what the applied events show stalled still pages.
+        The wall clock returns a tick after the backlog is gone: a worker at its capacity finds no record
+        left from its last fetch for a moment while the broker holds the next ones."""
+        was = p in self.was_behind
+        if self.behind(p, now):
+            self.was_behind.add(p)
+        else:
+            self.was_behind.discard(p)
+            if not was:
+                return now
         return None if eng.max_ts is None else min(now, eng.max_ts)
 
     def behind(self, p: int, now: float) -> bool:
