@@ -222,15 +222,20 @@ def test_sigkill_mid_stream_loses_no_item_pages_nobody_twice_and_keeps_baselines
           f"lost 0, double pages 0, recovery kill->ready s: {[round(r, 1) for r in recoveries]}")
 
 
+def learned_history(kafka: str, partitions: int, **worker: Any) -> tuple[list[Event], dict, Any]:
+    """60 deals of history ending 5 s ago, in "days" of five seconds (smb contracts take ~10 s), and a
+    wall-clock worker's settings on fresh topics: (events, settings dict, settings)."""
+    now = time.time()
+    events = [e for e in stream(60, seed=5, start=now - 1000, unit=5.0, stalls=0) if e.timestamp < now - 5]
+    cfg = base_settings(kafka, partitions=partitions, clock="wall", tick_interval_seconds=0.5, **worker)
+    create_topics(kafka, list(cfg["topics"]["events"]), partitions)
+    return events, cfg, load_settings(None, **cfg)
+
+
 def test_after_a_restart_a_quiet_partition_pages_its_stall_with_no_further_event(kafka, tmp_path):
     """A worker restored a partition's engine at the partition's first record: after a crash, a deal
     stalled in a partition with no further event was never paged. Wake records fix that."""
-    now = time.time()
-    unit = 5.0  # "days" of five seconds: smb contracts take ~10 s
-    events = [e for e in stream(60, seed=5, start=now - 1000, unit=unit, stalls=0) if e.timestamp < now - 5]
-    cfg = base_settings(kafka, partitions=2, clock="wall", tick_interval_seconds=0.5, session_timeout_seconds=6.0)
-    create_topics(kafka, list(cfg["topics"]["events"]), 2)
-    settings = load_settings(None, **cfg)
+    events, cfg, settings = learned_history(kafka, 2, session_timeout_seconds=6.0)
     w = WorkerProcess(tmp_path, cfg)
     with w.start(timeout=120):
         produce(settings, events, batch=10)
@@ -263,12 +268,7 @@ def test_after_a_restart_a_deal_whose_move_waits_in_the_backlog_is_not_paged(kaf
     its event queued behind 20,000 others, must not be paged as stalled meanwhile (``Worker.behind``:
     a partition working through a backlog is judged at the newest event it applied). A deal that the
     backlog leaves stalled is paged once the worker has caught up."""
-    now = time.time()
-    unit = 5.0  # "days" of five seconds: smb contracts take ~10 s
-    events = [e for e in stream(60, seed=5, start=now - 1000, unit=unit, stalls=0) if e.timestamp < now - 5]
-    cfg = base_settings(kafka, partitions=1, clock="wall", tick_interval_seconds=0.5)
-    create_topics(kafka, list(cfg["topics"]["events"]), 1)
-    settings = load_settings(None, **cfg)
+    events, cfg, settings = learned_history(kafka, 1)
     w = WorkerProcess(tmp_path, cfg)
     with w.start(timeout=120):
         produce(settings, events, batch=10)
