@@ -46,6 +46,11 @@ def header(title: str) -> None:
     from monitor.cli import tune_gc
 
     tune_gc()  # as the `stagewatch` command does (the ceilings measured here get it too)
+    from detectors.drift import load_change_test
+
+    # River's change test imports scipy (~0.6 s): once, when the first stage's detector arms. Imported
+    # here, before any timing, as the worker does when it starts: the figures are the steady rate
+    load_change_test()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress shows when piped
     print(f"# {title}")
     print(f"# machine: {machine()}")
