@@ -29,6 +29,7 @@ from typing import Any
 
 import faust
 import msgspec
+from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 from kafka.partitioner.default import murmur2
 from prometheus_client import CollectorRegistry, generate_latest
@@ -623,9 +624,17 @@ class Worker:
         return False
 
     def lag(self, topic: str, p: int) -> int | None:
-        """Records of ``topic``/``p`` on the broker past the last one applied (None: not known yet)."""
+        """Records of ``topic``/``p`` on the broker past the last one applied (None: not known yet;
+        0 when the partition is not, or no longer, assigned to this worker)."""
         consumer = getattr(self.app, "consumer", None)
-        high = None if consumer is None else consumer.highwater(TP(topic, p))
+        if consumer is None:
+            return None
+        try:
+            high = consumer.highwater(TP(topic, p))
+        except ConsumerNotStarted:
+            return None
+        except (AssertionError, KeyError):  # aiokafka: not assigned (a rebalance under way, a smaller topic)
+            return 0
         return None if high is None else max(0, high - self.applied.get((topic, p), -1) - 1)
 
     def _event_now(self) -> float:
