@@ -218,6 +218,8 @@ def raw_consume(bootstrap: str, topic: str, total_events: int) -> float:
 
 
 # ----------------------------------------------------------------------------- latency
+LATENCY_NEXT = {"lead": "qualification", "qualification": "won"}  # the stage whose event ends a stay
+
 def latency(tmp: Path, bootstrap: str, rate: float, seconds: float = 30.0) -> dict[str, Any]:
     """Live load at ``rate`` events/s; stalls every 1.5 s (stay 12 s in ``lead``, typical 1 s)."""
     from kafka import KafkaConsumer, KafkaProducer
@@ -229,7 +231,7 @@ def latency(tmp: Path, bootstrap: str, rate: float, seconds: float = 30.0) -> di
                      "backlog_enabled": False, "drift_enabled": False}
     cfg["workflows"] = {"sales": {"terminal_stages": ["won"], "calendar": {"mode": "wall"}}}
     alerts_topic = cfg["topics"]["alerts"]
-    sent: dict[str, float] = {}  # entity -> wall time its leaving event was sent
+    sent: dict[tuple[str, str], float] = {}  # (entity, stage) -> wall time the event was sent
     received: list[tuple[float, Any]] = []
     stop = threading.Event()
 
@@ -272,8 +274,7 @@ def latency(tmp: Path, bootstrap: str, rate: float, seconds: float = 30.0) -> di
                 ts = time.time()
                 ev = Event(f"{ent}-{stage}", "sales", ent, stage, ts, {"segment": "smb"})
                 producer.send(topic, key=ent.encode(), value=encode(ev.to_wire()), partition=0)
-                if stage == "qualification":
-                    sent[ent] = ts
+                sent[(ent, stage)] = ts
                 events_sent += 1
             time.sleep(0.002)
         producer.flush()
@@ -289,8 +290,8 @@ def latency(tmp: Path, bootstrap: str, rate: float, seconds: float = 30.0) -> di
         if a.status == "firing":
             crossed = parse_timestamp(a.details["entered_at"]) + a.threshold_seconds
             stall_lat.append(got - crossed)
-        elif a.entity_id in sent:
-            ev_lat.append(got - sent[a.entity_id])
+        elif (a.entity_id, LATENCY_NEXT.get(a.stage, "")) in sent:  # resolved by its next stage's event
+            ev_lat.append(got - sent[(a.entity_id, LATENCY_NEXT[a.stage])])
 
     def pct(xs: list[float], q: float) -> float:
         return statistics.quantiles(xs, n=100)[int(q) - 1] if len(xs) >= 2 else (xs[0] if xs else float("nan"))

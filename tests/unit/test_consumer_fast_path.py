@@ -151,3 +151,19 @@ def test_other_waits_keep_fausts_path() -> None:
 
     res = run(go)
     assert res.results == [True] and not res.stopped
+
+
+def test_the_consumer_lets_the_broker_hold_an_empty_fetch_briefly() -> None:
+    """Faust creates aiokafka's consumer with a 1.5 s fetch wait; the worker's asks for FETCH_MAX_WAIT_MS
+    (a renamed aiokafka attribute would silently keep 1.5 s: this test says so)."""
+    from streams.consumer import FETCH_MAX_WAIT_MS, FastPathApp
+
+    async def go() -> tuple[int, int]:
+        app = FastPathApp(f"t-{id(go)}", broker="kafka://127.0.0.1:9", store="memory://")
+        thread = app.consumer._thread
+        ours = thread._create_worker_consumer(app.transport)
+        stock = type(thread)._create_worker_consumer(thread, app.transport)
+        return ours._fetch_max_wait_ms, stock._fetch_max_wait_ms
+
+    ours, stock = run(go)
+    assert ours == FETCH_MAX_WAIT_MS < stock
