@@ -112,7 +112,8 @@ def _close(coros: tuple[Any, ...]) -> None:
 
 
 class FastPathApp(faust.App):
-    """A Faust app whose consumer delivers messages through the inline fast path."""
+    """A Faust app whose consumer delivers messages through the inline fast path, its aiokafka
+    consumer with ``FETCH_MAX_WAIT_MS``."""
 
     def _new_transport(self) -> Any:
         transport = super()._new_transport()
