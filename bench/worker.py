@@ -18,8 +18,9 @@
   ``stagewatch produce --live --speed`` does), worker on the wall clock ticking every 5 s: at high
   live rates per-event work dominates and stage checks are rare.
 (d) under load (single-event records at ``--latency-rate``, 4,000/s by default, live timestamps, wall
-    clock ticking every second): event produced -> alert on the alerts topic (the resolve that an item's next event
-    causes), and stall latency: the instant the item crossed its limit -> the page on the alerts topic.
+    clock ticking every second): event produced -> alert on the alerts topic (the resolve that an
+    item's next event causes), and stall latency: the instant the item crossed its limit -> the page
+    on the alerts topic.
 
 Records are produced before a consumer starts, so (a)-(c) measure consumption only: the rate is
 taken between the first and the last poll of the consumer's own count (every 0.02 s once records flow).
@@ -220,6 +221,7 @@ def raw_consume(bootstrap: str, topic: str, total_events: int) -> float:
 # ----------------------------------------------------------------------------- latency
 LATENCY_NEXT = {"lead": "qualification", "qualification": "won"}  # the stage whose event ends a stay
 
+
 def latency(tmp: Path, bootstrap: str, rate: float, seconds: float = 30.0) -> dict[str, Any]:
     """Live load at ``rate`` events/s; stalls every 1.5 s (stay 12 s in ``lead``, typical 1 s)."""
     from kafka import KafkaConsumer, KafkaProducer
@@ -290,8 +292,8 @@ def latency(tmp: Path, bootstrap: str, rate: float, seconds: float = 30.0) -> di
         if a.status == "firing":
             crossed = parse_timestamp(a.details["entered_at"]) + a.threshold_seconds
             stall_lat.append(got - crossed)
-        elif (a.entity_id, LATENCY_NEXT.get(a.stage, "")) in sent:  # resolved by its next stage's event
-            ev_lat.append(got - sent[(a.entity_id, LATENCY_NEXT[a.stage])])
+        elif (resolving := (a.entity_id, LATENCY_NEXT.get(a.stage, ""))) in sent:  # its next stage's event
+            ev_lat.append(got - sent[resolving])
 
     def pct(xs: list[float], q: float) -> float:
         return statistics.quantiles(xs, n=100)[int(q) - 1] if len(xs) >= 2 else (xs[0] if xs else float("nan"))

@@ -21,10 +21,7 @@ class Fast(FastPathConsumer, Stock):
 
 
 def run(body: Any) -> Any:
-    async def main() -> Any:
-        return await body()
-
-    return asyncio.run(main())
+    return asyncio.run(body())
 
 
 def tasks_created_during(fn: Any) -> Any:
