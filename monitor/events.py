@@ -328,6 +328,21 @@ def _validate_wire_py(w: WireEvent) -> Event:
     return Event(event_id, workflow, entity_id, stage, t, attrs, waiting_on, offset)
 
 
+# what decoding a record may raise on bad input (UnicodeDecodeError is a ValueError too)
+_DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, ValidationError, ValueError, OverflowError)
+
+
+def decode_event(data: bytes) -> Event | None:
+    """:func:`decode_record`'s common case alone: ``data`` is one event object that needs no repair
+    (JSON whitespace around it, a line's own newline, is allowed). None for anything else, and then
+    :func:`decode_record` decides, with its reasons. Readers of many small records call this first:
+    it skips the lists and the checks the general case needs."""
+    try:
+        return _fast_event(_wire_decoder.decode(data))
+    except _DECODE_ERRORS:
+        return None
+
+
 def decode_record(raw: bytes | bytearray | memoryview | str) -> tuple[list[Event], list[BadRecord]]:
     """Decode one record value: an event object or an array of them. Never raises."""
     if isinstance(raw, str):
@@ -343,8 +358,8 @@ def decode_record(raw: bytes | bytearray | memoryview | str) -> tuple[list[Event
         else:
             events = [_validate_wire(_wire_decoder.decode(data))]
         return events, []
-    except (msgspec.DecodeError, msgspec.ValidationError, ValidationError, ValueError, OverflowError):
-        pass  # UnicodeDecodeError is a ValueError too
+    except _DECODE_ERRORS:
+        pass
     return _decode_slow(data)
 
 

@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from monitor.events import BadRecord, Event, ValidationError, decode_record, validate
+from monitor.events import BadRecord, Event, ValidationError, decode_event, decode_record, validate
 
 Pair = tuple[Event | None, BadRecord | None]
 FileFormat = Literal["auto", "jsonl", "csv", "xes"]
@@ -234,6 +234,10 @@ def events_only(pairs: Iterable[Pair]) -> Iterator[Event]:
 def _read_jsonl(path: Path) -> Iterator[Pair]:
     with _open(path, "rb") as f:
         for lineno, line in enumerate(f, 1):
+            ev = decode_event(line)
+            if ev is not None:
+                yield ev, None
+                continue
             if not line.strip():
                 continue
             good, bad = decode_record(line.rstrip(b"\r\n"))

@@ -179,6 +179,36 @@ def test_the_compiled_common_case_decides_as_python_does(workflow, entity_id, st
     assert type(fast.attributes) is dict and fast.utc_offset == slow.utc_offset
 
 
+_LINE_ENDS = st.sampled_from([b"", b"\n", b"\r\n", b" \n", b"\t\r\n"])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(obj=st.fixed_dictionaries(
+    {"workflow": _wire_text(), "entity_id": _wire_text(), "stage": _wire_text(), "timestamp": _TIMESTAMPS},
+    optional={"event_id": st.none() | _wire_text(), "waiting_on": st.none() | _wire_text(),
+              "attributes": st.none() | st.dictionaries(_wire_text(), _ATTR_VALUES, max_size=3),
+              "extra": _ATTR_VALUES}),
+    lead=st.sampled_from([b"", b" ", b"\t"]), end=_LINE_ENDS, batch=st.booleans())
+def test_a_line_read_by_the_common_case_decodes_as_the_record_would(obj, lead, end, batch):
+    """``decode_event`` (what the JSONL reader tries first, on the raw line) gives the one event
+    ``decode_record`` gives for the line without its newline, or leaves the line to it."""
+    import msgspec
+
+    from monitor.events import decode_event
+
+    try:
+        body = msgspec.json.encode([obj] if batch else obj)
+    except (OverflowError, ValueError, TypeError):  # not JSON (NaN is, as null; huge ints are not)
+        return
+    line = lead + body + end
+    fast = decode_event(line)
+    if fast is None:
+        return
+    good, bad = decode_record(line.rstrip(b"\r\n"))
+    assert not batch and good == [fast] and bad == []
+    assert fast.timestamp.hex() == good[0].timestamp.hex() and fast.utc_offset == good[0].utc_offset
+
+
 @settings(max_examples=4000, deadline=None)
 @given(ts=_TIMESTAMPS)
 def test_the_compiled_time_parser_reads_a_time_as_msgspec_does(ts):
