@@ -282,6 +282,13 @@ _fast_event = FastEvent(Event, derive_event_id, MAX_ID_LEN, MAX_NAME_LEN, MAX_AT
                         MAX_ATTR_VALUE_LEN, MIN_TIMESTAMP, MAX_TIMESTAMP, EPOCH_MS_THRESHOLD)
 
 
+def validate_common(w: WireEvent) -> Event | None:
+    """The Event of a :class:`WireEvent` that needs no repair (plain printable names, an RFC 3339
+    time with its offset or an epoch number, text attributes, all within bounds), else None: then
+    :func:`validate` decides, with its reasons. Compiled; readers that build events call this first."""
+    return _fast_event(w)
+
+
 def _validate_wire(w: WireEvent) -> Event:
     """:func:`validate` for a typed :class:`WireEvent` whose fields need no repair (the common case),
     without re-checking what msgspec already checked; anything unusual takes :func:`validate`."""

@@ -38,7 +38,16 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from monitor.events import BadRecord, Event, ValidationError, decode_event, decode_record, validate
+from monitor.events import (
+    BadRecord,
+    Event,
+    ValidationError,
+    WireEvent,
+    decode_event,
+    decode_record,
+    validate,
+    validate_common,
+)
 
 Pair = tuple[Event | None, BadRecord | None]
 FileFormat = Literal["auto", "jsonl", "csv", "xes"]
@@ -584,15 +593,8 @@ def _emit_trace(
     }
     for n, raw_ev in enumerate(events, 1):
         ev = {**defaults, **raw_ev}
-        where = f"trace {trace_no} ({entity[:64]!r}) event {n}"
-        raw = msgspec.json.encode({"trace": entity, "event": raw_ev})
         transition = ev.get("lifecycle:transition", "complete").lower()
         if not lifecycle.keeps(transition):
-            continue
-        try:
-            ts = _local_time(raw_ev.get("time:timestamp", ""), tz)
-        except ValidationError as exc:
-            yield None, BadRecord(raw, f"{where}: {exc}")
             continue
         attrs = dict(case_attrs)
         event_id = None
@@ -608,10 +610,25 @@ def _emit_trace(
             else:
                 attrs[name] = v
         lifecycle.attribute(transition, attrs)
+        stage = raw_ev.get("concept:name", "")
+        text = raw_ev.get("time:timestamp", "")
+        # most events: a time written with its offset, clean names (the compiled common case); the
+        # rest (a time without offset is in the mapping's zone) as ``validate`` reads them
+        event = validate_common(WireEvent(workflow, entity, stage, text, event_id, attrs, waiting_on))
+        if event is not None:
+            yield event, None
+            continue
+        where = f"trace {trace_no} ({entity[:64]!r}) event {n}"
+        raw = msgspec.json.encode({"trace": entity, "event": raw_ev})
+        try:
+            ts = _local_time(text, tz)
+        except ValidationError as exc:
+            yield None, BadRecord(raw, f"{where}: {exc}")
+            continue
         fields = {
             "workflow": workflow,
             "entity_id": entity,
-            "stage": raw_ev.get("concept:name", ""),
+            "stage": stage,
             "timestamp": ts,
             "event_id": event_id,
             "attributes": attrs,
