@@ -154,3 +154,30 @@ def test_a_zone_named_in_the_settings_is_not_second_guessed_from_offsets() -> No
         engine.process(e)
     wf = engine.workflows["claims"]
     assert wf.zones is None and wf.zone() == wf.rate.timezone == "Asia/Tokyo"
+
+
+@pytest.mark.parametrize(("typical", "ticket"), [(20.0, False), (1200.0, True)])
+def test_a_stage_that_slows_within_the_allowed_lateness_relearns_without_a_ticket(typical: float, ticket: bool) -> None:
+    """The same 2.5x slowdown of one stage, at two scales: 20 s -> 50 s lies within the allowed lateness
+    (5 min, the timing noise of the source's events: no bottleneck to anyone) and re-learns quietly;
+    20 min -> 50 min opens a ticket. Either way the baseline follows the new normal."""
+    import random
+
+    from monitor.config import load_settings
+    from monitor.events import Event
+
+    rng = random.Random(5)
+    t0 = 1_767_225_600.0
+    events = []
+    for i in range(3000):
+        d = typical * rng.lognormvariate(0, 0.4) * (2.5 if i >= 2000 else 1.0)
+        t = t0 + i * 1800.0
+        events += [Event(f"d{i}-a", "ops", f"d{i}", "review", t), Event(f"d{i}-b", "ops", f"d{i}", "done", t + d)]
+    settings = load_settings(None, workflows={"ops": {"terminal_stages": ["done"], "calendar": {"mode": "wall"}}})
+    engine = Engine(settings)
+    alerts = list(replay(engine, ((e, None) for e in sorted(events, key=lambda e: e.timestamp))))
+    shifts = [a for a in alerts if a.kind == "bottleneck_shift" and a.status == "firing"]
+    assert bool(shifts) is ticket
+    learned = engine.workflows["ops"].states[("review", None)].all.baseline.typical()
+    assert learned == pytest.approx(2.5 * typical, rel=0.25)  # re-learned, ticket or not
+    assert not [a for a in alerts if a.kind == "stalled"]  # the new normal pages no item
