@@ -77,6 +77,7 @@ ENDED_KEPT = 10_000  # items closed at learned ends remembered per workflow, to 
 PROVISIONAL_CHECK_EVERY = 3600.0  # event-time seconds between re-guesses of a still-undecided calendar
 WARMING_RECHECK = 300.0  # shortest re-check of an item whose baseline is warming (seconds)
 MAX_RECHECK = 7 * 86400.0
+LONG_LIMIT = 30 * 86400.0  # a limit (working seconds) past which the item's idle time is looked at first
 RECENT_PER_SEGMENT = 48  # durations kept per segment to re-seed a baseline after a shift
 SHIFT_RESOLVE_AFTER = 30  # completed items in the new normal before a bottleneck_shift resolves
 
@@ -206,8 +207,8 @@ STAGE_FIELDS = (
 class StageState(Pickled):
     """One stage, or one stage while waiting on someone (``waiting_on``)."""
 
-    __slots__ = STAGE_FIELDS
-    PICKLED = STAGE_FIELDS
+    __slots__ = (*STAGE_FIELDS, "members")
+    PICKLED = STAGE_FIELDS  # not ``members``: the engine's open items say where each is
 
     def __init__(self, wf: WorkflowState, name: str, stage: str, waiting_on: str | None, warmup: int) -> None:
         self.wf = wf
@@ -234,6 +235,13 @@ class StageState(Pickled):
         self.crossings_total = 0
         self.moved_on = 0  # items that left for another stage (not closed or expired here)
         self.late_returns = 0  # items closed here as ended that came back after a long rest
+        # the open items in this stage-state (entity id -> item), in no useful order: for counts; what
+        # is done to each of them goes in the engine's order (``Engine._items_in``)
+        self.members: dict[str, Item] = {}
+
+    def __setstate__(self, state: Any) -> None:
+        super().__setstate__(state)
+        self.members = {}  # filled by ``Engine._rebind`` from the open items
 
     def stage_wide(self, now: float, window: float) -> bool:
         """Items cross the limit in a burst: the stage slowed for everyone, not one item stalled."""
@@ -606,6 +614,8 @@ class Engine:
 
     # ------------------------------------------------------------ transitions
     def _enter(self, item: Item, st: StageState, ts: float) -> None:
+        item.state.members.pop(item.entity_id, None)
+        st.members[item.entity_id] = item
         item.state = st
         item.entered_at = ts
         item.last_ts = ts
@@ -725,6 +735,7 @@ class Engine:
             item.slow_alert = None
         item.seq = 0
         self.items.pop(item.entity_id, None)
+        st.members.pop(item.entity_id, None)
         if self.dirty is not None:
             self.dirty.add(item.entity_id)
         if self.ec.recently_closed:
@@ -791,15 +802,21 @@ class Engine:
             # before the stage is learned terminal, which closes it (``_stage_checks``)
             self._park(item)
             return
+        idle = self._idle_at(item)
         if limit is None:
             # warming: look again after a quarter of the item's age (at least a few minutes), so once
             # the baseline is warm the item is judged at most ~25 % of its age late
             due = now + min(max((now - item.entered_at) * 0.25, WARMING_RECHECK), MAX_RECHECK)
         else:
-            due = item.wf.clock.add_business(item.entered_at, limit)
-            if due <= now:
-                due = now
-        idle = self._idle_at(item)
+            clock = item.wf.clock
+            if limit > LONG_LIMIT and idle < math.inf and clock.business_seconds(item.entered_at, idle) < limit:
+                # the item goes idle before it reaches its limit: no need to find where a limit of
+                # months or years of working time falls (through every daylight-saving period it spans)
+                due = idle
+            else:
+                due = clock.add_business(item.entered_at, limit)
+                if due <= now:
+                    due = now
         self._push(item, due if due < idle else idle)
 
     def _idle_at(self, item: Item) -> float:
@@ -1032,9 +1049,15 @@ class Engine:
             resting = st.wip
             if not moved or resting < self.ec.terminal_learn_min_items // 2 or late > END_LATE * (late + resting):
                 return
-            # the items resting there longer than END_AGE x the movers' p99: an item's age grows as
-            # its entry gets older, so they are a prefix of the entries in time order (bisected)
-            entered = sorted(item.entered_at for item in self._items_in(st))
+            # the items resting there longer than END_AGE x the movers' p99. Working time never runs
+            # ahead of the wall clock: fewer than half of them that old in wall time, fewer in working
+            # time (most checks end here, without sorting the stage's items)
+            members = st.members.values()
+            if 2 * sum(1 for item in members if now - item.entered_at > END_AGE * moved) < len(members):
+                return
+            # an item's age grows as its entry gets older, so they are a prefix of the entries in time
+            # order (bisected)
+            entered = sorted(item.entered_at for item in members)
             clock = st.wf.clock
             old = bisect_left(entered, -END_AGE * moved, key=lambda t: -clock.business_seconds(t, now))
             if 2 * old >= len(entered) and late <= END_LATE * (late + old):
@@ -1524,9 +1547,12 @@ class Engine:
             if not hasattr(wf, "zones"):  # from before zones were found from offsets: reconfigure decides
                 wf.zones = None
             for st in wf.states.values():
+                st.members = {}
                 if not hasattr(st, "moved_on"):  # a snapshot from before moved_on: its completions
                     st.moved_on = int(st.all.baseline.n)
                     st.late_returns = 0
+        for item in self.items.values():
+            item.state.members[item.entity_id] = item
         self.reconfigure(self.settings)
 
     def snapshot_learned(self) -> bytes:
@@ -1580,6 +1606,7 @@ class Engine:
             item.last_ts, item.fired, item.fired_limit, item.ids = last_ts, fired, fired_limit, ids
             item.suspect, item.held, item.slow_alert = suspect, held, slow_alert
             engine.items[entity_id] = item
+            st.members[entity_id] = item
             for a in alerts:
                 engine.active[a.alert_id] = a
             st.wip += 1

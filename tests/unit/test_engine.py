@@ -174,6 +174,16 @@ def test_a_snapshot_from_before_the_heard_time_restores_and_continues():
     assert wf.silent_after(wf.last_ts) is not None
 
 
+def members_match(eng: Engine) -> bool:
+    """Each stage-state's ``members`` are exactly the open items standing in it."""
+    for wf in eng.workflows.values():
+        for state in wf.states.values():
+            standing = {e: id(i) for e, i in eng.items.items() if i.state is state}
+            if {e: id(i) for e, i in state.members.items()} != standing:
+                return False
+    return True
+
+
 def test_item_export_and_learned_state_rebuild_the_same_engine():
     hist = normal_history(n=70, seed=9)
     eng = Engine(make_settings())
@@ -184,6 +194,7 @@ def test_item_export_and_learned_state_rebuild_the_same_engine():
     items = [(e, eng.export_item(e)) for e in eng.items]
     rebuilt = Engine.restore_parts(eng.snapshot_learned(), items, make_settings(), t)
     assert rebuilt.open_items == eng.open_items
+    assert members_match(rebuilt) and members_match(Engine.restore(eng.snapshot(), make_settings()))
     later = t + 40 * DAY
     a = sorted((x.alert_id, x.status) for x in eng.tick(later))
     b = sorted((x.alert_id, x.status) for x in rebuilt.tick(later))
@@ -252,7 +263,9 @@ def test_any_order_or_duplication_never_crashes_nor_double_fires(rows, seed):
         out += eng.process(e)
         if i % 5 == 0:
             out += eng.tick(max(x.timestamp for x in events[: i + 1]))
+        assert members_match(eng)
     out += eng.flush() + eng.tick(T0 + 100 * DAY)
+    assert members_match(eng) and members_match(Engine.restore(eng.snapshot(), eng.settings))
     for a in out:
         prev = state.get(a.alert_id)
         assert prev != a.status, f"{a.alert_id} went {prev} -> {a.status}"
