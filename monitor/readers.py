@@ -500,15 +500,6 @@ def _read_xes(path: Path, m: XesMapping) -> Iterator[Pair]:
         yield from _parse_xes(path, source, m)
 
 
-def _until_broken(items: Iterator[Any], broken: list[ET.ParseError]) -> Iterator[Any]:
-    """``items`` until the XML stops being well-formed (a truncated download, a stray byte): the error
-    is put in ``broken`` and the log is read up to there instead of not at all."""
-    try:
-        yield from items
-    except ET.ParseError as exc:
-        broken.append(exc)
-
-
 def _parse_xes(path: Path, source: IO[bytes], m: XesMapping) -> Iterator[Pair]:
     """Stream an XES log with ``iterparse``; each trace is buffered (one case), elements are cleared."""
     tz = ZoneInfo(m.tz)
@@ -521,48 +512,56 @@ def _parse_xes(path: Path, source: IO[bytes], m: XesMapping) -> Iterator[Pair]:
     trace_no = 0
     root: ET.Element | None = None
     broken: list[ET.ParseError] = []
-    for action, elem in _until_broken(ET.iterparse(source, events=("start", "end")), broken):
-        tag = _local(elem.tag)
-        if action == "start":
-            if root is None:
-                root = elem
-            stack.append(tag)
-            if tag == "trace" and len(stack) == 2:
-                trace_attrs = {}
-                trace_events = []
-                trace_no += 1
-            elif tag == "event" and len(stack) == 3 and stack[1] == "trace":
-                trace_events.append({})
-            continue
-        stack.pop()
-        depth = len(stack)  # depth of the parent
-        parent = stack[-1] if stack else None
-        if tag in _XES_TYPES and "key" in elem.attrib:
-            key = elem.attrib["key"]
-            value = elem.attrib.get("value", "")
-            if parent == "event" and depth == 3 and stack[1] == "trace":
-                trace_events[-1][key] = value
-            elif parent == "trace" and depth == 2:
-                trace_attrs[key] = value
-            elif parent == "global" and depth == 2 and _scope_is_event(root, elem):
-                event_defaults[key] = value
-            elif parent == "log" and depth == 1 and key == "concept:name":
-                log_name = value
-            if depth >= 2:
-                continue  # cleared with its parent
-        elif tag == "event" and parent == "trace":
-            pass  # attributes already collected
-        elif tag == "trace" and depth == 1:
-            yield from _emit_trace(path, m, tz, lifecycle, log_name, event_defaults, trace_attrs,
-                                   trace_events, trace_no)
-            elem.clear()
-            if root is not None:
-                root.clear()  # drop finished traces from the tree
-            continue
-        if tag == "event" and depth == 2 and stack[1] == "trace":
-            elem.clear()
-    for exc in broken:
-        yield None, BadRecord(b"", f"not well-formed XML ({exc}): the log is read up to there, its "
+    local: dict[str, str] = {}  # element tag -> its local name (a log uses a handful of tags)
+    # read until the XML stops being well-formed (a truncated download, a stray byte): the log is read up
+    # to there instead of not at all
+    try:
+        for action, elem in ET.iterparse(source, events=("start", "end")):
+            tag = local.get(elem.tag)
+            if tag is None:
+                tag = local[elem.tag] = _local(elem.tag)
+            if action == "start":
+                if root is None:
+                    root = elem
+                stack.append(tag)
+                if tag == "trace" and len(stack) == 2:
+                    trace_attrs = {}
+                    trace_events = []
+                    trace_no += 1
+                elif tag == "event" and len(stack) == 3 and stack[1] == "trace":
+                    trace_events.append({})
+                continue
+            stack.pop()
+            depth = len(stack)  # depth of the parent
+            parent = stack[-1] if stack else None
+            key = elem.attrib.get("key") if tag in _XES_TYPES else None
+            if key is not None:
+                value = elem.attrib.get("value", "")
+                if parent == "event" and depth == 3 and stack[1] == "trace":
+                    trace_events[-1][key] = value
+                elif parent == "trace" and depth == 2:
+                    trace_attrs[key] = value
+                elif parent == "global" and depth == 2 and _scope_is_event(root, elem):
+                    event_defaults[key] = value
+                elif parent == "log" and depth == 1 and key == "concept:name":
+                    log_name = value
+                if depth >= 2:
+                    continue  # cleared with its parent
+            elif tag == "event" and parent == "trace":
+                pass  # attributes already collected
+            elif tag == "trace" and depth == 1:
+                yield from _emit_trace(path, m, tz, lifecycle, log_name, event_defaults, trace_attrs,
+                                       trace_events, trace_no)
+                elem.clear()
+                if root is not None:
+                    root.clear()  # drop finished traces from the tree
+                continue
+            if tag == "event" and depth == 2 and stack[1] == "trace":
+                elem.clear()
+    except ET.ParseError as exc:
+        broken.append(exc)
+    for error in broken:
+        yield None, BadRecord(b"", f"not well-formed XML ({error}): the log is read up to there, its "
                                    "unfinished trace is not used")
 
 
