@@ -655,8 +655,10 @@ def sort_by_time(
         raise ValueError("chunk_size must be >= 1")
     seq = itertools.count()
     it = iter(events)
+    # (time, arrival, event) rows sort as tuples: the arrival numbers are unique, so ties keep the
+    # input order and the events themselves are never compared (validated times are never NaN)
     first = [(ev.timestamp, next(seq), ev) for ev in itertools.islice(it, chunk_size)]
-    first.sort(key=lambda x: (x[0], x[1]))
+    first.sort()
     nxt = list(itertools.islice(it, 1))
     if not nxt:
         for _, _, ev in first:
@@ -680,13 +682,13 @@ def sort_by_time(
             chunk = [(ev.timestamp, next(seq), ev) for ev in itertools.islice(rest, chunk_size)]
             if not chunk:
                 break
-            chunk.sort(key=lambda x: (x[0], x[1]))
+            chunk.sort()
             spill(chunk)
 
         handles = [open(name, "rb") for name in files]  # noqa: SIM115 - closed below
         try:
             streams = [(_spill_decoder.decode(line) for line in h) for h in handles]
-            for _, _, ev in heapq.merge(*streams, key=lambda x: (x[0], x[1])):
+            for _, _, ev in heapq.merge(*streams):
                 yield ev
         finally:
             for h in handles:
