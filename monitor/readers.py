@@ -511,7 +511,6 @@ def _parse_xes(path: Path, source: IO[bytes], m: XesMapping) -> Iterator[Pair]:
     trace_events: list[dict[str, str]] = []
     trace_no = 0
     root: ET.Element | None = None
-    broken: list[ET.ParseError] = []
     local: dict[str, str] = {}  # element tag -> its local name (a log uses a handful of tags)
     # read until the XML stops being well-formed (a truncated download, a stray byte): the log is read up
     # to there instead of not at all
@@ -559,9 +558,7 @@ def _parse_xes(path: Path, source: IO[bytes], m: XesMapping) -> Iterator[Pair]:
             if tag == "event" and depth == 2 and stack[1] == "trace":
                 elem.clear()
     except ET.ParseError as exc:
-        broken.append(exc)
-    for error in broken:
-        yield None, BadRecord(b"", f"not well-formed XML ({error}): the log is read up to there, its "
+        yield None, BadRecord(b"", f"not well-formed XML ({exc}): the log is read up to there, its "
                                    "unfinished trace is not used")
 
 
