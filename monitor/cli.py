@@ -134,6 +134,7 @@ def backtest(
 
     from monitor.backtest import print_summary, run_backtest
     from monitor.progress import count_progress
+    from monitor.readers import READ_ERRORS
 
     mapping = {k: v for k, v in dict(entity_col=entity_col, stage_col=stage_col, time_col=time_col,
                workflow=workflow, segment_col=segment_col, tz=tz, time_format=time_format,
@@ -150,12 +151,19 @@ def backtest(
     if dlq_out is None and alerts_out is None:
         dlq_out = Path(events.name + ".dlq.jsonl")  # bad input is kept, with or without -o
     try:
+        for target in (alerts_out, dlq_out):
+            if target is not None:
+                target.parent.mkdir(parents=True, exist_ok=True)
         summary = run_backtest(events, alerts_out, settings, fmt=fmt, mapping=mapping, step=tick,
                                dlq_out=dlq_out, progress=None if json_summary else count_progress,
                                partitions=partitions, order=order)
     except ValueError as exc:
         said = str(exc)
         typer.secho(said if said.startswith(str(events)) else f"cannot read {events}: {said}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    except READ_ERRORS as exc:  # a file that cannot be opened or written, a .gz that is not gzip
+        what = f"{exc.filename}: {exc.strerror}" if isinstance(exc, OSError) and exc.filename else f"{events}: {exc}"
+        typer.secho(f"cannot read or write {what}", fg="red", err=True)
         raise typer.Exit(2) from None
     if json_summary:
         typer.echo(_json.dumps(summary.as_dict()))

@@ -546,8 +546,13 @@ class Engine:
                 if ev.event_id in closed[1]:
                     self._count(wfname, "duplicate")
                     return
-                if ts <= closed[0]:
+                if ts < closed[0]:
                     self._late(ev, wfname, f"{ev.entity_id} was closed at {format_ts(closed[0])}, after this event")
+                    return
+                if ts == closed[0]:
+                    # at the very instant its item ended (logs write several events at one time, and which
+                    # of them is listed first is chance): nothing to apply, nothing late, no reopening
+                    self._count(wfname, "accepted")
                     return
                 del self.closed[ev.entity_id]
         else:

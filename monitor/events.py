@@ -212,6 +212,12 @@ def _text(field: str, value: Any, limit: int) -> str:
     return value
 
 
+def _id_text(value: Any) -> Any:
+    """An integer id (a database key: ``"entity_id": 42``) as its decimal text, what a Kafka key of it
+    holds; anything else as it is, for :func:`_text` to judge (``42.0`` or ``true`` is not an id)."""
+    return str(value) if type(value) is int else value
+
+
 def _attributes(value: Any) -> dict[str, str]:
     if value is None:
         return {}
@@ -256,7 +262,7 @@ def validate(obj: Any) -> Event:
         return value
 
     workflow = _text("workflow", field("workflow"), MAX_NAME_LEN)
-    entity_id = _text("entity_id", field("entity_id"), MAX_ID_LEN)
+    entity_id = _text("entity_id", _id_text(field("entity_id")), MAX_ID_LEN)
     stage = _text("stage", field("stage"), MAX_NAME_LEN)
     ts, offset = parse_instant(field("timestamp"))
     raw_id = field("event_id", required=False)

@@ -19,6 +19,7 @@ non-standard transitions) are stage entries.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import heapq
@@ -27,6 +28,7 @@ import itertools
 import os
 import tempfile
 import xml.etree.ElementTree as ET
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
@@ -240,20 +242,38 @@ def events_only(pairs: Iterable[Pair]) -> Iterator[Event]:
 # --------------------------------------------------------------------------- JSONL
 
 
+# what reading a damaged file raises (a download cut short, a .gz that is not gzip, a bad disk): the file is
+# read up to there, and the reason kept with the bad records
+READ_ERRORS = (OSError, EOFError, zlib.error)
+
+
+def _unreadable(path: Path, exc: BaseException, unit: str, done: int) -> BadRecord:
+    """The reason kept when ``path`` breaks off after ``done`` lines (or traces) were read."""
+    said = str(exc) or type(exc).__name__
+    where = f"after {unit} {done}" if done else "at its start"
+    return BadRecord(b"", f"{where}: {path.name} cannot be read further ({said}); what came before it is used")
+
+
 def _read_jsonl(path: Path) -> Iterator[Pair]:
+    lineno = 0
     with _open(path, "rb") as f:
-        for lineno, line in enumerate(f, 1):
-            ev = decode_event(line)
-            if ev is not None:
-                yield ev, None
-                continue
-            if not line.strip():
-                continue
-            good, bad = decode_record(line.rstrip(b"\r\n"))
-            for ev in good:
-                yield ev, None
-            for b in bad:
-                yield None, BadRecord(b.raw, f"line {lineno}: {b.reason}")
+        try:
+            for lineno, line in enumerate(f, 1):
+                ev = decode_event(line)
+                if ev is not None:
+                    yield ev, None
+                    continue
+                if lineno == 1 and line.startswith(codecs.BOM_UTF8):
+                    line = line[len(codecs.BOM_UTF8):]  # a Windows editor's byte-order mark
+                if not line.strip():
+                    continue
+                good, bad = decode_record(line.rstrip(b"\r\n"))
+                for ev in good:
+                    yield ev, None
+                for b in bad:
+                    yield None, BadRecord(b.raw, f"line {lineno}: {b.reason}")
+        except READ_ERRORS as exc:
+            yield None, _unreadable(path, exc, "line", lineno)
 
 
 # --------------------------------------------------------------------------- time parsing
@@ -445,44 +465,55 @@ def _read_csv(path: Path, m: CsvMapping) -> Iterator[Pair]:
         used = {i_entity, i_stage, i_time, i_wf, i_seg, i_id, i_wait, i_life}
         extra = [(h, i) for h, i in lay.columns.items() if i not in used] if m.extra_attributes else []
         width = len(header)
-        for row in reader:
-            lineno = reader.line_num
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            try:
-                "".join(row).encode()
-            except UnicodeEncodeError:  # bytes the encoding could not read, kept as they were
-                yield None, BadRecord(_row_bytes(row, delimiter), f"line {lineno}: not {encoding} "
-                                      "text (a Windows export? pass --encoding cp1252)")
-                continue
-            if len(row) != width:
-                yield None, BadRecord(_row_bytes(row, delimiter), f"line {lineno}: {len(row)} fields, the header "
-                                      f"has {width}")
-                continue
-            transition = "complete"
-            if i_life is not None:
-                transition = row[i_life].strip().lower() or "complete"
-                if not lifecycle.keeps(transition):
+        lineno = 0
+        try:
+            while True:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as exc:  # a field over the csv module's limit, a stray quote in strict mode
+                    yield None, BadRecord(b"", f"line {reader.line_num}: not a CSV row ({exc}); the row is dropped")
                     continue
-            try:
-                ts = _local_time(row[i_time], tz, m.time_format)
-            except ValidationError as exc:
-                yield None, BadRecord(_row_bytes(row, delimiter), f"line {lineno}: {exc}")
-                continue
-            attrs = {h: row[i] for h, i in extra if row[i] != ""}
-            lifecycle.attribute(transition, attrs)
-            if i_seg is not None and row[i_seg] != "":
-                attrs["segment"] = row[i_seg]
-            fields = {
-                "workflow": (row[i_wf] if i_wf is not None else constant_wf) or constant_wf,
-                "entity_id": row[i_entity],
-                "stage": row[i_stage],
-                "timestamp": ts,
-                "event_id": row[i_id] if i_id is not None and row[i_id] else None,
-                "attributes": attrs,
-                "waiting_on": row[i_wait] if i_wait is not None and row[i_wait] else None,
-            }
-            yield _to_event(fields, partial(_row_bytes, row, delimiter), f"line {lineno}")
+                lineno = reader.line_num
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                try:
+                    "".join(row).encode()
+                except UnicodeEncodeError:  # bytes the encoding could not read, kept as they were
+                    yield None, BadRecord(_row_bytes(row, delimiter), f"line {lineno}: not {encoding} "
+                                          "text (a Windows export? pass --encoding cp1252)")
+                    continue
+                if len(row) != width:
+                    yield None, BadRecord(_row_bytes(row, delimiter), f"line {lineno}: {len(row)} fields, the header "
+                                          f"has {width}")
+                    continue
+                transition = "complete"
+                if i_life is not None:
+                    transition = row[i_life].strip().lower() or "complete"
+                    if not lifecycle.keeps(transition):
+                        continue
+                try:
+                    ts = _local_time(row[i_time], tz, m.time_format)
+                except ValidationError as exc:
+                    yield None, BadRecord(_row_bytes(row, delimiter), f"line {lineno}: {exc}")
+                    continue
+                attrs = {h: row[i] for h, i in extra if row[i] != ""}
+                lifecycle.attribute(transition, attrs)
+                if i_seg is not None and row[i_seg] != "":
+                    attrs["segment"] = row[i_seg]
+                fields = {
+                    "workflow": (row[i_wf] if i_wf is not None else constant_wf) or constant_wf,
+                    "entity_id": row[i_entity],
+                    "stage": row[i_stage],
+                    "timestamp": ts,
+                    "event_id": row[i_id] if i_id is not None and row[i_id] else None,
+                    "attributes": attrs,
+                    "waiting_on": row[i_wait] if i_wait is not None and row[i_wait] else None,
+                }
+                yield _to_event(fields, partial(_row_bytes, row, delimiter), f"line {lineno}")
+        except READ_ERRORS as exc:
+            yield None, _unreadable(path, exc, "line", lineno)
 
 
 # --------------------------------------------------------------------------- XES
@@ -560,6 +591,9 @@ def _parse_xes(path: Path, source: IO[bytes], m: XesMapping) -> Iterator[Pair]:
     except ET.ParseError as exc:
         yield None, BadRecord(b"", f"not well-formed XML ({exc}): the log is read up to there, its "
                                    "unfinished trace is not used")
+    except READ_ERRORS as exc:
+        inside = len(stack) >= 2 and stack[1] == "trace"  # its unfinished trace is not used
+        yield None, _unreadable(path, exc, "trace", trace_no - inside)
 
 
 def _scope_is_event(root: ET.Element | None, attr_elem: ET.Element) -> bool:

@@ -110,6 +110,19 @@ def test_terminal_stage_closes_the_item_and_late_duplicates_stay_ignored():
     assert eng.open_items == 0 and eng.counters.events[("sales", "duplicate")] == 1
 
 
+def test_an_event_at_the_instant_its_item_closed_is_not_late_nor_reopens_it():
+    # process-mining logs write several events at one time (an application declined, its offer declined)
+    late = []
+    eng = Engine(make_settings())
+    eng.on_late = lambda e, why: late.append(why)
+    eng.process(ev("d1", "lead", T0))
+    eng.process(ev("d1", "won", T0 + 10))
+    eng.process(ev("d1", "offer_declined", T0 + 10))
+    assert eng.open_items == 0 and late == [] and eng.counters.events[("sales", "accepted")] == 3
+    eng.process(ev("d1", "offer_sent", T0 + 9))  # before the close: late, kept with its reason
+    assert eng.open_items == 0 and len(late) == 1 and "was closed at" in late[0]
+
+
 def test_out_of_order_within_lateness_gives_the_same_alerts_as_in_order():
     hist = normal_history(n=80, seed=3)
     stall_t = hist[-1].timestamp

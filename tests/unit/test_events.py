@@ -104,9 +104,19 @@ def test_validation_messages_speak_json_and_point_at_an_invisible_character():
     with pytest.raises(ValidationError, match="an event must be a JSON object, got an array"):
         validate([base])
     with pytest.raises(ValidationError, match="entity_id: expected a string, got a number"):
-        validate({**base, "entity_id": 42})
+        validate({**base, "entity_id": 42.0})
+    with pytest.raises(ValidationError, match="entity_id: expected a string, got true/false"):
+        validate({**base, "entity_id": True})
     with pytest.raises(ValidationError, match=r"U\+200B at position 9 \('contract' before it\)"):
         validate({**base, "stage": "contract\u200b"})
+
+
+def test_an_integer_id_is_its_decimal_text_as_its_kafka_key_is():
+    # database keys often travel as JSON numbers; the producer's key for entity 42 is b"42"
+    ev = validate({"workflow": "w", "entity_id": 42, "stage": "s", "timestamp": 1767225600, "event_id": 7})
+    assert (ev.entity_id, ev.event_id) == ("42", "7")
+    good, bad = decode_record(b'{"workflow":"w","entity_id":42,"stage":"s","timestamp":1767225600}')
+    assert [e.entity_id for e in good] == ["42"] and bad == []
 
 
 def _wire_text() -> st.SearchStrategy[str]:

@@ -196,6 +196,44 @@ def test_gzipped_files_read_like_the_plain_ones(tmp_path, sim, fmt):
     assert got == want and len(got) > 100
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "xes"])
+def test_a_gzip_cut_short_is_read_up_to_the_break_with_the_reason_kept(tmp_path, sim, fmt):
+    """A download cut short: the events before the break are used, and the break is a bad record
+    that says where and why, in every format; a ``.gz`` that is not gzip is one such record."""
+    plain = write(sim, tmp_path, fmt)
+    packed = gzip.compress(plain.read_bytes())
+    cut = tmp_path / ("cut" + plain.suffix + ".gz")
+    cut.write_bytes(packed[: len(packed) // 2])
+    pairs = list(read_events(cut, order="file"))
+    good = [e for e, _ in pairs if e is not None]
+    bad = [b for _, b in pairs if b is not None]
+    assert 20 < len(good) < len(list(read_events(plain)))
+    assert len(bad) == 1 and "cut" + plain.suffix + ".gz cannot be read further" in bad[0].reason
+    assert bad[0].reason.startswith("after line " if fmt != "xes" else "after trace ")
+    if fmt == "jsonl":  # csv reads its header first: the CLI says it cannot read the file
+        cut.write_bytes(b"plain text")
+        (_e, bad1), = read_events(cut)
+        assert bad1.reason.startswith("at its start:") and "Not a gzipped file" in bad1.reason
+
+
+def test_jsonl_skips_a_byte_order_mark_and_reads_integer_ids(tmp_path):
+    p = tmp_path / "e.jsonl"
+    p.write_bytes(b'\xef\xbb\xbf{"workflow":"w","entity_id":42,"stage":"s","timestamp":1767225600}\r\n'
+                  b'{"workflow":"w","entity_id":42,"stage":"t","timestamp":1767229200}\r\n')
+    got = [(e.entity_id, e.stage) for e, _ in read_events(p)]
+    assert got == [("42", "s"), ("42", "t")]
+
+
+def test_a_csv_field_over_the_csv_module_limit_is_a_bad_row_not_the_end(tmp_path):
+    p = tmp_path / "x.csv"
+    p.write_text(f'case,activity,timestamp\n1,a,2026-01-01 10:00\n1,"{"x" * 200_000}",2026-01-01 11:00\n'
+                 "1,c,2026-01-01 12:00\n")
+    pairs = list(read_events(p, order="file"))
+    assert [e.stage for e, _ in pairs if e is not None] == ["a", "c"]
+    (bad,) = [b for _, b in pairs if b is not None]
+    assert bad.reason.startswith("line 3: not a CSV row (field larger than field limit")
+
+
 def test_xes_without_namespace_falls_back_to_the_file_stem(tmp_path):
     p = tmp_path / "claims.xes"
     p.write_text('<log><trace><string key="concept:name" value="c1"/><event>'
@@ -365,6 +403,13 @@ def test_backtest_keeps_bad_input_without_o_and_never_writes_over_its_input(tmp_
     assert (tmp_path / "in.jsonl").read_bytes() == before
     r = runner.invoke(app, ["backtest", "in.jsonl", "--tick", "0"])
     assert r.exit_code == 2 and "--tick" in r.output
+    r = runner.invoke(app, ["backtest", "in.jsonl", "-o", "new/dir/alerts.jsonl"])  # made when missing
+    assert r.exit_code == 0 and (tmp_path / "new/dir/alerts.jsonl.dlq.jsonl").exists(), r.output
+    r = runner.invoke(app, ["backtest", "in.jsonl", "-o", "new"])  # a directory: said, not a traceback
+    assert r.exit_code == 2 and "cannot read or write new: Is a directory" in r.output, r.output
+    (tmp_path / "not.csv.gz").write_bytes(b"case,activity,timestamp\n")
+    r = runner.invoke(app, ["backtest", "not.csv.gz"])
+    assert r.exit_code == 2 and "cannot read or write not.csv.gz: Not a gzipped file" in r.output, r.output
 
 
 def test_backtest_keeps_events_too_late_to_apply_with_the_reason(tmp_path):
