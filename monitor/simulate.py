@@ -176,6 +176,7 @@ SHAPES: dict[str, Callable[[random.Random, float], float]] = {
     "lognormal": lambda rng, sigma: math.exp(sigma * rng.gauss(0.0, 1.0)),
     "gamma2": lambda rng, _s: rng.gammavariate(2.0, 1.0) / _gamma_median(2.0),
     "gamma3": lambda rng, _s: rng.gammavariate(3.0, 1.0) / _gamma_median(3.0),
+    "exponential": lambda rng, _s: rng.expovariate(1.0) / math.log(2.0),
     "weibull1.2": lambda rng, _s: rng.weibullvariate(1.0, 1.2) / math.log(2.0) ** (1 / 1.2),
     "weibull1.5": lambda rng, _s: rng.weibullvariate(1.0, 1.5) / math.log(2.0) ** (1 / 1.5),
     "loglogistic2.5": lambda rng, _s: _loglogistic(rng, 2.5),

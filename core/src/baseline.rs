@@ -24,6 +24,9 @@ const CAP_SPREAD: f64 = 0.9;
 const CAP_SLOPE: f64 = 6.7;
 const INSTANT_SPREAD: f64 = 2.5; // lower-half spread of a stage where a tenth pass in under 1/25 of typical
 const MIN_SPREAD: f64 = 0.05; // log units: constant data still gets a sane spread
+const SKEW_FROM: f64 = 1.15; // lower / upper spread above which the upper tail is read as light ...
+const SKEW_SLOPE: f64 = 2.3; // ... the limit's reach, in upper spreads, falling by this per unit of it ...
+const SKEW_FLOOR: f64 = 0.8; // ... down to this (exponential and Weibull waits: from a ratio of 1.3)
 const LOG_CENSOR_AT: f64 = -0.020202707317519466; // ln 0.98: from 98 % of the threshold a duration is censored
 const REFRESH_EVERY: i64 = 16;
 const SUMMARY_QS: [f64; 3] = [0.1, 0.5, 0.75]; // the log-quantiles a refresh keeps
@@ -329,7 +332,14 @@ impl DurationBaseline {
         let (lower, upper) = half_spreads(sm);
         let wide = if lower > INSTANT_SPREAD { spread } else { upper };
         let cap = if wide <= CAP_SPREAD { LOG_MAX_FACTOR } else { LOG_MAX_FACTOR + CAP_SLOPE * (wide - CAP_SPREAD) };
-        let mut excess = k * spread;
+        let skew = if upper > MIN_SPREAD { lower / upper } else { 1.0 };
+        let mut excess = if skew > SKEW_FROM && lower <= INSTANT_SPREAD && self.n * 4 >= self.window {
+            // clearly wider below the median than above it in log space (gamma, Weibull, exponential
+            // waits): a light upper tail, reached in fewer upper spreads than a lognormal's
+            k * upper * pmax(SKEW_FROM - SKEW_SLOPE * (skew - SKEW_FROM), SKEW_FLOOR)
+        } else {
+            k * spread
+        };
         if excess > cap {
             excess = cap;
         }

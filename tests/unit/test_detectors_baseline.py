@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from statistics import NormalDist
+from typing import Any
 
 import pytest
 
@@ -63,8 +64,10 @@ def _f1(tp: int, fp: int, fn: int) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
 
 
-def _paging_f1(sigma: float, prevalence: float, seed: int, n: int = 3000) -> tuple[float, float]:
+def _paging_f1(sigma: float, prevalence: float, seed: int, n: int = 3000, draw: Any = None,
+               sensitivity: float = 1.0) -> tuple[float, float]:
     """F1 of paging online at the baseline's threshold, and of the best c x true median (oracle).
+    Normal durations are lognormal (``sigma``) unless ``draw(rng)`` gives them in units of the median.
 
     The engine's censoring is reproduced: a paged duration is learned clipped at the threshold."""
     rng = random.Random(seed)
@@ -72,8 +75,8 @@ def _paging_f1(sigma: float, prevalence: float, seed: int, n: int = 3000) -> tup
     recs: list[tuple[float, bool, bool]] = []
     for _ in range(n):
         stall = rng.random() < prevalence
-        d = MEDIAN * (rng.uniform(4, 20) if stall else rng.lognormvariate(0.0, sigma))
-        t = b.threshold()
+        d = MEDIAN * (rng.uniform(4, 20) if stall else draw(rng) if draw else rng.lognormvariate(0.0, sigma))
+        t = b.threshold(sensitivity)
         if t is None:
             b.learn_one(d)
             continue
@@ -103,6 +106,24 @@ def test_paging_f1_is_close_to_the_best_fixed_multiple_of_the_true_median(sigma:
     floor = {0.3: 0.97, 0.5: 0.95, 0.7: 0.9, 0.9: 0.8}[sigma]
     assert sum(ratios) / len(ratios) >= floor
     assert min(ratios) >= floor - 0.05
+
+
+LIGHT_TAILS = {  # in units of their median
+    "exponential": lambda rng: rng.expovariate(1.0) / math.log(2.0),
+    "weibull1.5": lambda rng: rng.weibullvariate(1.0, 1.5) / math.log(2.0) ** (1 / 1.5),
+    "gamma2": lambda rng: rng.gammavariate(2.0, 1.0) / 1.6783469900166608,
+}
+
+
+@pytest.mark.parametrize("family", sorted(LIGHT_TAILS))
+def test_light_tailed_stages_page_close_to_the_best_fixed_multiple_too(family: str) -> None:
+    """Exponential, Weibull and gamma waits are wider below their median than above it in log space;
+    read as a lognormal from their lower half, their limits lay far past their stalls (exponential:
+    0.04 of the oracle's F1, Weibull 1.5 and gamma 2: 0.66). The upper spread with the light-tail
+    factor: measured 0.68, 0.94, 0.94 (default sensitivity, 3 % stalls, seeds 0-3)."""
+    results = [_paging_f1(0.0, 0.03, seed, draw=LIGHT_TAILS[family], sensitivity=0.85) for seed in range(4)]
+    mean = sum(ours / oracle for ours, oracle in results) / len(results)
+    assert mean >= {"exponential": 0.6, "weibull1.5": 0.88, "gamma2": 0.88}[family]
 
 
 @pytest.mark.parametrize("sigma", [0.3, 0.6, 0.9])
@@ -329,16 +350,20 @@ def test_the_limit_stops_at_eight_times_typical_for_a_stage_with_one_kind_of_nor
 
 def test_a_stage_wide_only_below_its_median_keeps_the_cap_unless_a_tenth_pass_instantly() -> None:
     """Waiting times where most items are picked up at once and a few after a while (Weibull, shape
-    1.2: exponential-like) are wide in log space below the median only: p99.9 is 7x typical, so the
-    cap holds the limit at 8x typical (it was 40-60x when the lower half could lift the cap). A stage
-    where a tenth pass within a second (two kinds of normal: instant and worked) is not capped."""
+    1.2: exponential-like) are wide in log space below the median only: p99.9 is 6.8x typical; read
+    from the upper spread with the light-tail factor the limit is 6.2x at sensitivity 1 (p99.8; it was
+    40-60x when the lower half could lift the cap, 8x at the cap). A stage where a tenth pass within a
+    second (two kinds of normal: instant and worked) is not capped."""
     rng = random.Random(5)
     picked_up = DurationBaseline()
-    for _ in range(3000):
+    for i in range(3000):
         picked_up.learn_one(600.0 * rng.weibullvariate(1.0, 1.2))
+        if i == 200:  # a fourth of the window not yet seen: the first completions are the quick ones,
+            early, typical = picked_up.threshold(), picked_up.typical()  # no light tail read from them yet
+            assert early is not None and typical is not None and early / typical > 7.5
     t, typical = picked_up.threshold(), picked_up.typical()
     assert t is not None and typical is not None
-    assert t / typical == pytest.approx(8.0, rel=0.02)
+    assert t / typical == pytest.approx(6.2, rel=0.03)
     instant = DurationBaseline()
     for _ in range(3000):
         instant.learn_one(0.5 if rng.random() < 0.2 else 60.0 * rng.lognormvariate(0.0, 0.5))
