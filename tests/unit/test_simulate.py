@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import random
 import statistics
 from collections import Counter, defaultdict
 from datetime import datetime
@@ -9,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from monitor.events import decode_record, parse_timestamp
-from monitor.simulate import DAY, SCENARIOS, WorkCalendar, run, simulate
+from monitor.simulate import DAY, SCENARIOS, SHAPES, WorkCalendar, run, simulate
 
 ITEMS = 1500
 
@@ -220,3 +221,10 @@ def test_work_calendar_agrees_with_the_engine_calendar():
         b = a + (k + 1) * 0.61 * DAY
         assert ours.business_seconds(a, b) == pytest.approx(theirs.business_seconds(a, b), abs=1e-3)
         assert ours.add_business(a, k * 5000.0) == pytest.approx(theirs.add_business(a, k * 5000.0), abs=1e-3)
+
+
+@pytest.mark.parametrize("family", sorted(SHAPES))
+def test_every_duration_family_has_median_one_so_the_truth_medians_stay_exact(family):
+    rng = random.Random(3)
+    draws = sorted(SHAPES[family](rng, 0.5) for _ in range(20_001))
+    assert draws[10_000] == pytest.approx(1.0, rel=0.03)
