@@ -65,9 +65,9 @@ Light upper tails
     1-2): exponential 0.27 -> 0.79-0.80 of the oracle's F1 at 3.2 false pages per 1000 items, Weibull 1.5
     0.72 -> 0.95, gamma 1.5 0.78 -> 0.91; log-logistic 2.5 at 0.98-0.99 of the oracle as before, but
     22-27 -> 25-32 false pages per 1000 (its heavy tail pages its normal items whenever noise makes
-    a segment look light). ``shapes``
-    (seeds 1-8) 0.86-0.92 -> 0.96-1.02; the six lognormal scenarios (48 runs) within +-0.01 of
-    their oracle ratio, +0.0-0.4 false pages per 1000 on each scenario's mean.
+    a segment look light). ``shapes`` (seeds 1-8) 0.86-0.92 -> 0.96-1.02; the six lognormal
+    scenarios (48 runs) within +-0.01 of their oracle ratio, +0.0-0.4 false pages per 1000 on each
+    scenario's mean.
 
 Alert budget
     Real stages often have two kinds of normal: most items done in half a minute, one in six
