@@ -19,6 +19,28 @@ app = typer.Typer(
 ConfigOpt = typer.Option(None, "--config", "-c", help="YAML settings file (env STAGEWATCH_* overrides it).")
 FormatOpt = typer.Option("auto", "--format", help="auto (from the file name) | jsonl | csv | xes")
 TickOpt = typer.Option(60.0, "--tick", min=0.001, help="Event-time seconds between engine ticks (the live timer).")
+FamilyOpt = typer.Option(None, "--family", help="Every stage's normal durations from this family instead of the "
+                         "scenario's: lognormal | gamma2 | gamma3 | exponential | weibull1.2 | weibull1.5 | "
+                         "loglogistic2.5 | loglogistic3.5 | bimodal.")
+StallShareOpt = typer.Option(None, "--stall-share", help="Share of item-stages that stall (default 0.03).")
+StallFactorOpt = typer.Option(None, "--stall-factor", help="A stall lasts LOW,HIGH times the median (default 4,20).")
+
+
+def _variation(family: str | None, stall_share: float | None, stall_factor: str | None) -> Any:
+    """The simulator's :class:`~monitor.simulate.Variation` of these options; a clear error, exit 2."""
+    from monitor.simulate import STALL_FACTOR, STALL_PROBABILITY, Variation
+
+    try:
+        factor = STALL_FACTOR if stall_factor is None else tuple(float(x) for x in stall_factor.split(","))
+    except ValueError:
+        factor = ()
+    try:
+        if len(factor) != 2:
+            raise ValueError(f"--stall-factor takes LOW,HIGH, e.g. 4,20 (got {stall_factor!r})")
+        return Variation(family, STALL_PROBABILITY if stall_share is None else stall_share, factor)  # type: ignore[arg-type]
+    except ValueError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
 
 
 BootstrapOpt = typer.Option(None, "--bootstrap", help="Kafka bootstrap servers (host:port,...; `stagewatch up` "
@@ -181,15 +203,19 @@ def simulate(
     fmt: str = typer.Option("jsonl", "--format", help="jsonl | csv | xes"),
     speed: float = typer.Option(1.0, "--speed", help="Divide every duration by this (live demo: 1000)."),
     start: str = typer.Option("2026-01-05T00:00:00Z", "--start", help="Start of the stream (ISO-8601, or 'now')."),
+    family: str | None = FamilyOpt,
+    stall_share: float | None = StallShareOpt,
+    stall_factor: str | None = StallFactorOpt,
 ) -> None:
     """Simulate workflows with injected anomalies; writes the events and the ground truth."""
     import time as _time
 
     from monitor import simulate as sim
 
+    variation = _variation(family, stall_share, stall_factor)
     try:
         written = sim.run(scenario, out, items=items, seed=seed, fmt=fmt, speed=speed,  # type: ignore[arg-type]
-                          start=_time.time() if start == "now" else start)
+                          start=_time.time() if start == "now" else start, variation=variation)
     except ValueError as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None
@@ -214,11 +240,15 @@ def evaluate(
                                              "with {events} and {alerts} placeholders (default: the Python API)."),
     config: Path | None = ConfigOpt,
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    family: str | None = FamilyOpt,
+    stall_share: float | None = StallShareOpt,
+    stall_factor: str | None = StallFactorOpt,
 ) -> None:
     """Score alerts against simulated ground truth (precision, recall, delays, baselines)."""
     import json as _json
 
     if scenario is not None:
+        variation = _variation(family, stall_share, stall_factor)
         from monitor.quality import print_quality, run_quality
 
         try:
@@ -229,7 +259,7 @@ def evaluate(
             raise typer.Exit(2) from None
         try:
             rows = run_quality([scenario], items=items, seeds=seed_list, settings=_settings(config),
-                               engine_cmd=engine_cmd)
+                               engine_cmd=engine_cmd, variation=variation)
         except ValueError as exc:
             typer.secho(str(exc), fg="red", err=True)
             raise typer.Exit(2) from None
@@ -240,6 +270,10 @@ def evaluate(
         return
     if truth is None or (alerts is None and events is None):
         typer.secho("give --truth with --alerts and/or --events, or --scenario for a quality run", fg="red", err=True)
+        raise typer.Exit(2)
+    if (family, stall_share, stall_factor) != (None, None, None):
+        typer.secho("--family, --stall-share and --stall-factor change a simulated scenario: give them with "
+                    "--scenario (or to `stagewatch simulate`)", fg="red", err=True)
         raise typer.Exit(2)
     from monitor.evaluate import evaluate as run_evaluate
     from monitor.evaluate import print_evaluation

@@ -17,7 +17,7 @@ from typing import Any
 
 from monitor.config import Settings
 from monitor.evaluate import evaluate
-from monitor.simulate import SCENARIOS, simulate, write
+from monitor.simulate import SCENARIOS, Variation, simulate, write
 
 ENGINE_CMD_TIMEOUT = 1800.0
 
@@ -46,6 +46,7 @@ def run_quality(
     engine_cmd: str | None = None,
     work_dir: Path | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    variation: Variation | None = None,
 ) -> list[dict[str, Any]]:
     names = [n for s in scenarios for n in (SCENARIOS if s == "all" else [s])]
     for n in names:
@@ -57,7 +58,7 @@ def run_quality(
         for name in names:
             for seed in seeds:
                 out = base / f"{name}-s{seed}"
-                events = write(simulate(name, items=items, seed=seed), out, "jsonl")
+                events = write(simulate(name, items=items, seed=seed, variation=variation), out, "jsonl")
                 alerts = out / "alerts.jsonl"
                 started = time.perf_counter()
                 why = _run_engine(events, alerts, settings, engine_cmd)
@@ -66,6 +67,8 @@ def run_quality(
                 row = summarize(ev.as_dict())
                 row["engine_seconds"] = round(engine_seconds, 2) if not why else None
                 row["engine_missing"] = why
+                if variation is not None and variation.as_dict():
+                    row["variation"] = variation.as_dict()
                 rows.append(row)
                 if on_row is not None:
                     on_row(row)

@@ -23,7 +23,7 @@ import json
 import math
 import random
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -228,6 +228,39 @@ class Silence:
 
 
 @dataclass(frozen=True)
+class Variation:
+    """What a quality run may change in any scenario, to see how the engine fares beyond the defaults
+    the scenarios were written with: every stage's family of normal durations (see :data:`SHAPES`;
+    ``lognormal`` keeps each stage's own sigma), the share of item-stages that stall, and the range of
+    multiples of the median a stall lasts."""
+
+    family: str | None = None
+    stall_share: float = STALL_PROBABILITY
+    stall_factor: tuple[float, float] = STALL_FACTOR
+
+    def __post_init__(self) -> None:
+        if self.family is not None and self.family not in SHAPES:
+            raise ValueError(f"unknown duration family {self.family!r}; known: {', '.join(SHAPES)}")
+        if not 0.0 <= self.stall_share < 1.0:
+            raise ValueError(f"the stall share is a fraction from 0 to below 1 (got {self.stall_share})")
+        lo, hi = self.stall_factor
+        if not 1.0 < lo <= hi:
+            raise ValueError(f"a stall lasts a range of multiples of the median above 1, e.g. 4,20 (got {lo},{hi})")
+
+    def apply(self, sc: Scenario) -> Scenario:
+        if self.family is None:
+            return sc
+        family = self.family
+        return replace(sc, workflows=tuple(
+            replace(wf, flow=tuple(replace(sm, shape=family) for sm in wf.flow)) for wf in sc.workflows))
+
+    def as_dict(self) -> dict[str, Any] | None:
+        """What differs from the defaults (for truth.json), None when nothing does."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != f.default}
+        return out or None
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     workflows: tuple[WorkflowModel, ...]
@@ -414,15 +447,17 @@ def simulate(
     speed: float = 1.0,
     start: str | float = DEFAULT_START,
     period_days: float = DEFAULT_PERIOD_DAYS,
+    variation: Variation | None = None,
 ) -> Simulation:
-    """Simulate scenario ``name``. Deterministic for (name, items, seed, speed, start, period)."""
+    """Simulate scenario ``name``, changed by ``variation``. Deterministic for its arguments."""
     if name not in SCENARIOS:
         raise ValueError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
     if items < 1:
         raise ValueError("items must be at least 1")
     if not speed > 0:
         raise ValueError("speed must be > 0")
-    sc = SCENARIOS[name]()
+    vary = variation or Variation()
+    sc = vary.apply(SCENARIOS[name]())
     if speed != 1.0 and any(w.calendar for w in sc.workflows):
         raise ValueError(f"scenario {name!r} runs on a business calendar; --speed must be 1 for it")
     t0 = parse_timestamp(start) if isinstance(start, str) else float(start)
@@ -491,9 +526,9 @@ def simulate(
                 if sm.name in shifts and c >= shift_clock[sm.name]:
                     median *= shifts[sm.name].factor
                 median /= speed
-                stalled = rng.random() < STALL_PROBABILITY
+                stalled = rng.random() < vary.stall_share
                 if stalled:
-                    factor = rng.uniform(*STALL_FACTOR)
+                    factor = rng.uniform(*vary.stall_factor)
                     abandoned = rng.random() < ABANDON_SHARE
                     dur = math.inf if abandoned else median * factor * math.exp(rng.gauss(0.0, 0.1))
                 else:
@@ -591,6 +626,8 @@ def simulate(
         "duplicates": duplicates,
         "max_delay_seconds": round(seen_delay, 3),
     }
+    if vary.as_dict():
+        truth["variation"] = vary.as_dict()
     return Simulation(delivered, truth, {"events": len(delivered), "anomalies": len(anomalies)})
 
 
@@ -700,11 +737,12 @@ def run(
     fmt: Format = "jsonl",
     speed: float = 1.0,
     start: str | float = DEFAULT_START,
+    variation: Variation | None = None,
 ) -> dict[str, Path]:
     """Simulate one scenario into ``out`` or, for ``all``, every scenario into ``out/<name>``."""
     names = list(SCENARIOS) if name == "all" else [name]
     written: dict[str, Path] = {}
     for n in names:
-        sim = simulate(n, items=items, seed=seed, speed=speed, start=start)
+        sim = simulate(n, items=items, seed=seed, speed=speed, start=start, variation=variation)
         written[n] = write(sim, out / n if name == "all" else out, fmt)
     return written

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from monitor.events import decode_record, parse_timestamp
-from monitor.simulate import DAY, SCENARIOS, SHAPES, WorkCalendar, run, simulate
+from monitor.simulate import DAY, SCENARIOS, SHAPES, Variation, WorkCalendar, run, simulate
 
 ITEMS = 1500
 
@@ -228,3 +228,16 @@ def test_every_duration_family_has_median_one_so_the_truth_medians_stay_exact(fa
     rng = random.Random(3)
     draws = sorted(SHAPES[family](rng, 0.5) for _ in range(20_001))
     assert draws[10_000] == pytest.approx(1.0, rel=0.03)
+
+
+def test_a_variation_changes_every_stage_family_and_the_stalls_and_says_so_in_the_truth():
+    base = simulate("steady", items=2000, seed=2)
+    varied = simulate("steady", items=2000, seed=2, variation=Variation("gamma2", 0.1, (2.0, 5.0)))
+    assert "variation" not in base.truth
+    assert varied.truth["variation"] == {"family": "gamma2", "stall_share": 0.1, "stall_factor": (2.0, 5.0)}
+    assert len(varied.truth["anomalies"]) > 2.5 * len(base.truth["anomalies"])  # 10 % stall, not 3 %
+    assert all(2.0 <= a["factor"] <= 5.0 for a in varied.truth["anomalies"])
+    assert simulate("steady", items=2000, seed=2, variation=Variation()).events == base.events  # the defaults
+    for bad in (dict(family="pareto"), dict(stall_share=1.0), dict(stall_factor=(0.5, 2.0))):
+        with pytest.raises(ValueError):
+            Variation(**bad)
