@@ -466,54 +466,54 @@ def _read_csv(path: Path, m: CsvMapping) -> Iterator[Pair]:
         extra = [(h, i) for h, i in lay.columns.items() if i not in used] if m.extra_attributes else []
         width = len(header)
         lineno = 0
-        try:
-            while True:
-                try:
-                    row = next(reader)
-                except StopIteration:
-                    break
-                except csv.Error as exc:  # a field over the csv module's limit, a stray quote in strict mode
-                    yield None, BadRecord(b"", f"line {reader.line_num}: not a CSV row ({exc}); the row is dropped")
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:  # a field over the csv module's limit, a stray quote in strict mode
+                yield None, BadRecord(b"", f"line {reader.line_num}: not a CSV row ({exc}); the row is dropped")
+                continue
+            except READ_ERRORS as exc:  # a file that breaks off: read up to there
+                yield None, _unreadable(path, exc, "line", lineno)
+                break
+            lineno = reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            try:
+                "".join(row).encode()
+            except UnicodeEncodeError:  # bytes the encoding could not read, kept as they were
+                yield None, BadRecord(_row_bytes(row, delimiter), f"line {lineno}: not {encoding} "
+                                      "text (a Windows export? pass --encoding cp1252)")
+                continue
+            if len(row) != width:
+                yield None, BadRecord(_row_bytes(row, delimiter), f"line {lineno}: {len(row)} fields, the header "
+                                      f"has {width}")
+                continue
+            transition = "complete"
+            if i_life is not None:
+                transition = row[i_life].strip().lower() or "complete"
+                if not lifecycle.keeps(transition):
                     continue
-                lineno = reader.line_num
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    continue
-                try:
-                    "".join(row).encode()
-                except UnicodeEncodeError:  # bytes the encoding could not read, kept as they were
-                    yield None, BadRecord(_row_bytes(row, delimiter), f"line {lineno}: not {encoding} "
-                                          "text (a Windows export? pass --encoding cp1252)")
-                    continue
-                if len(row) != width:
-                    yield None, BadRecord(_row_bytes(row, delimiter), f"line {lineno}: {len(row)} fields, the header "
-                                          f"has {width}")
-                    continue
-                transition = "complete"
-                if i_life is not None:
-                    transition = row[i_life].strip().lower() or "complete"
-                    if not lifecycle.keeps(transition):
-                        continue
-                try:
-                    ts = _local_time(row[i_time], tz, m.time_format)
-                except ValidationError as exc:
-                    yield None, BadRecord(_row_bytes(row, delimiter), f"line {lineno}: {exc}")
-                    continue
-                attrs = {h: row[i] for h, i in extra if row[i] != ""}
-                lifecycle.attribute(transition, attrs)
-                if i_seg is not None and row[i_seg] != "":
-                    attrs["segment"] = row[i_seg]
-                fields = {
-                    "workflow": (row[i_wf] if i_wf is not None else constant_wf) or constant_wf,
-                    "entity_id": row[i_entity],
-                    "stage": row[i_stage],
-                    "timestamp": ts,
-                    "event_id": row[i_id] if i_id is not None and row[i_id] else None,
-                    "attributes": attrs,
-                    "waiting_on": row[i_wait] if i_wait is not None and row[i_wait] else None,
-                }
-                yield _to_event(fields, partial(_row_bytes, row, delimiter), f"line {lineno}")
-        except READ_ERRORS as exc:
-            yield None, _unreadable(path, exc, "line", lineno)
+            try:
+                ts = _local_time(row[i_time], tz, m.time_format)
+            except ValidationError as exc:
+                yield None, BadRecord(_row_bytes(row, delimiter), f"line {lineno}: {exc}")
+                continue
+            attrs = {h: row[i] for h, i in extra if row[i] != ""}
+            lifecycle.attribute(transition, attrs)
+            if i_seg is not None and row[i_seg] != "":
+                attrs["segment"] = row[i_seg]
+            fields = {
+                "workflow": (row[i_wf] if i_wf is not None else constant_wf) or constant_wf,
+                "entity_id": row[i_entity],
+                "stage": row[i_stage],
+                "timestamp": ts,
+                "event_id": row[i_id] if i_id is not None and row[i_id] else None,
+                "attributes": attrs,
+                "waiting_on": row[i_wait] if i_wait is not None and row[i_wait] else None,
+            }
+            yield _to_event(fields, partial(_row_bytes, row, delimiter), f"line {lineno}")
 
 
 # --------------------------------------------------------------------------- XES
