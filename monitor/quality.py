@@ -67,8 +67,8 @@ def run_quality(
                 row = summarize(ev.as_dict())
                 row["engine_seconds"] = round(engine_seconds, 2) if not why else None
                 row["engine_missing"] = why
-                if variation is not None and variation.as_dict():
-                    row["variation"] = variation.as_dict()
+                if variation is not None and (changed := variation.as_dict()):
+                    row["variation"] = changed
                 rows.append(row)
                 if on_row is not None:
                     on_row(row)

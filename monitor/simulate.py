@@ -626,8 +626,8 @@ def simulate(
         "duplicates": duplicates,
         "max_delay_seconds": round(seen_delay, 3),
     }
-    if vary.as_dict():
-        truth["variation"] = vary.as_dict()
+    if changed := vary.as_dict():
+        truth["variation"] = changed
     return Simulation(delivered, truth, {"events": len(delivered), "anomalies": len(anomalies)})
 
 
