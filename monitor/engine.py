@@ -80,6 +80,8 @@ MAX_RECHECK = 7 * 86400.0
 LONG_LIMIT = 30 * 86400.0  # a limit (working seconds) past which the item's idle time is looked at first
 RECENT_PER_SEGMENT = 48  # durations kept per segment to re-seed a baseline after a shift
 SHIFT_RESOLVE_AFTER = 30  # completed items in the new normal before a bottleneck_shift resolves
+FLAP_WINDOW = 90 * 86400.0  # a stage that got slower more than FLAP_PAGES times in this window (event time) ...
+FLAP_PAGES = 2  # ... keeps changing its pace (a monthly cycle, batches): its further slowdowns re-learn quietly
 
 SEVERITY = {
     "stalled": None,  # from config (workflow/stage severity), default "page"
@@ -199,7 +201,7 @@ STAGE_FIELDS = (
     "wf", "name", "stage", "waiting_on", "segments", "all", "drift", "flow", "terminal",
     "configured_terminal", "wip", "stalled", "first_arrival", "shift_alert", "shift_remaining",
     "backlog_alert", "held", "cfg", "terminal_checked", "crossings", "crossings_total", "moved_on",
-    "late_returns",
+    "late_returns", "slowdowns",
 )
 
 
@@ -235,11 +237,13 @@ class StageState(Pickled):
         self.crossings_total = 0
         self.moved_on = 0  # items that left for another stage (not closed or expired here)
         self.late_returns = 0  # items closed here as ended that came back after a long rest
+        self.slowdowns: list[float] = []  # when slowdowns were found, the last FLAP_WINDOW only
         # the open items in this stage-state (entity id -> item), in no useful order: for counts; what
         # is done to each of them goes in the engine's order (``Engine._items_in``)
         self.members: dict[str, Item] = {}
 
     def __setstate__(self, state: Any) -> None:
+        self.slowdowns = []  # a snapshot from before flapping was judged has none
         super().__setstate__(state)
         self.members = {}  # filled by ``Engine._rebind`` from the open items
 
@@ -1079,6 +1083,15 @@ class Engine:
             # allowed lateness, the timing noise of its source's events: a step now taking 0.6 s
             # instead of 0.2 s (BPI 2012), or a minute instead of 25 s, is no bottleneck to anyone
             return
+        recent = [t for t in st.slowdowns if t > ts - FLAP_WINDOW]
+        recent.append(ts)
+        st.slowdowns = recent[-(FLAP_PAGES + 1):]
+        if len(recent) > FLAP_PAGES:
+            return  # it keeps changing its pace: said in the last page, not paged again while it does
+        flapping = ""
+        if len(recent) == FLAP_PAGES:
+            flapping = (f"; {len(recent)} slowdowns in {human_duration(ts - recent[0])}: more within "
+                        f"{human_duration(FLAP_WINDOW)} are learned without a page")
         words = "slower" if shift.ratio >= 1 else "faster"
         aid = alert_id("bottleneck_shift", wf.name, st.stage, None, self.scope)
         if aid in self.active:
@@ -1092,7 +1105,7 @@ class Engine:
             summary=(
                 f"{st.name} in {wf.name} got {shift.ratio:.1f}x {words}: typical is now "
                 f"{human_duration(shift.after_seconds, wf.business)}, was "
-                f"{human_duration(shift.before_seconds, wf.business)}"
+                f"{human_duration(shift.before_seconds, wf.business)}{flapping}"
             ),
             waiting_on=st.waiting_on,
             details={"ratio": round(shift.ratio, 3)},

@@ -181,3 +181,34 @@ def test_a_stage_that_slows_within_the_allowed_lateness_relearns_without_a_ticke
     learned = engine.workflows["ops"].states[("review", None)].all.baseline.typical()
     assert learned == pytest.approx(2.5 * typical, rel=0.25)  # re-learned, ticket or not
     assert not [a for a in alerts if a.kind == "stalled"]  # the new normal pages no item
+
+
+def _changing_pace(seed: int, every: int, n: int = 4000) -> list:
+    """Reviews every 30 min, 3 h typical, 3x slower in every other stretch of ``every`` reviews (a
+    stage with a monthly cycle or batches: its pace keeps changing, it has no one new normal)."""
+    import random
+
+    from monitor.events import Event
+
+    rng = random.Random(seed)
+    t0 = 1_767_225_600.0
+    out = []
+    for i in range(n):
+        t = t0 + i * 1800.0
+        d = 3 * 3600 * rng.lognormvariate(0, 0.4) * (3.0 if (i // every) % 2 else 1.0)
+        out += [Event(f"d{i}-a", "sales", f"d{i}", "review", t), Event(f"d{i}-b", "sales", f"d{i}", "done", t + d)]
+    return sorted(out, key=lambda e: e.timestamp)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_stage_that_keeps_changing_pace_is_paged_twice_not_every_time(seed: int) -> None:
+    from monitor.config import load_settings
+
+    settings = load_settings(None, workflows={"sales": {"terminal_stages": ["done"], "calendar": {"mode": "wall"}}})
+    engine = Engine(settings)
+    alerts = list(replay(engine, ((e, None) for e in _changing_pace(seed, every=500))))  # 3x slower 4 times in 83 days
+    pages = [a for a in alerts if a.kind == "bottleneck_shift" and a.status == "firing"]
+    found = engine.workflows["sales"].states[("review", None)].slowdowns
+    assert len(found) == 3  # the detector saw the changes (the last three kept) ...
+    assert len(pages) == 2  # ... the first two paged, the second saying the rest are not
+    assert "2 slowdowns in" in pages[1].summary and "are learned without a page" in pages[1].summary
