@@ -31,6 +31,9 @@ const LOG_CENSOR_AT: f64 = -0.020202707317519466; // ln 0.98: from 98 % of the t
 const REFRESH_EVERY: i64 = 16;
 const SUMMARY_QS: [f64; 3] = [0.1, 0.5, 0.75]; // the log-quantiles a refresh keeps
 const BUDGET: f64 = 0.05; // at most this share of completions may lie past the threshold
+const TAIL_Q: f64 = 0.99; // the limit never lies further than TAIL_REACH past this quantile of all durations ...
+const TAIL_REACH: f64 = 0.6931471805599453; // ... (ln 2: twice it) ...
+const TAIL_UPPER: f64 = 3.0; // ... while the upper half spread is at most this (p75 within ~7.6x typical)
 const SQRT2: f64 = std::f64::consts::SQRT_2;
 
 /// Make bin `i` exist in `arrays` (which start at bin `lo`); returns (new lo, its index).
@@ -95,6 +98,7 @@ pub struct DurationBaseline {
     clo: i64,      // bin index of cwt[0]
     cwt: Vec<f64>, // censored weights by bin (only for the budget floor)
     floor: Option<f64>, // log-duration past which only BUDGET of completions lie
+    tail: Option<f64>,  // log-duration below which TAIL_Q of completed and censored durations lie
     since: i64,         // updates since the last summary refresh
     summary: Option<[f64; 3]>, // log-quantiles at SUMMARY_QS
     limit: Option<f64>, // log-duration from which values count as censored
@@ -121,6 +125,7 @@ impl DurationBaseline {
             clo: 0,
             cwt: Vec::new(),
             floor: None,
+            tail: None,
             since: 0,
             summary: None,
             limit: None,
@@ -207,6 +212,7 @@ impl DurationBaseline {
             return;
         }
         self.floor = self.budget_floor();
+        self.tail = self.all_quantile(TAIL_Q);
         let t = if self.n >= self.warmup { self.log_threshold(1.0) } else { None };
         self.limit = t.map(|t| t + LOG_CENSOR_AT);
         if let Some(limit) = self.limit {
@@ -255,11 +261,16 @@ impl DurationBaseline {
     /// The log-duration past which only BUDGET of all completions (censored ones at their own
     /// durations) lie; None while the censored share is within the budget anyway.
     fn budget_floor(&self) -> Option<f64> {
-        let total = self.total + self.censored;
-        if self.censored <= BUDGET * total {
+        if self.censored <= BUDGET * (self.total + self.censored) {
             return None;
         }
-        let target = (1.0 - BUDGET) * total;
+        self.all_quantile(1.0 - BUDGET)
+    }
+
+    /// The log-duration (a bin's upper edge) below which a share `q` of all learned durations lie,
+    /// completed and censored ones together; None while nothing is learned.
+    fn all_quantile(&self, q: f64) -> Option<f64> {
+        let target = q * (self.total + self.censored);
         let (lo, clo) = (self.lo, self.clo);
         let (nw, nc) = (self.wt.len() as i64, self.cwt.len() as i64);
         let start = if nc > 0 { lo.min(clo) } else { lo };
@@ -270,7 +281,7 @@ impl DurationBaseline {
             let a = if 0 <= j && j < nw { self.wt[j as usize] } else { 0.0 };
             let b = if 0 <= c && c < nc { self.cwt[c as usize] } else { 0.0 };
             cum += a + b;
-            if cum >= target {
+            if cum >= target && cum > 0.0 {
                 return Some(LOG_MIN + (i + 1) as f64 * BIN);
             }
         }
@@ -343,6 +354,14 @@ impl DurationBaseline {
         if excess > cap {
             excess = cap;
         }
+        if let Some(tail) = self.tail {
+            // two modes (most quick, a share slow): the p50..p75 spread spans the gap between them and
+            // reads as a wide lognormal, whose limit lies far past anything the slow mode ever takes
+            let reach = tail + TAIL_REACH - centre;
+            if excess > reach && lower <= INSTANT_SPREAD && upper <= TAIL_UPPER && self.n * 4 >= self.window {
+                excess = reach;
+            }
+        }
         if excess < LOG_MIN_FACTOR {
             excess = LOG_MIN_FACTOR;
         }
@@ -393,6 +412,10 @@ impl DurationBaseline {
         b.floor = match dict.get_item("floor")? {
             Some(v) => v.extract()?,
             None => None,
+        };
+        b.tail = match dict.get_item("tail")? {
+            Some(v) => v.extract()?,
+            None => None, // older snapshots: set at the next refresh
         };
         b.since = as_int(&get("since")?)?;
         let summary: Option<Vec<f64>> = get("summary")?.extract()?;
@@ -514,6 +537,7 @@ impl DurationBaseline {
         d.set_item("clo", self.clo)?;
         d.set_item("cwt", &self.cwt)?;
         d.set_item("floor", self.floor)?;
+        d.set_item("tail", self.tail)?;
         d.set_item("summary", self.summary.map(|s| s.to_vec()))?;
         d.set_item("limit", self.limit)?;
         Ok(d)

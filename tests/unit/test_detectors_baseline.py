@@ -126,6 +126,25 @@ def test_light_tailed_stages_page_close_to_the_best_fixed_multiple_too(family: s
     assert mean >= {"exponential": 0.6, "weibull1.5": 0.88, "gamma2": 0.88}[family]
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_stage_with_a_common_slow_kind_is_limited_near_what_it_ever_takes(seed: int) -> None:
+    """70 % of items quick, 30 % six times slower (each kind lognormal, sigma 0.35): the p50..p75
+    spread spans the gap between the kinds, and read as one lognormal it put the limit at 90-320x
+    typical where the slow kind's p99.9 is ~13x. The limit stays within twice the p99 of all durations."""
+    rng = random.Random(seed)
+    b = DurationBaseline()
+    seen = []
+    for _ in range(3000):
+        x = MEDIAN * (1.0 if rng.random() < 0.7 else 6.0) * rng.lognormvariate(0.0, 0.35)
+        seen.append(x)
+        b.learn_one(x)
+    seen.sort()
+    t, typical = b.threshold(), b.typical()
+    assert t is not None and typical is not None
+    assert seen[int(0.999 * len(seen))] < t <= 2.2 * seen[int(0.99 * len(seen))]  # ~13-18x typical
+    assert b.snapshot()["tail"] is not None and DurationBaseline.restore(b.snapshot()).threshold() == t
+
+
 @pytest.mark.parametrize("sigma", [0.3, 0.6, 0.9])
 def test_clipped_stalls_do_not_ratchet_the_threshold_upward(sigma: float) -> None:
     rng = random.Random(11)
