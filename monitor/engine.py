@@ -1092,6 +1092,8 @@ class Engine:
         if len(recent) == FLAP_PAGES:
             flapping = (f"; {len(recent)} slowdowns in {human_duration(ts - recent[0])}: more within "
                         f"{human_duration(FLAP_WINDOW)} are learned without a page")
+        if self._held_elsewhere("bottleneck_shift", wf, st.stage):
+            return  # another partition found it first: one ticket for the stage
         words = "slower" if shift.ratio >= 1 else "faster"
         aid = alert_id("bottleneck_shift", wf.name, st.stage, None, self.scope)
         if aid in self.active:
@@ -1124,7 +1126,7 @@ class Engine:
         wf = st.wf
         if st.backlog_alert is not None or st.cfg.mute or wf.cfg.mute:
             return
-        if self._quiet(wf, now):
+        if self._quiet(wf, now) or self._held_elsewhere("backlog_growth", wf, st.stage):
             return
         backlog = flow.backlog()
         assert backlog is not None  # in_backlog() just said so
@@ -1231,7 +1233,7 @@ class Engine:
         last, limit = judged
         if now < limit or wf.cfg.mute:
             return
-        if self.peers is not None and self.peers.silent_holder(wf.name) is not None:
+        if self._held_elsewhere("source_silent", wf, None):
             return  # the partition whose clock passed the limit first pages: one alert for the source
         expected = wf.rate.expected_gap(last) if self.peers is None else self.peers.typical_gap(wf.name, last)
         gap = now - last
@@ -1249,8 +1251,6 @@ class Engine:
             details={"last_event_at": format_ts(last)},
         )
         wf.silent_alert = alert
-        if self.peers is not None:
-            self.peers.holds(wf.name, self, True)
         self._fire(alert, out)
 
     def _end_silence(self, wf: WorkflowState, ts: float, out: list[Alert]) -> None:
@@ -1261,8 +1261,6 @@ class Engine:
             del wf.silences[0]
         self._resolve(wf.silent_alert.alert_id, ts, out, f"{wf.name} events are arriving again")
         wf.silent_alert = None
-        if self.peers is not None:
-            self.peers.holds(wf.name, self, False)
 
     def _adopt_calendar(self, wf: WorkflowState) -> None:
         assert wf.profile is not None
@@ -1369,9 +1367,20 @@ class Engine:
             self._fire(alert, [])
         return alert
 
+    def _held_elsewhere(self, kind: str, wf: WorkflowState, stage: str | None) -> bool:
+        """Another partition's engine (of this worker or replay) has this ``kind`` of alert firing for
+        the stage (None: the source): each partition judges its own share of a stage, and the first to
+        find a shift or a backlog tickets it for all (with 4 partitions a slowdown was 4 tickets)."""
+        if self.peers is None:
+            return False
+        holder = self.peers.holder(kind, wf.name, stage)
+        return holder is not None and holder is not self
+
     def _fire(self, alert: Alert, out: list[Alert]) -> None:
         self.alert_changes += 1
         self.active[alert.alert_id] = alert
+        if alert.entity_id is None and self.peers is not None:
+            self.peers.holds(alert, self, True)
         key = (alert.workflow, alert.kind)
         an = self.counters.anomalies
         an[key] = an.get(key, 0) + 1
@@ -1381,6 +1390,8 @@ class Engine:
         alert = self.active.pop(aid, None)
         if alert is None:
             return
+        if alert.entity_id is None and self.peers is not None:
+            self.peers.holds(alert, self, False)
         self.alert_changes += 1
         resolved = Alert(**{f: getattr(alert, f) for f in alert.__struct_fields__})
         resolved.status = "resolved"

@@ -24,32 +24,40 @@ class EngineGroup:
     def __init__(self) -> None:
         self.engines: dict[int, Engine] = {}
         self._limits: dict[tuple[Any, ...], tuple[float, float] | None] = {}
-        # workflow -> the engine holding its firing ``source_silent`` alert: every event asks (a silence
-        # another partition holds ends when this one hears the source), so no scan of the partitions
-        self._holders: dict[str, Engine] = {}
+        # (kind, workflow, stage) -> the engine holding that firing alert about a whole stage or source:
+        # one ticket for a stage's shift or backlog, one page for a source's silence, from the partition
+        # that found it first (each partition judges its own share of the stage). Every event asks for
+        # its source's silence (one another partition holds ends when this one hears the source), so no
+        # scan of the partitions
+        self._holders: dict[tuple[str, str, str | None], Engine] = {}
 
     def join(self, partition: int, engine: Engine) -> None:
-        """Add a partition's engine (a new one, or one recovered with silences it holds)."""
+        """Add a partition's engine (a new one, or one recovered with stage or source alerts it holds)."""
         self.leave(partition)
         self.engines[partition] = engine
         engine.peers = self
-        for name, wf in engine.workflows.items():
-            if wf.silent_alert is not None:
-                self._holders[name] = engine
+        for alert in engine.active.values():
+            if alert.entity_id is None:
+                self._holders[(alert.kind, alert.workflow, alert.stage)] = engine
 
     def leave(self, partition: int) -> None:
-        """Drop a partition's engine (revoked): the silences it held go with it."""
+        """Drop a partition's engine (revoked): the alerts it held go with it."""
         engine = self.engines.pop(partition, None)
         if engine is not None:
-            for name in [n for n, holder in self._holders.items() if holder is engine]:
-                del self._holders[name]
+            for key in [k for k, holder in self._holders.items() if holder is engine]:
+                del self._holders[key]
 
-    def holds(self, workflow: str, engine: Engine, holding: bool) -> None:
-        """An engine fired (``holding``) or resolved the ``source_silent`` alert of ``workflow``."""
+    def holds(self, alert: Alert, engine: Engine, holding: bool) -> None:
+        """An engine fired (``holding``) or resolved an alert about a whole stage or source."""
+        key = (alert.kind, alert.workflow, alert.stage)
         if holding:
-            self._holders[workflow] = engine
-        elif self._holders.get(workflow) is engine:
-            del self._holders[workflow]
+            self._holders[key] = engine
+        elif self._holders.get(key) is engine:
+            del self._holders[key]
+
+    def holder(self, kind: str, workflow: str, stage: str | None) -> Engine | None:
+        """The partition's engine holding the firing ``kind`` alert of this stage (None: of the source)."""
+        return self._holders.get((kind, workflow, stage))
 
     def _ordered(self) -> list[Engine]:
         """The engines by partition: views that pick one engine's answer (a tie on ``n``) or merge in
@@ -108,7 +116,7 @@ class EngineGroup:
 
     def silent_holder(self, workflow: str) -> Engine | None:
         """The partition's engine holding the firing ``source_silent`` alert of ``workflow``, if any."""
-        return self._holders.get(workflow)
+        return self._holders.get(("source_silent", workflow, None))
 
     def silenced_since(self, workflow: str, since: float) -> bool:
         """Whether any partition's engine called the source silent at or after ``since``."""

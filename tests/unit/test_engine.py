@@ -7,6 +7,7 @@ import io
 import math
 import pickle
 import random
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from monitor.config import load_settings
 from monitor.engine import Engine, EventClock, EventRejected, StageState, WorkflowState, check_not_future
-from monitor.events import Event, alert_id, parse_timestamp
+from monitor.events import Alert, Event, alert_id, parse_timestamp
 
 DAY = 86400.0
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -641,6 +642,37 @@ def test_partitions_judge_a_source_silent_together_and_page_once():
     with_peers = len(engines[0].snapshot_learned())
     engines[0].peers = None
     assert len(engines[0].snapshot_learned()) == with_peers  # the other partitions are not in the snapshot
+
+
+def _stage_tickets(partitions: int, items: int = 3000) -> tuple[list[Alert], dict[str, Any]]:
+    from monitor.backtest import replay
+    from monitor.simulate import simulate
+
+    sim = simulate("slowdown", items=items, seed=1)
+    events = sorted((e.to_event() for e in sim.events), key=lambda e: e.timestamp)
+    engines = [Engine(scope=f"partition-{p}" if partitions > 1 else None) for p in range(partitions)]
+    alerts = [a for a in replay(engines, ((e, None) for e in events)) if a.kind in ("bottleneck_shift", "backlog_growth")]
+    return alerts, sim.truth["shifts"][0]
+
+
+def test_partitions_ticket_a_slowdown_they_all_see_once():
+    """Each partition judges its own share of a stage, so each found the slowdown of `fulfillment`: 4
+    partitions, 4 shift tickets a few hours apart ("1.8x slower", "2.2x slower", ...) and 3 backlog
+    tickets. The first partition to find a shift or a backlog tickets it for the stage; the others
+    re-learn quietly (a backlog another partition holds is ticketed once that one resolves)."""
+    alerts, shift = _stage_tickets(4)
+    firing: dict[tuple[str, str, str | None], str] = {}
+    for a in alerts:
+        key = (a.kind, a.workflow, a.stage)
+        if a.status == "firing":
+            assert key not in firing or firing[key] == a.alert_id, f"two tickets at once for {key}"
+            firing[key] = a.alert_id
+        else:
+            assert firing.pop(key) == a.alert_id
+    shifts = [a for a in alerts if a.kind == "bottleneck_shift" and a.status == "firing"]
+    assert [a.stage for a in shifts] == [shift["stage"]]
+    one, _ = _stage_tickets(1)
+    assert [a.stage for a in one if a.kind == "bottleneck_shift" and a.status == "firing"] == [shift["stage"]]
 
 
 @hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
