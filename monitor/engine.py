@@ -1087,11 +1087,11 @@ class Engine:
         recent.append(ts)
         st.slowdowns = recent[-(FLAP_PAGES + 1):]
         if len(recent) > FLAP_PAGES:
-            return  # it keeps changing its pace: said in the last page, not paged again while it does
+            return  # it keeps changing its pace: said in the last ticket, not ticketed again while it does
         flapping = ""
         if len(recent) == FLAP_PAGES:
             flapping = (f"; {len(recent)} slowdowns in {human_duration(ts - recent[0])}: more within "
-                        f"{human_duration(FLAP_WINDOW)} are learned without a page")
+                        f"{human_duration(FLAP_WINDOW)} re-learn without a ticket")
         if self._held_elsewhere("bottleneck_shift", wf, st.stage):
             return  # another partition found it first: one ticket for the stage
         words = "slower" if shift.ratio >= 1 else "faster"

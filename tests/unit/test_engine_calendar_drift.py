@@ -201,7 +201,7 @@ def _changing_pace(seed: int, every: int, n: int = 4000) -> list:
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_a_stage_that_keeps_changing_pace_is_paged_twice_not_every_time(seed: int) -> None:
+def test_a_stage_that_keeps_changing_pace_is_ticketed_twice_not_every_time(seed: int) -> None:
     from monitor.config import load_settings
 
     settings = load_settings(None, workflows={"sales": {"terminal_stages": ["done"], "calendar": {"mode": "wall"}}})
@@ -210,5 +210,5 @@ def test_a_stage_that_keeps_changing_pace_is_paged_twice_not_every_time(seed: in
     pages = [a for a in alerts if a.kind == "bottleneck_shift" and a.status == "firing"]
     found = engine.workflows["sales"].states[("review", None)].slowdowns
     assert len(found) == 3  # the detector saw the changes (the last three kept) ...
-    assert len(pages) == 2  # ... the first two paged, the second saying the rest are not
-    assert "2 slowdowns in" in pages[1].summary and "are learned without a page" in pages[1].summary
+    assert len(pages) == 2  # ... the first two ticketed, the second saying the rest are not
+    assert "2 slowdowns in" in pages[1].summary and "re-learn without a ticket" in pages[1].summary
