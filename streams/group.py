@@ -116,7 +116,7 @@ class EngineGroup:
 
     def silent_holder(self, workflow: str) -> Engine | None:
         """The partition's engine holding the firing ``source_silent`` alert of ``workflow``, if any."""
-        return self._holders.get(("source_silent", workflow, None))
+        return self.holder("source_silent", workflow, None)
 
     def silenced_since(self, workflow: str, since: float) -> bool:
         """Whether any partition's engine called the source silent at or after ``since``."""

@@ -344,7 +344,10 @@ impl DurationBaseline {
         let wide = if lower > INSTANT_SPREAD { spread } else { upper };
         let cap = if wide <= CAP_SPREAD { LOG_MAX_FACTOR } else { LOG_MAX_FACTOR + CAP_SLOPE * (wide - CAP_SPREAD) };
         let skew = if upper > MIN_SPREAD { lower / upper } else { 1.0 };
-        let mut excess = if skew > SKEW_FROM && lower <= INSTANT_SPREAD && self.n * 4 >= self.window {
+        // the shape of the upper side is read only on a stage of no instant steps (above) once a fourth
+        // of its window is learned: its first completions are its quick ones, the slow ones still open
+        let shaped = lower <= INSTANT_SPREAD && self.n * 4 >= self.window;
+        let mut excess = if skew > SKEW_FROM && shaped {
             // clearly wider below the median than above it in log space (gamma, Weibull, exponential
             // waits): a light upper tail, reached in fewer upper spreads than a lognormal's
             k * upper * pmax(SKEW_FROM - SKEW_SLOPE * (skew - SKEW_FROM), SKEW_FLOOR)
@@ -358,7 +361,7 @@ impl DurationBaseline {
             // two modes (most quick, a share slow): the p50..p75 spread spans the gap between them and
             // reads as a wide lognormal, whose limit lies far past anything the slow mode ever takes
             let reach = tail + TAIL_REACH - centre;
-            if excess > reach && lower <= INSTANT_SPREAD && upper <= TAIL_UPPER && self.n * 4 >= self.window {
+            if excess > reach && shaped && upper <= TAIL_UPPER {
                 excess = reach;
             }
         }
