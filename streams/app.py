@@ -22,7 +22,10 @@ import functools
 import hmac
 import logging
 import math
+import os
+import socket
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
@@ -45,6 +48,7 @@ from streams.checkpoint import CHUNK, checkpoint_records, recover
 from streams.consumer import FastPathApp
 from streams.group import EngineGroup
 from streams.holes import TailWatch, fetch_range, missing
+from streams.peers import PUBLISH_EVERY, PeerBoard, PeerReader, news_of
 
 log = logging.getLogger("stagewatch.worker")
 
@@ -218,6 +222,16 @@ class Worker:
         self.feedback_topic = self.app.topic(
             settings.topics.feedback, key_type=bytes, value_type=bytes, partitions=self.partitions, internal=True
         )
+        # what the workers of the group tell each other of their partitions (``streams.peers``): a source's
+        # silence and the tickets about whole stages are judged over every partition, not only this
+        # worker's (with one partition a second worker is idle: nothing to share)
+        self.me = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.peers_topic: Any = None
+        self.peer_reader: PeerReader | None = None
+        if self.partitions > 1:
+            self.group.board = PeerBoard(self.me)
+            self.peers_topic = self.app.topic(f"{w.app_id}-peers", key_type=bytes, value_type=bytes, partitions=1,
+                                              compacting=True)
         self.table = self.app.Table(
             f"{w.app_id}-state",
             default=None,
@@ -282,6 +296,15 @@ class Worker:
         async def declare_outputs() -> None:
             for topic in (worker.dlq_topic, worker.alerts_topic):
                 await topic.maybe_declare()
+            if worker.peers_topic is not None:
+                await worker.peers_topic.maybe_declare()
+                worker.start_peers(asyncio.get_running_loop())
+
+        if self.peers_topic is not None:
+
+            @app.timer(PUBLISH_EVERY)
+            async def tell_peers() -> None:
+                worker.tell_peers()
 
         @app.task
         async def start_sinks() -> None:
@@ -345,6 +368,8 @@ class Worker:
 
     async def shutdown(self) -> None:
         """SIGTERM: checkpoint (so the restart replays nothing), then deliver the pending alerts."""
+        if self.peer_reader is not None:
+            self.peer_reader.stop()
         try:
             await self.checkpoint(force=True)
         except Exception:  # noqa: BLE001 - shutting down: the offsets left uncommitted replay safely
@@ -574,11 +599,33 @@ class Worker:
         self.dlq_topic.send_soon(key=key, value=raw, headers=headers)
 
     def publish(self, alerts: list[Alert]) -> None:
+        whole = False
         for a in alerts:
             self.alerts_topic.send_soon(key=a.alert_id.encode(), value=encode_alert(a))
             self.metrics.alerts_published.labels(kind=a.kind, status=a.status).inc()
+            whole = whole or a.entity_id is None
         for sink in self.sinks:
             sink.submit(alerts)
+        if whole:  # a ticket about a whole stage or source taken or let go: the other workers hear it at once
+            self.tell_peers()
+
+    def start_peers(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Read what the other workers say of their partitions into the group's board."""
+        board = self.group.board
+        assert self.peers_topic is not None and board is not None
+        self.peer_reader = PeerReader(
+            kafka_client_kwargs(self.settings), self.peers_topic.get_topic_name(),
+            lambda records: loop.call_soon_threadsafe(board.update_many, records),
+        )
+        self.peer_reader.start()
+
+    def tell_peers(self) -> None:
+        """Each of this worker's partitions: what the others need of it (``streams.peers.news_of``)."""
+        if self.peers_topic is None:
+            return
+        now = time.time()
+        for p, eng in self.group.engines.items():
+            self.peers_topic.send_soon(key=str(p).encode(), value=news_of(eng, self.me, now))
 
     def tick(self, now: float) -> int:
         started = time.perf_counter()
@@ -775,7 +822,9 @@ class Worker:
                 return self.json(
                     {"status": "ready" if ok else "recovering", "assigned": assigned,
                      "engines": sorted(worker.group.engines), "open_items": worker.group.open_items,
-                     "events": sum(worker.group.counters.events.values())},
+                     "events": sum(worker.group.counters.events.values()),
+                     # the other workers' partitions this one hears of (``streams.peers``)
+                     "peers": worker.group.board.heard_of(worker.group.engines) if worker.group.board else {}},
                     status=200 if ok else 503,
                 )
 

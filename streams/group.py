@@ -3,10 +3,15 @@
 Items are keyed by ``entity_id``, so each partition's items live in one engine; each partition's
 engine learns its own baselines from its own items. That makes an item's alerts depend on its
 partition only — never on which worker owns that partition — and a replay with
-``stagewatch backtest --partitions N`` reproduces the live alerts exactly.
+``stagewatch backtest --partitions N`` reproduces the live alerts exactly (with several workers, up
+to the two seconds it takes a worker to hear of the others' partitions, which a source's silence is
+judged over).
 
 ``EngineGroup`` presents the partition engines with the engine's read-only view interface
 (``monitor.views``), merged, for the metrics collector and the web views.
+
+A worker of a group of several also reads what the other workers say of their partitions (``board``,
+``streams.peers``): a source's silence and the tickets about whole stages are judged over those too.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from detectors.silence import combined_gap, silent_after_combined
 from monitor.engine import Engine
 from monitor.events import Alert
 from monitor.views import BaselineView, Counters, HistogramView, ItemView, SourceView, StageView
+from streams.peers import CLOCK_SLACK, TAKEOVER, PeerBoard
 
 
 class EngineGroup:
@@ -30,6 +36,8 @@ class EngineGroup:
         # its source's silence (one another partition holds ends when this one hears the source), so no
         # scan of the partitions
         self._holders: dict[tuple[str, str, str | None], Engine] = {}
+        self.board: PeerBoard | None = None  # the other workers' partitions (a worker of a group sets it)
+        self._deferred: dict[str, tuple[Any, float]] = {}  # workflow -> (its silence, when found) left to another worker
 
     def join(self, partition: int, engine: Engine) -> None:
         """Add a partition's engine (a new one, or one recovered with stage or source alerts it holds)."""
@@ -55,9 +63,36 @@ class EngineGroup:
         elif self._holders.get(key) is engine:
             del self._holders[key]
 
-    def holder(self, kind: str, workflow: str, stage: str | None) -> Engine | None:
-        """The partition's engine holding the firing ``kind`` alert of this stage (None: of the source)."""
-        return self._holders.get((kind, workflow, stage))
+    def holder(self, kind: str, workflow: str, stage: str | None) -> Any:
+        """Who holds the firing ``kind`` alert of this stage (None: of the source): a partition's engine
+        here, another worker's partition (``streams.peers.RemotePartition``), or None."""
+        key = (kind, workflow, stage)
+        here = self._holders.get(key)
+        board = self.board
+        if here is not None or board is None:
+            return here
+        for remote in board.live(self.engines):
+            if key in remote.holds:
+                return remote
+        return self._pager_elsewhere(workflow) if kind == "source_silent" else None
+
+    def _pager_elsewhere(self, workflow: str) -> Any:
+        """Asked when this worker finds the source silent: the other worker's partition that pages it
+        instead, if any (``streams.peers``: the lowest-numbered partition that heard the source, when
+        its clock is there too; not after ``TAKEOVER`` seconds without its page)."""
+        assert self.board is not None
+        first = self.board.first_partition(workflow, self.engines)
+        mine = [p for p, _heard, _rate in self._local_shares(workflow, False)]
+        judged = self.source_limit(workflow)
+        if first is None or not mine or first > mine[0] or judged is None:
+            return None
+        if self.board.time_at(first) < judged[1] - CLOCK_SLACK:
+            return None
+        now = self.board.clock()
+        found = self._deferred.get(workflow)
+        if found is None or found[0] != judged:  # a new silence (the source spoke since the last one)
+            self._deferred[workflow] = found = (judged, now)
+        return self.board.partitions[first] if now - found[1] < TAKEOVER else None
 
     def _ordered(self) -> list[Engine]:
         """The engines by partition: views that pick one engine's answer (a tie on ``n``) or merge in
@@ -80,48 +115,62 @@ class EngineGroup:
         as for one engine (``silent_after_combined``): 1.5-1.8 h, no false silence, no page on a lost
         item; one alert for the source (from the partition whose clock passed the limit first)."""
         latest: float | None = None
-        owner: Engine | None = None
+        mine: Any = None
         rates = []
-        for eng in self._ordered():
-            wf = eng.workflows.get(workflow)
-            if wf is None:
-                continue
-            heard = wf.last_ts if applied else wf.last_heard()
-            if heard is None:
-                continue
-            rates.append(wf.rate)
+        for _p, heard, rate in self._shares(workflow, applied):
+            rates.append(rate)
             if latest is None or heard > latest:
-                latest, owner = heard, eng
-        if owner is None or latest is None:
+                latest, mine = heard, rate
+        if mine is None or latest is None:
             return None
         # cached by the latest event, as one engine caches its own limit (WorkflowState.silent_after): the
-        # rates behind it change only as events arrive
-        key = (workflow, applied, latest, tuple((p, id(e)) for p, e in self.engines.items()))  # a revoke changes it
+        # rates behind it change only as events arrive (or as another worker's record does)
+        key = (workflow, applied, latest, tuple((p, id(e)) for p, e in self.engines.items()),  # a revoke changes it
+               None if self.board is None else self.board.version)
         cache = self._limits
         if key in cache:
             return cache[key]
         if len(cache) >= 16:
             cache.clear()
-        mine = owner.workflows[workflow].rate  # first: its hours bin the time
-        rates.remove(mine)
+        rates.remove(mine)  # first: its hours bin the time
         limit = silent_after_combined([mine, *rates], latest)
         cache[key] = None if limit is None else (latest, limit)
         return cache[key]
 
+    def _local_shares(self, workflow: str, applied: bool) -> Iterator[tuple[int, float, Any]]:
+        """(partition, its latest event of the source, its share's rate) of this worker's partitions."""
+        for p, eng in sorted(self.engines.items()):
+            wf = eng.workflows.get(workflow)
+            if wf is not None and (heard := wf.last_ts if applied else wf.last_heard()) is not None:
+                yield p, heard, wf.rate
+
+    def _shares(self, workflow: str, applied: bool) -> list[tuple[int, float, Any]]:
+        """The same over every partition: this worker's and the other workers' (by partition)."""
+        shares = list(self._local_shares(workflow, applied))
+        if self.board is not None:
+            for p, share in self.board.shares(workflow, self.engines):
+                heard = share.applied if applied else share.heard
+                if heard is not None:
+                    shares.append((p, heard, share.rate))
+            shares.sort(key=lambda s: s[0])
+        return shares
+
     def typical_gap(self, workflow: str, at: float) -> float | None:
         """The typical gap between the source's events at ``at``, over every partition (for the alert's
         words: "they usually arrive every ...")."""
-        return combined_gap(eng.workflows[workflow].rate.expected_gap(at) for eng in self._ordered()
-                            if workflow in eng.workflows)
+        return combined_gap(rate.expected_gap(at) for _p, _heard, rate in self._shares(workflow, False))
 
     def silent_holder(self, workflow: str) -> Engine | None:
-        """The partition's engine holding the firing ``source_silent`` alert of ``workflow``, if any."""
-        return self.holder("source_silent", workflow, None)
+        """This worker's partition engine holding the firing ``source_silent`` alert of ``workflow``, if any
+        (another worker's ends its silence itself once the source's events show up in its records)."""
+        return self._holders.get(("source_silent", workflow, None))
 
     def silenced_since(self, workflow: str, since: float) -> bool:
         """Whether any partition's engine called the source silent at or after ``since``."""
-        return any(wf.silent_since(since) for eng in self.engines.values()
-                   if (wf := eng.workflows.get(workflow)) is not None)
+        if any(wf.silent_since(since) for eng in self.engines.values()
+               if (wf := eng.workflows.get(workflow)) is not None):
+            return True
+        return self.board is not None and any(s.silent_since(since) for _p, s in self.board.shares(workflow, self.engines))
 
     def stage_views(self, now: float) -> Iterator[StageView]:
         merged: dict[tuple[str, str], StageView] = {}

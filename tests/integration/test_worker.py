@@ -153,7 +153,17 @@ def test_two_workers_in_one_group_page_the_same_as_one(kafka, tmp_path, history)
         assert all(len(o) == 1 for o in owned), owned
         produce(load_settings(None, **cfg), events, batch=1)
         got = read_topic(kafka, cfg["topics"]["alerts"], lambda r: len(alert_keys(r)) >= len(expected))
+        # each hears of the other's partition through the group's peers topic (``streams.peers``): what
+        # a source's silence and the stage tickets are judged over
+        heard = {}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(heard.get(w.name) for w in (a, b)):
+            heard = {w.name: httpx.get(f"{w.url}/health").json()["peers"] for w in (a, b)}
+            time.sleep(0.5)
     assert alert_keys(got) == expected
+    assert {int(p) for p in heard["worker-a"]} == set(owned[1]), heard
+    assert {int(p) for p in heard["worker-b"]} == set(owned[0]), heard
+    assert set(heard["worker-a"].values()).isdisjoint(heard["worker-b"].values())  # two processes
 
 
 def test_a_stalled_item_pages_with_no_further_event(kafka, tmp_path):
