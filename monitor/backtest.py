@@ -8,6 +8,8 @@ live system would have sent for the same events.
 from __future__ import annotations
 
 import base64
+import errno
+import os
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from monitor.config import Settings
-from monitor.engine import Engine, EventClock, EventRejected, check_step
+from monitor.engine import Engine, EventClock, EventRejected, check_not_future, check_step
 from monitor.events import Alert, BadRecord, Event, encode, encode_alert
 
 DEFAULT_TICK = 60.0
@@ -35,6 +37,7 @@ class BacktestSummary:
     behind: int = 0  # events older than the replay clock by more than the allowed lateness
     first_invalid: str | None = None  # the reason of the first invalid record
     dlq_path: str | None = None  # where the invalid and rejected records were written (None: there were none)
+    alerts_path: str | None = None  # where the alert changes were written (None: nowhere, no -o)
     columns: str | None = None  # CSV: which column was read as what
     items: int = 0
     open_items: int = 0
@@ -67,6 +70,7 @@ class BacktestSummary:
             "time_basis": dict(self.time_basis),
             "columns": self.columns,
             "dlq_path": self.dlq_path,
+            "alerts_path": self.alerts_path,
         }
 
 
@@ -87,6 +91,11 @@ def replay(
     engines = engines if isinstance(engines, list) else [engines]
     n = len(engines)
     s = summary if summary is not None else BacktestSummary()
+    # a history cannot hold an event from after the replay began: a mistyped year (2062 for 2026) would
+    # fast-forward the replay's clock by decades (every item stalled, every source silent) and make every
+    # later event late
+    wall = time.time()
+    max_future = engines[0].ec.max_future_seconds
     clocks = [EventClock(step) for _ in engines]
     seen: set[str] | None = set()
     cache: dict[str, int] = {}
@@ -108,6 +117,13 @@ def replay(
             continue
         s.events_read += 1
         ts = ev.timestamp
+        try:
+            check_not_future(ts, wall, max_future)
+        except EventRejected as exc:
+            s.rejected += 1
+            if on_bad is not None:
+                on_bad(BadRecord(encode(ev.to_wire()), f"{exc}, the time of the replay: not a past event"))
+            continue
         if s.first_ts is None:
             s.first_ts = ts
         p = 0
@@ -196,7 +212,19 @@ def run_backtest(
     ]
     summary = BacktestSummary()
     started = time.perf_counter()
-    out: IO[bytes] | None = open(alerts_out, "wb") if alerts_out else None  # noqa: SIM115
+    # written beside their paths and moved there when the replay ends: a run that stops on an error
+    # (no time column, an unknown time zone) leaves the files of the previous run as they were
+    written: list[tuple[Path, Path]] = []
+
+    def create(path: str | Path) -> IO[bytes]:
+        final = Path(path)
+        if final.is_dir():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(final))
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.partial")
+        written.append((tmp, final))
+        return open(tmp, "wb")  # noqa: SIM115
+
+    out: IO[bytes] | None = None
     dlq: IO[bytes] | None = None
 
     def on_bad(bad: BadRecord) -> None:
@@ -204,7 +232,7 @@ def run_backtest(
         if dlq_path is None:
             return
         if dlq is None:
-            dlq = open(dlq_path, "wb")  # noqa: SIM115
+            dlq = create(dlq_path)
             summary.dlq_path = str(dlq_path)
         dlq.write(encode(dlq_entry(bad)) + b"\n")
 
@@ -216,7 +244,11 @@ def run_backtest(
         summary.columns = csv_layout(events_path, mapping or {})
     if progress is not None:
         records = progress(records, summary)
+    done = False
     try:
+        if alerts_out:
+            out = create(alerts_out)
+            summary.alerts_path = str(alerts_out)
         for alert in replay(engines, records, step=step, on_bad=on_bad, summary=summary, finish=finish):
             summary.alert_changes += 1
             if alert.status == "firing":
@@ -225,11 +257,16 @@ def run_backtest(
             if out is not None:
                 out.write(encode_alert(alert))
                 out.write(b"\n")
+        done = True
     finally:
-        if out is not None:
-            out.close()
-        if dlq is not None:
-            dlq.close()
+        for f in (out, dlq):
+            if f is not None:
+                f.close()
+        for tmp, final in written:
+            if done:
+                tmp.replace(final)
+            else:
+                tmp.unlink(missing_ok=True)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -253,7 +290,8 @@ def print_summary(summary: BacktestSummary, console: Any = None) -> None:
         t.add_row("behind the replay clock", f"{summary.behind:,}")
     t.add_row("distinct items", f"{summary.items:,}")
     t.add_row("open at end", f"{summary.open_items:,}")
-    t.add_row("alert changes written", f"{summary.alert_changes:,}")
+    t.add_row("alert changes", f"{summary.alert_changes:,}")
+    t.add_row("  written to", summary.alerts_path or "nowhere (-o ALERTS.jsonl keeps them)")
     t.add_row("speed", f"{summary.events_per_second:,.0f} events/s in {summary.seconds:.1f} s")
     for wf, basis in sorted(summary.time_basis.items()):
         t.add_row(f"measured ({wf})", basis)

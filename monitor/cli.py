@@ -24,6 +24,49 @@ FamilyOpt = typer.Option(None, "--family", help="Every stage's normal durations 
                          "loglogistic2.5 | loglogistic3.5 | bimodal.")
 StallShareOpt = typer.Option(None, "--stall-share", help="Share of item-stages that stall (default 0.03).")
 StallFactorOpt = typer.Option(None, "--stall-factor", help="A stall lasts LOW,HIGH times the median (default 4,20).")
+# how a CSV or XES log is read (backtest, report)
+EntityColOpt = typer.Option(None, "--entity-col", help="CSV: column with the item id (default: the first of "
+                            "case_id, entity_id, case:concept:name, case, ...).")
+StageColOpt = typer.Option(None, "--stage-col", help="CSV: column with the stage entered (default: the first of "
+                           "activity, stage, concept:name, event, ...).")
+TimeColOpt = typer.Option(None, "--time-col", help="CSV: column with the timestamp (default: the first of "
+                          "timestamp, time:timestamp, time, ...).")
+DelimiterOpt = typer.Option(None, "--delimiter", help="CSV: field delimiter, one character or 'tab' (default: the "
+                            "one of , ; tab | found most in the header line).")
+EncodingOpt = typer.Option(None, "--encoding", help="CSV: text encoding (default: UTF-8, with or without a "
+                           "byte-order mark; e.g. cp1252 for a Windows export).")
+WorkflowOpt = typer.Option(None, "--workflow", help="CSV/XES: workflow name (column or constant).")
+SegmentColOpt = typer.Option(None, "--segment-col", help="CSV: column with the segment.")
+TzOpt = typer.Option("UTC", "--tz", help="Time zone of timestamps without an offset (CSV/XES), e.g. Europe/Berlin.")
+TimeFormatOpt = typer.Option(None, "--time-format", help="CSV: strptime format of the time column, e.g. "
+                             "'%d.%m.%Y %H:%M' (default: ISO-8601, YYYY/MM/DD or epoch).")
+
+
+def _mapping(**options: str | None) -> dict[str, Any]:
+    """The reading options given, checked before anything is read or written: a clear error, exit 2."""
+    import codecs
+    import zoneinfo
+
+    mapping = {k: v for k, v in options.items() if v is not None}
+    problem = None
+    delimiter = mapping.get("delimiter")
+    if delimiter is not None:
+        delimiter = mapping["delimiter"] = {"tab": "\t", "\\t": "\t"}.get(delimiter.lower(), delimiter)
+        if len(delimiter) != 1:
+            problem = f"--delimiter {options['delimiter']!r}: give one character, or 'tab'"
+    if "encoding" in mapping:
+        try:
+            codecs.lookup(mapping["encoding"])
+        except LookupError:
+            problem = f"--encoding {mapping['encoding']!r}: not an encoding Python knows (e.g. utf-8, cp1252, latin-1)"
+    try:
+        zoneinfo.ZoneInfo(mapping.get("tz", "UTC"))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        problem = f"--tz {mapping['tz']!r}: not a time zone name (e.g. UTC, Europe/Berlin, America/New_York)"
+    if problem:
+        typer.secho(problem, fg="red", err=True)
+        raise typer.Exit(2)
+    return mapping
 
 
 def _variation(family: str | None, stall_share: float | None, stall_factor: str | None) -> Any:
@@ -126,23 +169,18 @@ def backtest(
     tick: float = TickOpt,
     dlq_out: Path | None = typer.Option(None, "--dlq-out", help="Bad records with their reasons (default: "
                                         "ALERTS.dlq.jsonl, or EVENTS.dlq.jsonl in the working directory without -o)."),
-    entity_col: str | None = typer.Option(None, "--entity-col", help="CSV: column with the item id (default: the "
-                                          "first of case_id, entity_id, case:concept:name, case, ...)."),
-    stage_col: str | None = typer.Option(None, "--stage-col", help="CSV: column with the stage entered (default: "
-                                         "the first of activity, stage, concept:name, event, ...)."),
-    time_col: str | None = typer.Option(None, "--time-col", help="CSV: column with the timestamp (default: the "
-                                        "first of timestamp, time:timestamp, time, ...)."),
-    delimiter: str | None = typer.Option(None, "--delimiter", help="CSV: field delimiter (default: the one of "
-                                         ", ; tab | found most in the header line)."),
-    encoding: str | None = typer.Option(None, "--encoding", help="CSV: text encoding (default: UTF-8, with or "
-                                        "without a byte-order mark; e.g. cp1252 for a Windows export)."),
-    workflow: str | None = typer.Option(None, "--workflow", help="CSV/XES: workflow name (column or constant)."),
-    segment_col: str | None = typer.Option(None, "--segment-col", help="CSV: column with the segment."),
-    tz: str = typer.Option("UTC", "--tz", help="Time zone for timestamps without an offset (CSV/XES)."),
-    time_format: str | None = typer.Option(None, "--time-format", help="CSV: strptime format of the time column, "
-                                           "e.g. '%d.%m.%Y %H:%M' (default: ISO-8601, YYYY/MM/DD or epoch)."),
+    entity_col: str | None = EntityColOpt,
+    stage_col: str | None = StageColOpt,
+    time_col: str | None = TimeColOpt,
+    delimiter: str | None = DelimiterOpt,
+    encoding: str | None = EncodingOpt,
+    workflow: str | None = WorkflowOpt,
+    segment_col: str | None = SegmentColOpt,
+    tz: str = TzOpt,
+    time_format: str | None = TimeFormatOpt,
     json_summary: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
-    partitions: int = typer.Option(1, "--partitions", help="Replay as N Kafka partitions (one engine each), like the live worker."),
+    partitions: int = typer.Option(1, "--partitions", min=1, help="Replay as N Kafka partitions (one engine each), "
+                                   "like the live worker."),
     order: str = typer.Option("auto", "--order", help="auto: sort XES and CSV logs (grouped by case) by time, "
                               "keep JSONL in file order | time: sort any file | file: as written."),
     compare: tuple[Path, Path] | None = typer.Option(None, "--compare", help="Compare two configs: --compare A.yaml "
@@ -158,9 +196,8 @@ def backtest(
     from monitor.progress import count_progress
     from monitor.readers import READ_ERRORS
 
-    mapping = {k: v for k, v in dict(entity_col=entity_col, stage_col=stage_col, time_col=time_col,
-               workflow=workflow, segment_col=segment_col, tz=tz, time_format=time_format,
-               delimiter=delimiter, encoding=encoding).items() if v is not None}
+    mapping = _mapping(entity_col=entity_col, stage_col=stage_col, time_col=time_col, workflow=workflow,
+                       segment_col=segment_col, tz=tz, time_format=time_format, delimiter=delimiter, encoding=encoding)
     if compare is not None:
         from monitor.compare import compare_command
 
@@ -191,6 +228,8 @@ def backtest(
         typer.echo(_json.dumps(summary.as_dict()))
     else:
         print_summary(summary)
+    if summary.invalid and not summary.events_read:
+        raise typer.Exit(1)  # not one record could be read: a script must not take it for a replay
 
 
 @app.command()
@@ -384,12 +423,23 @@ def report(
     tick: float = TickOpt,
     sample_hours: float = typer.Option(12.0, "--sample-hours", min=0.01, help="Event-time hours between samples "
                                        "of the baselines (threshold over time, WIP)."),
+    entity_col: str | None = EntityColOpt,
+    stage_col: str | None = StageColOpt,
+    time_col: str | None = TimeColOpt,
+    delimiter: str | None = DelimiterOpt,
+    encoding: str | None = EncodingOpt,
+    workflow: str | None = WorkflowOpt,
+    segment_col: str | None = SegmentColOpt,
+    tz: str = TzOpt,
+    time_format: str | None = TimeFormatOpt,
 ) -> None:
     """Replay EVENTS and write a self-contained HTML tuning report (distributions, thresholds, alerts, flow)."""
     from monitor.report import report_command
 
+    mapping = _mapping(entity_col=entity_col, stage_col=stage_col, time_col=time_col, workflow=workflow,
+                       segment_col=segment_col, tz=tz, time_format=time_format, delimiter=delimiter, encoding=encoding)
     raise typer.Exit(report_command(events, out, _settings(config), truth=truth, fmt=fmt, step=tick,
-                                    sample_hours=sample_hours))
+                                    sample_hours=sample_hours, mapping=mapping))
 
 
 inspect_app = typer.Typer(help="Ask a running worker about an item, a stage or the firing alerts.",

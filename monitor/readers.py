@@ -396,16 +396,17 @@ def _csv_layout(path: Path, header: list[str], delimiter: str, m: CsvMapping) ->
         return idx[col]
 
     def optional(col: str | None, default: str) -> int | None:
+        """The column named, else the one called ``default`` (as ``usual`` compares: ``Segment``, ``SEGMENT``)."""
         if col is not None:
             return need(default, col)
-        return idx.get(default)
+        return by_key.get(_column_key(default))
 
     if m.workflow_col is not None:
         i_wf: int | None = need("workflow", m.workflow_col)
     elif m.workflow is not None:
         i_wf = idx.get(m.workflow)  # the name of a column, else a constant
     else:
-        i_wf = idx.get("workflow")
+        i_wf = optional(None, "workflow")
     return _CsvLayout(
         delimiter=delimiter,
         header=header,

@@ -633,6 +633,7 @@ def report_command(
     fmt: str = "auto",
     step: float = DEFAULT_TICK,
     sample_hours: float = DEFAULT_SAMPLE_HOURS,
+    mapping: dict[str, Any] | None = None,
 ) -> int:
     """``stagewatch report``: replay, write the HTML, print where; returns the exit code."""
     from rich.console import Console
@@ -647,7 +648,8 @@ def report_command(
         return 2
     try:
         with err.status(f"replaying {events}..."):
-            data = collect(events, settings, fmt=fmt, step=step, sample_hours=sample_hours, truth_path=truth)
+            data = collect(events, settings, fmt=fmt, step=step, sample_hours=sample_hours, truth_path=truth,
+                           mapping=mapping)
     except (ValueError, KeyError) as exc:
         err.print(f"[red]cannot report on {events}: {exc}[/red]")
         return 2

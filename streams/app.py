@@ -48,7 +48,7 @@ from streams.checkpoint import CHUNK, checkpoint_records, recover
 from streams.consumer import FastPathApp
 from streams.group import EngineGroup
 from streams.holes import TailWatch, fetch_range, missing
-from streams.peers import PUBLISH_EVERY, PeerBoard, PeerReader, news_of
+from streams.peers import PUBLISH_EVERY, RATE_EVERY, TOPIC_CONFIG, PeerBoard, PeerReader, news_of
 
 log = logging.getLogger("stagewatch.worker")
 
@@ -228,10 +228,12 @@ class Worker:
         self.me = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.peers_topic: Any = None
         self.peer_reader: PeerReader | None = None
+        self.rates_told = -math.inf  # monotonic time the partitions' source rates were last all published
+        self.told: set[tuple[int, str]] = set()  # (partition, workflow) whose rate was published since
         if self.partitions > 1:
             self.group.board = PeerBoard(self.me)
             self.peers_topic = self.app.topic(f"{w.app_id}-peers", key_type=bytes, value_type=bytes, partitions=1,
-                                              compacting=True)
+                                              compacting=True, config=TOPIC_CONFIG)
         self.table = self.app.Table(
             f"{w.app_id}-state",
             default=None,
@@ -297,7 +299,10 @@ class Worker:
             for topic in (worker.dlq_topic, worker.alerts_topic):
                 await topic.maybe_declare()
             if worker.peers_topic is not None:
-                await worker.peers_topic.maybe_declare()
+                try:
+                    await worker.peers_topic.maybe_declare()
+                except Exception as exc:  # noqa: BLE001 - it may exist already, or be created by an admin
+                    log.warning("declaring %s: %s: %s", worker.peers_topic.get_topic_name(), type(exc).__name__, exc)
                 worker.start_peers(asyncio.get_running_loop())
 
         if self.peers_topic is not None:
@@ -327,6 +332,7 @@ class Worker:
                 worker.was_behind.discard(tp.partition)
                 worker.generations.pop(tp.partition, None)
                 worker.woken.pop(tp.partition, None)
+                worker.told = {k for k in worker.told if k[0] != tp.partition}
 
         self._web()
 
@@ -615,17 +621,32 @@ class Worker:
         assert self.peers_topic is not None and board is not None
         self.peer_reader = PeerReader(
             kafka_client_kwargs(self.settings), self.peers_topic.get_topic_name(),
-            lambda records: loop.call_soon_threadsafe(board.update_many, records),
+            lambda records: loop.call_soon_threadsafe(self.peer_records, records),
         )
         self.peer_reader.start()
+
+    def peer_records(self, records: list[tuple[bytes | None, bytes | None]]) -> None:
+        """Records of the peers topic, on the event loop: a silence paged here ends when another worker
+        hears the source again."""
+        assert self.group.board is not None
+        self.group.board.update_many(records)
+        ended = self.group.silences_heard_elsewhere()
+        if ended:
+            self.publish(ended)
 
     def tell_peers(self) -> None:
         """Each of this worker's partitions: what the others need of it (``streams.peers.news_of``)."""
         if self.peers_topic is None:
             return
         now = time.time()
+        if time.monotonic() - self.rates_told >= RATE_EVERY:
+            self.rates_told = time.monotonic()
+            self.told.clear()
         for p, eng in self.group.engines.items():
-            self.peers_topic.send_soon(key=str(p).encode(), value=news_of(eng, self.me, now))
+            untold = [wf for wf in eng.workflows if (p, wf) not in self.told]  # all, every RATE_EVERY
+            self.told.update((p, wf) for wf in untold)
+            for key, value in news_of(p, eng, self.me, now, untold):
+                self.peers_topic.send_soon(key=key, value=value)
 
     def tick(self, now: float) -> int:
         started = time.perf_counter()

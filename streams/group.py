@@ -71,10 +71,10 @@ class EngineGroup:
         board = self.board
         if here is not None or board is None:
             return here
-        for remote in board.live(self.engines):
-            if key in remote.holds:
-                return remote
-        return self._pager_elsewhere(workflow) if kind == "source_silent" else None
+        there = board.holder(key, self.engines)
+        if there is None and kind == "source_silent":
+            return self._pager_elsewhere(workflow)
+        return there
 
     def _pager_elsewhere(self, workflow: str) -> Any:
         """Asked when this worker finds the source silent: the other worker's partition that pages it
@@ -82,9 +82,11 @@ class EngineGroup:
         its clock is there too; not after ``TAKEOVER`` seconds without its page)."""
         assert self.board is not None
         first = self.board.first_partition(workflow, self.engines)
-        mine = [p for p, _heard, _rate in self._local_shares(workflow, False)]
+        if first is None:
+            return None
+        mine = next((p for p, _heard, _rate in self._local_shares(workflow, False)), None)
         judged = self.source_limit(workflow)
-        if first is None or not mine or first > mine[0] or judged is None:
+        if (mine is not None and mine < first) or judged is None:
             return None
         if self.board.time_at(first) < judged[1] - CLOCK_SLACK:
             return None
@@ -93,6 +95,24 @@ class EngineGroup:
         if found is None or found[0] != judged:  # a new silence (the source spoke since the last one)
             self._deferred[workflow] = found = (judged, now)
         return self.board.partitions[first] if now - found[1] < TAKEOVER else None
+
+    def silences_heard_elsewhere(self) -> list[Alert]:
+        """A silence this worker pages ends when another worker's partition hears the source again (as
+        when one of this worker's does, ``Engine._apply``), at the time of that event: asked as the
+        other workers' records come in, not at the next source check minutes later."""
+        out: list[Alert] = []
+        if self.board is None:
+            return out
+        for (kind, workflow, _stage), engine in list(self._holders.items()):
+            if kind != "source_silent":
+                continue
+            wf = engine.workflows[workflow]
+            start = wf.silences[-1][0]
+            heard = [s.heard for _p, s in self.board.shares(workflow, self.engines)
+                     if s.heard is not None and s.heard > start]
+            if heard:
+                engine._end_silence(wf, min(heard), out)
+        return out
 
     def _ordered(self) -> list[Engine]:
         """The engines by partition: views that pick one engine's answer (a tie on ``n``) or merge in
@@ -126,7 +146,7 @@ class EngineGroup:
         # cached by the latest event, as one engine caches its own limit (WorkflowState.silent_after): the
         # rates behind it change only as events arrive (or as another worker's record does)
         key = (workflow, applied, latest, tuple((p, id(e)) for p, e in self.engines.items()),  # a revoke changes it
-               None if self.board is None else self.board.version)
+               None if self.board is None else (self.board.version, self.board.bucket()))
         cache = self._limits
         if key in cache:
             return cache[key]

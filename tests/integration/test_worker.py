@@ -164,6 +164,20 @@ def test_two_workers_in_one_group_page_the_same_as_one(kafka, tmp_path, history)
     assert {int(p) for p in heard["worker-a"]} == set(owned[1]), heard
     assert {int(p) for p in heard["worker-b"]} == set(owned[0]), heard
     assert set(heard["worker-a"].values()).isdisjoint(heard["worker-b"].values())  # two processes
+    assert topic_config(kafka, f"{cfg['worker']['app_id']}-peers", ("cleanup.policy", "segment.ms")) == {
+        "cleanup.policy": "compact", "segment.ms": "600000"}
+
+
+def topic_config(kafka: str, topic: str, names: tuple[str, ...]) -> dict[str, str]:
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    admin = KafkaAdminClient(bootstrap_servers=kafka)
+    try:
+        (response,) = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    finally:
+        admin.close()
+    entries = response.resources[0][4]
+    return {e[0]: e[1] for e in entries if e[0] in names}
 
 
 def test_a_stalled_item_pages_with_no_further_event(kafka, tmp_path):

@@ -51,12 +51,13 @@ def minutely(ids: dict[int, list[str]], start: float, end: float, parts: tuple[i
 
 
 def run(events: list[Event], share: bool = True, lag: int = 20, wall_clock: bool = False,
-        deaf: str | None = None) -> list[Alert]:
+        deaf: str | None = None, move: tuple[float, float] | None = None) -> list[Alert]:
     """Two workers (a: partitions 0 and 2, b: 1 and 3); with ``share`` each worker's records reach the
     other's board every ``lag`` events (two wall seconds). Each partition on its own event clock, or
     with ``wall_clock`` all of them ticked together every 5 minutes, the records exchanged after each
     tick (the worker's default: its timer ticks every partition with the wall time, and its records
-    go out every two seconds). Worker ``deaf`` has silence paging switched off."""
+    go out every two seconds). Worker ``deaf`` has silence paging switched off. ``move`` = (at, until):
+    partition 0 is revoked from worker a at ``at`` and restored by worker b at ``until``."""
     engines: dict[int, Engine] = {}
     wall = Wall(list(engines.values()) if wall_clock else None)
     for p in range(PARTS):
@@ -75,20 +76,31 @@ def run(events: list[Event], share: bool = True, lag: int = 20, wall_clock: bool
     clocks = {p: EventClock(STEP) for p in range(PARTS)}
     out: list[Alert] = []
 
+    owners = dict(OWNERS)
+
     def exchange() -> None:
         for p, eng in engines.items():
-            record = news_of(eng, OWNERS[p], wall())
+            if p not in groups[owners[p]].engines:
+                continue  # between two owners: nobody speaks for it
+            records = news_of(p, eng, owners[p], wall(), list(eng.workflows))
             for g in groups.values():
                 if g.board is not None:
-                    g.board.update(str(p).encode(), record)
+                    g.board.update_many(records)
+                    out.extend(g.silences_heard_elsewhere())
 
     step = T0
     for k, ev in enumerate(events):
         p = partition_for(ev.entity_id.encode(), PARTS)
         if wall_clock:  # every partition ticked at each step, the records exchanged after each
             while step <= ev.timestamp:
+                if move is not None and step >= move[0] and owners[0] == "a":
+                    groups["a"].leave(0)
+                    owners[0] = "b"
+                if move is not None and step >= move[1] and 0 not in groups["b"].engines:
+                    groups["b"].join(0, engines[0])
                 for q in range(PARTS):
-                    out += clocks[q].advance(engines[q], step)
+                    if q in groups[owners[q]].engines:
+                        out += clocks[q].advance(engines[q], step)
                 if share:
                     exchange()
                 step += STEP
@@ -116,8 +128,8 @@ def outage(resume: tuple[int, ...], back: float = 3600.0) -> tuple[list[Event], 
 def test_two_workers_page_a_silent_source_once_from_the_lowest_partition():
     """Ticked with the wall time, both workers find the silence at the same tick. Alone each judges its
     half and pages it (two pages); sharing their records, the owner of partition 0 pages it once, as
-    soon as one engine would (one event a minute: silent after half an hour), and resolves it once the
-    other worker's record says the source is back in its partitions."""
+    soon as one engine would (one event a minute: silent after half an hour), and resolves it as soon
+    as the other worker's record says the source is back in its partitions."""
     events, end = outage((1, 3))
     alone = silences(run(events, share=False, wall_clock=True))
     assert [s[0] for s in alone].count("firing") == 2
@@ -125,7 +137,18 @@ def test_two_workers_page_a_silent_source_once_from_the_lowest_partition():
     assert [s[0] for s in shared] == ["firing", "resolved"], shared
     assert shared[0][1] == shared[1][1] == alert_id("source_silent", "ops", None, None, "partition-0")
     assert end < shared[0][2] < end + 3600
-    assert end + 6 * 3600 <= shared[1][2] <= end + 6 * 3600 + 2 * STEP  # a's next tick after the record
+    # ended as the record comes in, at the latest event it names (records go out after each 5-minute step here)
+    assert end + 6 * 3600 <= shared[1][2] <= end + 6 * 3600 + STEP
+
+
+def test_a_silence_paged_by_a_partition_that_moves_to_the_other_worker_is_not_paged_again():
+    """Partition 0 pages the silence, then moves from worker a to worker b, which takes 20 minutes to
+    restore it: meanwhile its last record (stale after 10 minutes here) still holds the page, so b's
+    own partitions do not page it a second time, and the restored partition 0 carries it on."""
+    events, end = outage((1, 3))
+    shared = silences(run(events, wall_clock=True, move=(end + 3600, end + 3600 + 4 * STEP)))
+    assert [s[0] for s in shared] == ["firing", "resolved"], shared
+    assert shared[0][1] == shared[1][1] == alert_id("source_silent", "ops", None, None, "partition-0")
 
 
 def test_on_event_clocks_the_worker_whose_clock_finds_the_silence_pages_it_once():
@@ -152,20 +175,27 @@ def test_a_designated_partition_that_does_not_page_hands_the_silence_over():
     assert end + 1800 < shared[0][2] < end + 3 * 3600
 
 
-def test_a_board_ignores_its_own_records_stale_ones_and_garbage():
+def test_a_board_reads_partitions_and_rates_keeps_tickets_past_staleness_and_skips_garbage():
     wall = Wall()
     board = PeerBoard("me", clock=wall)
-    eng = Engine(load_settings(None, engine={"allowed_lateness_seconds": 0}))
+    settings = load_settings(None, engine={"allowed_lateness_seconds": 0})
+    eng = Engine(settings)
     eng.process(Event("x-1", "ops", "x", "open", T0, {}, None))
-    board.update(b"0", news_of(eng, "me", wall.now))
-    board.update(b"1", news_of(eng, "other", wall.now))
-    board.update(b"2", b"\x93not news")
-    board.update(b"x", news_of(eng, "other", wall.now))
-    board.update(None, news_of(eng, "other", wall.now))
-    assert [r.partition for r in board.live({})] == [1]
-    assert board.first_partition("ops", {}) == 1 and board.first_partition("sales", {}) is None
-    assert board.live({1: eng}) == []  # a partition this worker owns now speaks for itself
+    eng.active["t"] = Alert("t", "bottleneck_shift", "firing", "ops", "open", None, None, "2026-01-01T00:00:00Z",
+                            2.0, 1.0, 1.5, 0.9, "ticket", "open got 2x slower")
+    board.update_many(news_of(1, eng, "other", wall.now))  # the partition, not its rate yet
+    assert board.first_partition("ops", {}) is None  # no evidence without the share's rate
+    board.update_many(news_of(1, eng, "other", wall.now, ["ops"]) + news_of(0, eng, "me", wall.now, ["ops"]))
+    for key, value in ((b"2", b"\x93not news"), (b"x", b"1"), (b"1_0", b""), (None, b"")):
+        board.update(key, value)
+    assert [r.partition for r in board.live({})] == [0, 1]  # its own too: a partition it lost stays known
+    assert board.first_partition("ops", {0: eng}) == 1 and board.first_partition("sales", {}) is None
+    assert board.live({0: eng, 1: eng}) == []  # the partitions this worker owns speak for themselves
+    key = ("bottleneck_shift", "ops", "open")
+    assert board.holder(key, {0: eng}).partition == 1
     wall.now += STALE_SECONDS + 1
-    assert board.live({}) == []  # its worker is gone
+    assert board.live({}) == [] and board.first_partition("ops", {}) is None  # no evidence from a gone worker
+    assert board.holder(key, {0: eng}).partition == 1  # ... but its tickets stand until the next owner speaks
     board.update(b"1", b"")  # a tombstone
-    assert board.partitions == {}
+    board.update(b"1/ops", b"")
+    assert sorted(board.partitions) == [0] and list(board.rates) == [(0, "ops")]

@@ -430,3 +430,54 @@ def test_backtest_keeps_events_too_late_to_apply_with_the_reason(tmp_path):
     (kept,) = [json.loads(line) for line in open(s.dlq_path)]
     assert json.loads(kept["raw"])["stage"] == "s0"
     assert kept["reason"].startswith("late: a entered s2 at 2026-01-01T02:00:00")
+
+
+def test_backtest_checks_its_options_first_and_a_run_that_fails_keeps_the_last_output(tmp_path, monkeypatch):
+    """What a user types wrong is said before anything is read or written (no traceback), a replay that
+    stops on an error leaves the alerts of the previous run in place, a file of which nothing could be
+    read exits non-zero, and an event from after the replay began (a mistyped year) is kept with its
+    reason instead of fast-forwarding the replay by decades."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    rows = "\n".join(f"deal-{i}\tlead\t2026-01-0{1 + i % 5} 09:00\tEnterprise\tsales" for i in range(20))
+    (tmp_path / "crm.tsv.csv").write_text("Deal ID\tStage\tChanged At\tSegment\tWorkflow\n" + rows + "\n")
+    args = ["backtest", "crm.tsv.csv", "--entity-col", "Deal ID", "--stage-col", "Stage", "--time-col", "Changed At"]
+    r = runner.invoke(app, [*args, "--delimiter", "tab", "-o", "alerts.jsonl", "--json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert summary["events_read"] == 20 and summary["alerts_path"] == "alerts.jsonl"
+    (tmp_path / "alerts.jsonl").write_text("the last run's alerts\n")
+    for bad, said in ((["--delimiter", "ab"], "give one character, or 'tab'"),
+                      (["--encoding", "latin9x"], "not an encoding"),
+                      (["--tz", "Mars/Base"], "not a time zone name"),
+                      (["--partitions", "0"], "--partitions")):
+        r = runner.invoke(app, [*args, *bad, "-o", "alerts.jsonl"])
+        assert r.exit_code == 2 and said in r.output and "Traceback" not in r.output, (bad, r.output)
+    r = runner.invoke(app, ["backtest", "crm.tsv.csv", "-o", "alerts.jsonl"])  # no such columns: stops on reading
+    assert r.exit_code == 2 and "no entity column found" in r.output, r.output
+    assert (tmp_path / "alerts.jsonl").read_text() == "the last run's alerts\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alerts.jsonl", "crm.tsv.csv"]  # nothing half-written
+    # the header's Segment and Workflow (capitalised, as CRMs export them) are read without naming them
+    from monitor.readers import csv_layout
+
+    layout = csv_layout(tmp_path / "crm.tsv.csv", {"entity_col": "Deal ID", "stage_col": "Stage",
+                                                   "time_col": "Changed At", "delimiter": "\t"})
+    assert "segment = Segment" in layout and "workflow = Workflow" in layout, layout
+    (tmp_path / "bad.jsonl").write_text("garbage\n{}\n")
+    r = runner.invoke(app, ["backtest", "bad.jsonl"])
+    assert r.exit_code == 1, r.output
+    lines = [f'{{"workflow":"w","entity_id":"a{i}","stage":"s","timestamp":"2026-01-0{1 + i}T00:00:00Z"}}'
+             for i in range(3)]
+    lines.insert(1, '{"workflow":"w","entity_id":"x","stage":"s","timestamp":"2062-01-02T00:00:00Z"}')
+    (tmp_path / "typo.jsonl").write_text("\n".join(lines) + "\n")
+    r = runner.invoke(app, ["backtest", "typo.jsonl", "-o", "t.jsonl", "--json"])
+    summary = json.loads(r.stdout)
+    assert r.exit_code == 0 and summary["rejected"] == 1 and summary["outcomes"].get("late", 0) == 0, r.output
+    (kept,) = [json.loads(line) for line in (tmp_path / "t.jsonl.dlq.jsonl").read_text().splitlines()]
+    assert "2062-01-02" in kept["raw"] and "the time of the replay: not a past event" in kept["reason"]
