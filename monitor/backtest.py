@@ -49,6 +49,9 @@ class BacktestSummary:
     first_ts: float | None = None
     last_ts: float | None = None
     time_basis: dict[str, str] = field(default_factory=dict)  # workflow -> how it is measured, in words
+    stages: int = 0  # stages items pass through (not where they end) ...
+    warm_stages: int = 0  # ... of which had completed ``warmup`` times, enough to page
+    warmup: int = 0
 
     @property
     def events_per_second(self) -> float:
@@ -71,6 +74,8 @@ class BacktestSummary:
             "columns": self.columns,
             "dlq_path": self.dlq_path,
             "alerts_path": self.alerts_path,
+            "stages": self.stages,
+            "warm_stages": self.warm_stages,
         }
 
 
@@ -160,6 +165,12 @@ def replay(
             s.outcomes[outcome] += k
         for wf in engine.workflows.values():
             s.time_basis.setdefault(wf.name, wf.time_basis())
+    # how many stages learned enough to page (with few items, none may have: "no alerts" is then no verdict)
+    judged = {(wf.name, st.name): st.all.baseline for engine in engines for wf in engine.workflows.values()
+              for st in wf.states.values() if not st.terminal}
+    s.stages = len(judged)
+    s.warm_stages = sum(1 for b in judged.values() if b.n >= b.warmup)
+    s.warmup = engines[0].ec.warmup
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:
@@ -305,6 +316,10 @@ def print_summary(summary: BacktestSummary, console: Any = None) -> None:
         console.print(k)
     else:
         console.print("no alerts fired")
+    if summary.warm_stages < summary.stages:
+        console.print(f"{summary.stages - summary.warm_stages} of {summary.stages} stages did not complete the "
+                      f"{summary.warmup} times a stage needs before it may page (engine.warmup): their items were "
+                      f"not judged")
     if summary.invalid and summary.invalid >= summary.events_read:
         kept = f"all are in {summary.dlq_path}" if summary.dlq_path else "give --dlq-out to keep them"
         console.print(f"[yellow]{summary.invalid:,} of {summary.invalid + summary.events_read:,} records were "

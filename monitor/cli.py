@@ -204,8 +204,9 @@ def backtest(
         raise typer.Exit(compare_command(compare, events, truth, as_json=json_summary, fmt=fmt, step=tick,
                                          mapping=mapping, feedback=feedback))
     settings = _settings(config)
-    if not events.exists():
-        typer.secho(f"{events}: no such file", fg="red", err=True)
+    if not events.exists() or events.is_dir():
+        typer.secho(f"{events}: {'a directory, not an events file' if events.exists() else 'no such file'}",
+                    fg="red", err=True)
         raise typer.Exit(2)
     if dlq_out is None and alerts_out is None:
         dlq_out = Path(events.name + ".dlq.jsonl")  # bad input is kept, with or without -o

@@ -172,12 +172,12 @@ def topic_config(kafka: str, topic: str, names: tuple[str, ...]) -> dict[str, st
     from kafka.admin import ConfigResource, ConfigResourceType
 
     admin = KafkaAdminClient(bootstrap_servers=kafka)
-    try:
-        (response,) = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    try:  # {resource type: {name: {key: {"value": ...}}}}, the keys set on the topic
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
     finally:
         admin.close()
-    entries = response.resources[0][4]
-    return {e[0]: e[1] for e in entries if e[0] in names}
+    (configs,) = [by_name[topic] for by_name in described.values() if topic in by_name]
+    return {k: v["value"] for k, v in configs.items() if k in names}
 
 
 def test_a_stalled_item_pages_with_no_further_event(kafka, tmp_path):

@@ -452,6 +452,9 @@ def test_backtest_checks_its_options_first_and_a_run_that_fails_keeps_the_last_o
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
     assert summary["events_read"] == 20 and summary["alerts_path"] == "alerts.jsonl"
+    assert (summary["stages"], summary["warm_stages"]) == (1, 0)  # "no alerts" from a stage that never learned
+    r = runner.invoke(app, ["backtest", "."])
+    assert r.exit_code == 2 and "a directory, not an events file" in r.output, r.output
     (tmp_path / "alerts.jsonl").write_text("the last run's alerts\n")
     for bad, said in ((["--delimiter", "ab"], "give one character, or 'tab'"),
                       (["--encoding", "latin9x"], "not an encoding"),
