@@ -42,12 +42,17 @@ TimeFormatOpt = typer.Option(None, "--time-format", help="CSV: strptime format o
                              "'%d.%m.%Y %H:%M' (default: ISO-8601, YYYY/MM/DD or epoch).")
 
 
-def _mapping(**options: str | None) -> dict[str, Any]:
-    """The reading options given, checked before anything is read or written: a clear error, exit 2."""
+READING_OPTIONS = ("entity_col", "stage_col", "time_col", "workflow", "segment_col", "tz", "time_format",
+                   "delimiter", "encoding")
+
+
+def _mapping(options: dict[str, Any]) -> dict[str, Any]:
+    """The reading options given (a command's parameters: ``READING_OPTIONS`` of them), checked before
+    anything is read or written: a clear error, exit 2."""
     import codecs
     import zoneinfo
 
-    mapping = {k: v for k, v in options.items() if v is not None}
+    mapping = {k: options[k] for k in READING_OPTIONS if options[k] is not None}
     problem = None
     delimiter = mapping.get("delimiter")
     if delimiter is not None:
@@ -196,8 +201,7 @@ def backtest(
     from monitor.progress import count_progress
     from monitor.readers import READ_ERRORS
 
-    mapping = _mapping(entity_col=entity_col, stage_col=stage_col, time_col=time_col, workflow=workflow,
-                       segment_col=segment_col, tz=tz, time_format=time_format, delimiter=delimiter, encoding=encoding)
+    mapping = _mapping(locals())
     if compare is not None:
         from monitor.compare import compare_command
 
@@ -437,8 +441,7 @@ def report(
     """Replay EVENTS and write a self-contained HTML tuning report (distributions, thresholds, alerts, flow)."""
     from monitor.report import report_command
 
-    mapping = _mapping(entity_col=entity_col, stage_col=stage_col, time_col=time_col, workflow=workflow,
-                       segment_col=segment_col, tz=tz, time_format=time_format, delimiter=delimiter, encoding=encoding)
+    mapping = _mapping(locals())
     raise typer.Exit(report_command(events, out, _settings(config), truth=truth, fmt=fmt, step=tick,
                                     sample_hours=sample_hours, mapping=mapping))
 
