@@ -8,8 +8,7 @@ live system would have sent for the same events.
 from __future__ import annotations
 
 import base64
-import errno
-import os
+import math
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -18,10 +17,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from monitor.config import Settings
-from monitor.engine import Engine, EventClock, EventRejected, check_not_future, check_step
-from monitor.events import Alert, BadRecord, Event, encode, encode_alert
+from monitor.engine import Engine, EventClock, EventRejected, check_step
+from monitor.events import Alert, BadRecord, Event, encode, encode_alert, format_ts, human_duration
+from monitor.outputs import OutputFiles
 
 DEFAULT_TICK = 60.0
+JUMP_SAID = 365 * 86400.0  # one event moving the replay's clock further ahead is named in the summary
 
 
 def partition_scope(partition: int, partitions: int) -> str | None:
@@ -50,8 +51,10 @@ class BacktestSummary:
     last_ts: float | None = None
     time_basis: dict[str, str] = field(default_factory=dict)  # workflow -> how it is measured, in words
     stages: int = 0  # stages items pass through (not where they end) ...
-    warm_stages: int = 0  # ... of which had completed ``warmup`` times, enough to page
+    warm_stages: int = 0  # ... of which had completed ``warmup`` times in every partition, enough to page
     warmup: int = 0
+    # the largest step of the replay's clock: (newest event time before, the event's time, its item)
+    jump: tuple[float, float, str] = (0.0, 0.0, "")
 
     @property
     def events_per_second(self) -> float:
@@ -96,11 +99,7 @@ def replay(
     engines = engines if isinstance(engines, list) else [engines]
     n = len(engines)
     s = summary if summary is not None else BacktestSummary()
-    # a history cannot hold an event from after the replay began: a mistyped year (2062 for 2026) would
-    # fast-forward the replay's clock by decades (every item stalled, every source silent) and make every
-    # later event late
-    wall = time.time()
-    max_future = engines[0].ec.max_future_seconds
+    newest = -math.inf  # the newest event time so far: how far one event moved the replay's clock (s.jump)
     clocks = [EventClock(step) for _ in engines]
     seen: set[str] | None = set()
     cache: dict[str, int] = {}
@@ -122,13 +121,10 @@ def replay(
             continue
         s.events_read += 1
         ts = ev.timestamp
-        try:
-            check_not_future(ts, wall, max_future)
-        except EventRejected as exc:
-            s.rejected += 1
-            if on_bad is not None:
-                on_bad(BadRecord(encode(ev.to_wire()), f"{exc}, the time of the replay: not a past event"))
-            continue
+        if ts > newest:
+            if ts - newest > s.jump[1] - s.jump[0] and newest > -math.inf:
+                s.jump = (newest, ts, ev.entity_id)
+            newest = ts
         if s.first_ts is None:
             s.first_ts = ts
         p = 0
@@ -166,10 +162,15 @@ def replay(
         for wf in engine.workflows.values():
             s.time_basis.setdefault(wf.name, wf.time_basis())
     # how many stages learned enough to page (with few items, none may have: "no alerts" is then no verdict)
-    judged = {(wf.name, st.name): st.all.baseline for engine in engines for wf in engine.workflows.values()
-              for st in wf.states.values() if not st.terminal}
-    s.stages = len(judged)
-    s.warm_stages = sum(1 for b in judged.values() if b.n >= b.warmup)
+    warm: dict[tuple[str, str], bool] = {}
+    for engine in engines:
+        for wf in engine.workflows.values():
+            for st in wf.states.values():
+                if not st.terminal:
+                    b = st.all.baseline
+                    warm[(wf.name, st.name)] = warm.get((wf.name, st.name), True) and b.n >= b.warmup
+    s.stages = len(warm)
+    s.warm_stages = sum(warm.values())
     s.warmup = engines[0].ec.warmup
 
 
@@ -223,18 +224,7 @@ def run_backtest(
     ]
     summary = BacktestSummary()
     started = time.perf_counter()
-    # written beside their paths and moved there when the replay ends: a run that stops on an error
-    # (no time column, an unknown time zone) leaves the files of the previous run as they were
-    written: list[tuple[Path, Path]] = []
-
-    def create(path: str | Path) -> IO[bytes]:
-        final = Path(path)
-        if final.is_dir():
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(final))
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.partial")
-        written.append((tmp, final))
-        return open(tmp, "wb")  # noqa: SIM115
-
+    files = OutputFiles()  # in place when the replay ends (``monitor.outputs``)
     out: IO[bytes] | None = None
     dlq: IO[bytes] | None = None
 
@@ -243,7 +233,7 @@ def run_backtest(
         if dlq_path is None:
             return
         if dlq is None:
-            dlq = create(dlq_path)
+            dlq = files.open(dlq_path)
             summary.dlq_path = str(dlq_path)
         dlq.write(encode(dlq_entry(bad)) + b"\n")
 
@@ -255,10 +245,9 @@ def run_backtest(
         summary.columns = csv_layout(events_path, mapping or {})
     if progress is not None:
         records = progress(records, summary)
-    done = False
-    try:
+    with files:
         if alerts_out:
-            out = create(alerts_out)
+            out = files.open(alerts_out)
             summary.alerts_path = str(alerts_out)
         for alert in replay(engines, records, step=step, on_bad=on_bad, summary=summary, finish=finish):
             summary.alert_changes += 1
@@ -268,16 +257,8 @@ def run_backtest(
             if out is not None:
                 out.write(encode_alert(alert))
                 out.write(b"\n")
-        done = True
-    finally:
-        for f in (out, dlq):
-            if f is not None:
-                f.close()
-        for tmp, final in written:
-            if done:
-                tmp.replace(final)
-            else:
-                tmp.unlink(missing_ok=True)
+    if dlq is None and dlq_path is not None and dlq_path.is_file():
+        dlq_path.unlink()  # an earlier run's bad records: this run had none
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -316,10 +297,15 @@ def print_summary(summary: BacktestSummary, console: Any = None) -> None:
         console.print(k)
     else:
         console.print("no alerts fired")
+    before, after, entity = summary.jump
+    if after - before > JUMP_SAID:
+        console.print(f"[yellow]one event moved the replay's clock {human_duration(after - before)} ahead, from "
+                      f"{format_ts(before)} to {format_ts(after)} ({entity}): if that timestamp is a typo, the "
+                      f"alerts after {format_ts(before)} and the events counted late are its doing[/yellow]")
     if summary.warm_stages < summary.stages:
         console.print(f"{summary.stages - summary.warm_stages} of {summary.stages} stages did not complete the "
-                      f"{summary.warmup} times a stage needs before it may page (engine.warmup): their items were "
-                      f"not judged")
+                      f"{summary.warmup} times a stage needs before it may page (engine.warmup; in every partition): "
+                      f"their items were not judged everywhere")
     if summary.invalid and summary.invalid >= summary.events_read:
         kept = f"all are in {summary.dlq_path}" if summary.dlq_path else "give --dlq-out to keep them"
         console.print(f"[yellow]{summary.invalid:,} of {summary.invalid + summary.events_read:,} records were "

@@ -46,6 +46,15 @@ READING_OPTIONS = ("entity_col", "stage_col", "time_col", "workflow", "segment_c
                    "delimiter", "encoding")
 
 
+def _exit_on_sigterm() -> None:
+    """SIGTERM (``timeout``, ``kill``) ends a long command as Ctrl-C does: through its cleanups, so the
+    files it was writing are removed and the previous run's stay (``monitor.outputs``)."""
+    import signal
+    import sys
+
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(128 + signal.SIGTERM))
+
+
 def _mapping(options: dict[str, Any]) -> dict[str, Any]:
     """The reading options given (a command's parameters: ``READING_OPTIONS`` of them), checked before
     anything is read or written: a clear error, exit 2."""
@@ -53,23 +62,27 @@ def _mapping(options: dict[str, Any]) -> dict[str, Any]:
     import zoneinfo
 
     mapping = {k: options[k] for k in READING_OPTIONS if options[k] is not None}
-    problem = None
+    problems = []
     delimiter = mapping.get("delimiter")
     if delimiter is not None:
         delimiter = mapping["delimiter"] = {"tab": "\t", "\\t": "\t"}.get(delimiter.lower(), delimiter)
         if len(delimiter) != 1:
-            problem = f"--delimiter {options['delimiter']!r}: give one character, or 'tab'"
+            problems.append(f"--delimiter {options['delimiter']!r}: give one character, or 'tab'")
     if "encoding" in mapping:
         try:
-            codecs.lookup(mapping["encoding"])
+            text = getattr(codecs.lookup(mapping["encoding"]), "_is_text_encoding", True)
         except LookupError:
-            problem = f"--encoding {mapping['encoding']!r}: not an encoding Python knows (e.g. utf-8, cp1252, latin-1)"
+            text = False
+        if not text:
+            problems.append(f"--encoding {mapping['encoding']!r}: not a text encoding Python knows (e.g. utf-8, "
+                            f"cp1252, latin-1)")
     try:
         zoneinfo.ZoneInfo(mapping.get("tz", "UTC"))
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        problem = f"--tz {mapping['tz']!r}: not a time zone name (e.g. UTC, Europe/Berlin, America/New_York)"
-    if problem:
+        problems.append(f"--tz {mapping['tz']!r}: not a time zone name (e.g. UTC, Europe/Berlin, America/New_York)")
+    for problem in problems:
         typer.secho(problem, fg="red", err=True)
+    if problems:
         raise typer.Exit(2)
     return mapping
 
@@ -214,6 +227,7 @@ def backtest(
         raise typer.Exit(2)
     if dlq_out is None and alerts_out is None:
         dlq_out = Path(events.name + ".dlq.jsonl")  # bad input is kept, with or without -o
+    _exit_on_sigterm()
     try:
         for target in (alerts_out, dlq_out):
             if target is not None:
@@ -442,6 +456,7 @@ def report(
     from monitor.report import report_command
 
     mapping = _mapping(locals())
+    _exit_on_sigterm()
     raise typer.Exit(report_command(events, out, _settings(config), truth=truth, fmt=fmt, step=tick,
                                     sample_hours=sample_hours, mapping=mapping))
 

@@ -617,10 +617,14 @@ def render_html(data: ReportData) -> str:
 
 
 def write_report(data: ReportData, out: str | Path) -> Path:
+    from monitor.outputs import OutputFiles
+
     path = Path(out)
     if path.parent != Path():
         path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(data), encoding="utf-8")
+    html = render_html(data).encode("utf-8")
+    with OutputFiles() as files:
+        files.open(path).write(html)
     return path
 
 
@@ -645,6 +649,9 @@ def report_command(
             return 2
     if same_file(out, events):
         err.print(f"[red]the report would be written over the events file itself ({out}): choose another --out[/red]")
+        return 2
+    if out.is_dir():
+        err.print(f"[red]--out {out} is a directory: name the report's file, e.g. {out / 'report.html'}[/red]")
         return 2
     try:
         with err.status(f"replaying {events}..."):

@@ -231,7 +231,7 @@ class Worker:
         self.rates_told = -math.inf  # monotonic time the partitions' source rates were last all published
         self.told: set[tuple[int, str]] = set()  # (partition, workflow) whose rate was published since
         if self.partitions > 1:
-            self.group.board = PeerBoard(self.me)
+            self.group.board = PeerBoard(self.me, self.partitions)
             self.peers_topic = self.app.topic(f"{w.app_id}-peers", key_type=bytes, value_type=bytes, partitions=1,
                                               compacting=True, config=TOPIC_CONFIG)
         self.table = self.app.Table(

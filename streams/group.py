@@ -21,7 +21,7 @@ from typing import Any
 
 from detectors.silence import combined_gap, silent_after_combined
 from monitor.engine import Engine
-from monitor.events import Alert
+from monitor.events import Alert, parse_timestamp
 from monitor.views import BaselineView, Counters, HistogramView, ItemView, SourceView, StageView
 from streams.peers import CLOCK_SLACK, TAKEOVER, PeerBoard
 
@@ -110,8 +110,8 @@ class EngineGroup:
             start = wf.silences[-1][0]
             heard = [s.heard for _p, s in self.board.shares(workflow, self.engines)
                      if s.heard is not None and s.heard > start]
-            if heard:
-                engine._end_silence(wf, min(heard), out)
+            if heard and wf.silent_alert is not None:  # not before it was paged (a record late to arrive)
+                engine._end_silence(wf, max(min(heard), parse_timestamp(wf.silent_alert.at)), out)
         return out
 
     def _ordered(self) -> list[Engine]:

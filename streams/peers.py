@@ -132,8 +132,9 @@ class PeerBoard:
     """The latest records of every partition of the group, as one worker reads them (``update``); the
     group asks about the partitions it does not own (``local``: the partitions it does)."""
 
-    def __init__(self, me: str, clock: Any = time.time, stale: float = STALE_SECONDS) -> None:
+    def __init__(self, me: str, partitions: int, clock: Any = time.time, stale: float = STALE_SECONDS) -> None:
         self.me = me
+        self.count = partitions  # of the events topic: records of others (a topic recreated smaller) are not read
         self.clock = clock
         self.stale = stale
         self.partitions: dict[int, RemotePartition] = {}
@@ -149,7 +150,7 @@ class PeerBoard:
         if key is None:
             return
         partition_text, _, workflow = key.decode("utf-8", "replace").partition("/")
-        if not partition_text.isdigit():
+        if not (partition_text.isascii() and partition_text.isdigit()) or int(partition_text) >= self.count:
             return
         partition = int(partition_text)
         self.version += 1
@@ -165,10 +166,11 @@ class PeerBoard:
             elif workflow:
                 self.rates.pop((partition, workflow), None)
             else:
-                self.partitions.pop(partition, None)
-        except Exception as exc:  # noqa: BLE001 - a record from another version: that partition is unheard
+                self.partitions.pop(partition, None)  # a tombstone: nobody speaks for it
+        except Exception as exc:  # noqa: BLE001 - a record from another version: its evidence is unknown
             log.warning("peers record %r not read (%s: %s)", key, type(exc).__name__, exc)
-            self.partitions.pop(partition, None)
+            if workflow:
+                self.rates.pop((partition, workflow), None)  # the partition's tickets stand
 
     def others(self, local: Any) -> list[RemotePartition]:
         """The records of the partitions this worker does not own, by partition."""

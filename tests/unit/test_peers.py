@@ -70,7 +70,7 @@ def run(events: list[Event], share: bool = True, lag: int = 20, wall_clock: bool
     groups = {w: EngineGroup() for w in "ab"}
     for w, g in groups.items():
         if share:
-            g.board = PeerBoard(w, clock=wall, stale=2 * STEP if wall_clock else STALE_SECONDS)
+            g.board = PeerBoard(w, PARTS, clock=wall, stale=2 * STEP if wall_clock else STALE_SECONDS)
     for p, eng in engines.items():
         groups[OWNERS[p]].join(p, eng)
     clocks = {p: EventClock(STEP) for p in range(PARTS)}
@@ -177,7 +177,7 @@ def test_a_designated_partition_that_does_not_page_hands_the_silence_over():
 
 def test_a_board_reads_partitions_and_rates_keeps_tickets_past_staleness_and_skips_garbage():
     wall = Wall()
-    board = PeerBoard("me", clock=wall)
+    board = PeerBoard("me", 4, clock=wall)
     settings = load_settings(None, engine={"allowed_lateness_seconds": 0})
     eng = Engine(settings)
     eng.process(Event("x-1", "ops", "x", "open", T0, {}, None))
@@ -186,7 +186,8 @@ def test_a_board_reads_partitions_and_rates_keeps_tickets_past_staleness_and_ski
     board.update_many(news_of(1, eng, "other", wall.now))  # the partition, not its rate yet
     assert board.first_partition("ops", {}) is None  # no evidence without the share's rate
     board.update_many(news_of(1, eng, "other", wall.now, ["ops"]) + news_of(0, eng, "me", wall.now, ["ops"]))
-    for key, value in ((b"2", b"\x93not news"), (b"x", b"1"), (b"1_0", b""), (None, b"")):
+    for key, value in ((b"2", b"\x93not news"), (b"x", b"1"), (b"1_0", b""), ("²".encode(), b""), (None, b""),
+                       (b"7", news_of(7, eng, "other", wall.now)[0][1])):  # not a partition of the topic
         board.update(key, value)
     assert [r.partition for r in board.live({})] == [0, 1]  # its own too: a partition it lost stays known
     assert board.first_partition("ops", {0: eng}) == 1 and board.first_partition("sales", {}) is None
