@@ -37,7 +37,8 @@ EncodingOpt = typer.Option(None, "--encoding", help="CSV: text encoding (default
                            "byte-order mark; e.g. cp1252 for a Windows export).")
 WorkflowOpt = typer.Option(None, "--workflow", help="CSV/XES: workflow name (column or constant).")
 SegmentColOpt = typer.Option(None, "--segment-col", help="CSV: column with the segment.")
-TzOpt = typer.Option("UTC", "--tz", help="Time zone of timestamps without an offset (CSV/XES), e.g. Europe/Berlin.")
+TzOpt = typer.Option(None, "--tz", help="Time zone of timestamps without an offset (CSV/XES), e.g. Europe/Berlin "
+                     "(default UTC); also the local time of the workflows the settings do not list.")
 TimeFormatOpt = typer.Option(None, "--time-format", help="CSV: strptime format of the time column, e.g. "
                              "'%d.%m.%Y %H:%M' (default: ISO-8601, YYYY/MM/DD or epoch).")
 
@@ -194,7 +195,7 @@ def backtest(
     encoding: str | None = EncodingOpt,
     workflow: str | None = WorkflowOpt,
     segment_col: str | None = SegmentColOpt,
-    tz: str = TzOpt,
+    tz: str | None = TzOpt,
     time_format: str | None = TimeFormatOpt,
     json_summary: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
     partitions: int = typer.Option(1, "--partitions", min=1, help="Replay as N Kafka partitions (one engine each), "
@@ -221,6 +222,8 @@ def backtest(
         raise typer.Exit(compare_command(compare, events, truth, as_json=json_summary, fmt=fmt, step=tick,
                                          mapping=mapping, feedback=feedback))
     settings = _settings(config)
+    if tz is not None:  # the log's local time: its working hours are in that zone too
+        settings = settings.in_zone(tz)
     if not events.exists() or events.is_dir():
         typer.secho(f"{events}: {'a directory, not an events file' if events.exists() else 'no such file'}",
                     fg="red", err=True)
@@ -449,7 +452,7 @@ def report(
     encoding: str | None = EncodingOpt,
     workflow: str | None = WorkflowOpt,
     segment_col: str | None = SegmentColOpt,
-    tz: str = TzOpt,
+    tz: str | None = TzOpt,
     time_format: str | None = TimeFormatOpt,
 ) -> None:
     """Replay EVENTS and write a self-contained HTML tuning report (distributions, thresholds, alerts, flow)."""
@@ -457,7 +460,8 @@ def report(
 
     mapping = _mapping(locals())
     _exit_on_sigterm()
-    raise typer.Exit(report_command(events, out, _settings(config), truth=truth, fmt=fmt, step=tick,
+    settings = _settings(config) if tz is None else _settings(config).in_zone(tz)
+    raise typer.Exit(report_command(events, out, settings, truth=truth, fmt=fmt, step=tick,
                                     sample_hours=sample_hours, mapping=mapping))
 
 

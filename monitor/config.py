@@ -189,7 +189,15 @@ class Settings(BaseSettings):
         return env_settings, init_settings, file_secret_settings
 
     def workflow(self, name: str) -> WorkflowConfig:
-        return self.workflows.get(name) or _DEFAULT_WORKFLOW
+        """A workflow's settings; one not listed gets those listed as ``"*"``, if any."""
+        return self.workflows.get(name) or self.workflows.get("*") or _DEFAULT_WORKFLOW
+
+    def in_zone(self, zone: str) -> Settings:
+        """These settings with ``zone`` as the time zone of the workflows not listed (unless ``"*"`` is)."""
+        if "*" in self.workflows:
+            return self
+        default = WorkflowConfig(calendar=CalendarConfig(timezone=zone))
+        return self.model_copy(update={"workflows": {**self.workflows, "*": default}})
 
     def stage(self, workflow: str, stage: str) -> StageConfig:
         return self.workflow(workflow).stages.get(stage) or _DEFAULT_STAGE

@@ -572,7 +572,11 @@ def print_evaluation(ev: Evaluation, console: Any = None) -> None:
     )
     if ev.engine and ev.baselines and ev.baselines["oracle"]["f1"]:
         ratio = ev.engine["pages"]["f1"] / ev.baselines["oracle"]["f1"]
-        console.print(f"engine F1 / oracle F1 = {ratio:.3f} (the acceptance asks >= 0.97)")
+        console.print(f"engine F1 / oracle F1 = {ratio:.3f} (the project's bar: 0.97 or more)")
+    delay = ev.engine["pages"]["delay_median_hours"] if ev.engine else None
+    if delay is not None and delay < 0:
+        console.print(f"[yellow]the pages came before the stalls they match began (median {delay:.1f} h): are "
+                      f"these alerts from a replay of this truth's events?[/yellow]")
     if ev.engine:
         e = ev.engine
         for s in e["shifts"]:

@@ -217,3 +217,18 @@ def test_business_time_baselines_use_working_seconds(tmp_path):
     b = score_baselines(truth, steps, sweep=(5.0,))
     # measured in wall time the nights and weekends would swamp the medians; in business time the oracle works
     assert b["oracle"]["f1"] > 0.6
+
+
+def test_alerts_paged_before_the_stalls_they_match_are_called_out(tmp_path):
+    """Alerts of another run scored against this truth file read as pages days before the stalls: said."""
+    sim = simulate("steady", items=300, seed=2)
+    write(sim, tmp_path, "jsonl")
+    truth = Truth(sim.truth)
+    with open(tmp_path / "alerts.jsonl", "wb") as f:
+        for a in sim.truth["anomalies"]:
+            f.write(encode_alert(_alert("stalled", a["workflow"], a["stage"], a["entity_id"], truth.onset(a) - 50 * H)))
+            f.write(b"\n")
+    ev = evaluate(tmp_path / "truth.json", tmp_path / "alerts.jsonl")
+    out = io.StringIO()
+    print_evaluation(ev, Console(file=out, width=200))
+    assert "the pages came before the stalls they match began (median -50.0 h)" in out.getvalue()

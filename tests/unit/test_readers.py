@@ -310,6 +310,23 @@ def test_a_backtest_says_in_which_zone_each_workflow_was_measured(tmp_path):
     assert summary.as_dict()["time_basis"] == summary.time_basis
 
 
+def test_the_zone_given_with_tz_is_the_zone_the_summary_names(tmp_path, monkeypatch):
+    """Europe/Berlin and Europe/Paris share their offsets: from the timestamps alone the engine can
+    only guess; `--tz` names the log's local time, and its workflows are measured in that zone."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "orders.csv").write_text("case,act,when\nc0,open,2026-01-12 10:00:00\nc1,open,2026-07-13 11:00:00\n")
+    r = CliRunner().invoke(app, ["backtest", "orders.csv", "--stage-col", "act", "--time-col", "when", "--tz",
+                                "Europe/Berlin", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["time_basis"] == {"orders": "wall time, local hours of Europe/Berlin (as configured)"}
+
+
 def test_a_replay_of_a_file_grouped_by_item_says_so_and_time_order_fixes_it(tmp_path, capsys):
     """JSONL is replayed as written; one item's whole history after the other runs the clock ahead of
     the next item's events, and the summary counts them and points to --order time."""
