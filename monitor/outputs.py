@@ -19,16 +19,6 @@ from types import TracebackType
 from typing import IO
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class OutputFiles:
     def __init__(self) -> None:
         self.pending: list[tuple[Path, Path]] = []  # (partial, final)
@@ -44,8 +34,10 @@ class OutputFiles:
             return f
         final = final.resolve() if final.is_symlink() else final
         for old in final.parent.glob(f".{final.name}.*.partial"):  # left by a run killed outright
+            from monitor.stack import pid_alive  # here: rare, and the module is heavier than this one
+
             pid = old.name[len(final.name) + 2:-len(".partial")]
-            if pid.isdecimal() and not _alive(int(pid)):
+            if pid.isdecimal() and not pid_alive(int(pid)):
                 old.unlink(missing_ok=True)
         partial = final.with_name(f".{final.name}.{os.getpid()}.partial")
         f = open(partial, "wb")  # noqa: SIM115

@@ -196,7 +196,8 @@ def _cmdline(pid: int) -> str | None:
         return None
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie has finished; another user's process counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -215,7 +216,7 @@ def stop_pid(pid: int, timeout: float = 15.0, proc: subprocess.Popen[bytes] | No
     after ``timeout`` seconds. ``proc`` (when we are its parent) is reaped."""
 
     def gone() -> bool:
-        return proc.poll() is not None if proc is not None else not _alive(pid)
+        return proc.poll() is not None if proc is not None else not pid_alive(pid)
 
     def signal_group(sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -746,7 +747,7 @@ def _components(info: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def _owned_pid_alive(run_dir: Path, pid: Any) -> bool:
     """True when ``pid`` runs and is one of ours (its command line names the run directory),
     so a recycled pid is never signalled."""
-    if not isinstance(pid, int) or pid <= 0 or not _alive(pid):
+    if not isinstance(pid, int) or pid <= 0 or not pid_alive(pid):
         return False
     cmdline = _cmdline(pid)
     return cmdline is not None and (cmdline == "" or str(Path(run_dir).resolve()) in cmdline)

@@ -16,10 +16,10 @@ from monitor.stack import (
     JAVA_INSTALL_HINT,
     KafkaProcess,
     StackError,
-    _alive,
     down,
     ensure_kafka_jars,
     free_ports,
+    pid_alive,
     read_stack_file,
     render_prometheus_config,
     stop_pid,
@@ -122,9 +122,9 @@ def test_stop_pid_terminates_the_whole_session_then_kills_what_ignores_sigterm(t
     assert proc.poll() is not None
     assert 0.5 <= time.monotonic() - started < 5
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and _alive(child_pid):
+    while time.monotonic() < deadline and pid_alive(child_pid):
         time.sleep(0.05)
-    assert not _alive(child_pid)  # gone (or a finished zombie awaiting its new parent)
+    assert not pid_alive(child_pid)  # gone (or a finished zombie awaiting its new parent)
 
 
 def test_down_signals_only_processes_that_belong_to_the_run_dir(tmp_path: Path) -> None:
