@@ -290,6 +290,20 @@ class AlertmanagerSink:
             self._update_gauge()
             self._wake.set()
 
+    def forget(self, alert_ids: Iterable[str]) -> None:
+        """Stop speaking for these firing alerts: their partition moved to another worker, which restores
+        them and re-sends them from then on. Re-sent from here too, each would fire again at Alertmanager
+        after the new owner resolved it, and stay firing while this process runs. A resolution on its way
+        is still delivered."""
+        ids = set(alert_ids)
+        for alert_id in ids:
+            t = self._active.get(alert_id)
+            if t is not None and t.resolved_at_wall is None:
+                del self._active[alert_id]
+        if any(a.alert_id in ids and a.status == "firing" for a in self._inbox):
+            self._inbox = deque(a for a in self._inbox if not (a.alert_id in ids and a.status == "firing"))
+        self._update_gauge()
+
     @property
     def buffered(self) -> int:
         """Alerts not yet accepted by every Alertmanager (queued or pending)."""

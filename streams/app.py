@@ -164,6 +164,7 @@ class Worker:
         self.tails = TailWatch()  # partitions whose last records stay undelivered
         self.empty_holes: dict[str, int] = {}  # input topic -> holes that held no record (``fill_hole``)
         self.woken: dict[int, float] = {}  # partition -> monotonic time its last wake record was sent
+        self.restored_at: dict[int, float] = {}  # partition -> monotonic time restored, its alerts not re-sent yet
         self.learned_at: dict[int, float] = {}  # partition -> monotonic time of its last learned-state write
         self.checkpoint_lock = asyncio.Lock()
         self.ack_due = False  # pending holds events already covered (skipped on redelivery): ack them
@@ -278,6 +279,7 @@ class Worker:
             @app.timer(self.settings.worker.tick_interval_seconds)
             async def tick() -> None:
                 worker.wake_unrestored()
+                worker.resend_restored()
                 fired = worker.tick(time.time())
                 if fired:
                     await worker.checkpoint()
@@ -285,6 +287,7 @@ class Worker:
         @app.timer(self.settings.worker.checkpoint_interval_seconds)
         async def checkpoint() -> None:
             worker.wake_unrestored()
+            worker.resend_restored()
             await worker.fill_tails()
             await worker.checkpoint()
 
@@ -324,6 +327,11 @@ class Worker:
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def on_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
             for tp in revoked:
+                eng = worker.group.engines.get(tp.partition)
+                if eng is not None and worker.alertmanager is not None:
+                    # the partition's next owner re-sends its firing alerts (``resend_restored``)
+                    worker.alertmanager.forget(a.alert_id for a in eng.active_alerts())
+                worker.restored_at.pop(tp.partition, None)
                 worker.group.leave(tp.partition)
                 worker.clocks.pop(tp.partition, None)
                 worker.pending.pop(tp.partition, None)
@@ -344,10 +352,28 @@ class Worker:
             eng.on_late = functools.partial(self.late_event, partition)
             self.group.join(partition, eng)
             if self.alertmanager is not None:
-                # the sink's memory died with the last process: re-send what is still firing,
-                # or Alertmanager lets those alerts expire while they still hold
-                self.alertmanager.submit(eng.active_alerts())
+                self.restored_at[partition] = time.monotonic()  # its firing alerts: ``resend_restored``
         return eng
+
+    def resend_restored(self) -> None:
+        """Send Alertmanager the alerts a restored partition holds firing: the sink's memory died with the
+        last process (or stayed with the partition's last owner), and Alertmanager lets an alert expire
+        that nobody re-sends. Not at once: the checkpoint may be older than resolutions the last process
+        already sent (it checkpoints every few seconds), and the replay of the records after it resolves
+        them again; sent before that, each would page again for a moment. So once the partition has
+        caught up, with what is still firing then, or after two resend intervals at the latest (before
+        Alertmanager expires what the last process sent: ``endsAt`` is four intervals ahead)."""
+        if self.alertmanager is None or not self.restored_at:
+            return
+        now, waited = time.time(), time.monotonic()
+        longest = 2 * self.alertmanager.resend_interval
+        for p, since in list(self.restored_at.items()):
+            eng = self.group.engines.get(p)
+            if eng is not None and self.behind(p, now) and waited - since < longest:
+                continue
+            del self.restored_at[p]
+            if eng is not None:
+                self.alertmanager.submit(eng.active_alerts())
 
     def table_recovered(self) -> bool:
         rec = getattr(self.app.tables, "recovery", None)

@@ -1,0 +1,127 @@
+"""Which worker speaks to Alertmanager for a partition's firing alerts, and when: after a rebalance the
+partition's next owner (not the last one too), and after a restore only once the replay of the records
+past the checkpoint has resolved what the last process already resolved. Service-free: the real
+worker, engine, checkpoint and sink, with no broker and no delivery (what the sink holds to send is
+what Alertmanager would be told)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from faust.types import TP
+
+from monitor.config import load_settings
+from monitor.events import Alert
+from streams.app import BEHIND_PROGRESS_SECONDS, Worker
+from tests.unit.test_engine import ev, feed, normal_history
+
+SETTINGS = load_settings(
+    None,
+    engine={"warmup": 10, "allowed_lateness_seconds": 0, "silence_enabled": False, "backlog_enabled": False},
+    workflows={"sales": {"terminal_stages": ["won"], "calendar": {"mode": "wall"}}},
+    alertmanager={"urls": ["http://127.0.0.1:9"]},  # never reached: nothing here delivers
+)
+
+
+def worker(published: list[Alert]) -> Worker:
+    w = Worker(SETTINGS)
+    w.alerts_topic.send_soon = lambda key, value: None  # type: ignore[method-assign]  # no broker here
+
+    async def no_changelog(writes: object) -> None:
+        return None
+
+    w._send_changelog = no_changelog  # type: ignore[method-assign]
+    sink = w.alertmanager
+    assert sink is not None
+    submit = sink.submit
+
+    def recorded(alerts: list[Alert]) -> None:
+        alerts = list(alerts)
+        published.extend(alerts)
+        submit(alerts)
+
+    sink.submit = recorded  # type: ignore[method-assign]
+    return w
+
+
+def to_be_sent(w: Worker) -> dict[str, str]:
+    """What the worker's sink holds for Alertmanager (queued or tracked for re-sending): id -> status."""
+    sink = w.alertmanager
+    assert sink is not None
+    sink._drain(time.time())
+    return {aid: t.alert.status for aid, t in sink._active.items()}
+
+
+def stalled_deal(w: Worker) -> tuple[float, Alert]:
+    """Partition 0 pages deal-42 stalled in contract; returns the time and the alert."""
+    eng = w.engine_for(0)
+    hist = normal_history()
+    feed(eng, hist)
+    t = hist[-1].timestamp
+    w.publish(eng.process(ev("deal-42", "lead", t)) + eng.process(ev("deal-42", "contract", t + 60)))
+    view = eng.item_view("deal-42", t + 60)
+    assert view is not None and view.threshold_seconds is not None
+    at = t + 60 + view.threshold_seconds * 1.01
+    fired = [a for a in eng.tick(at) if a.entity_id == "deal-42"]
+    assert [a.status for a in fired] == ["firing"]
+    w.publish(fired)
+    return at, fired[0]
+
+
+def test_a_revoked_partitions_firing_alerts_are_left_to_its_next_owner():
+    """Kept and re-sent by the last owner too, a stalled page resolved by the new owner fired again at
+    Alertmanager a minute later, and stayed firing while the last owner ran."""
+    a = worker([])
+    _at, page = stalled_deal(a)
+    assert to_be_sent(a) == {page.alert_id: "firing"}
+    asyncio.run(a.app.on_partitions_revoked.send(revoked={TP(SETTINGS.topics.events[0], 0)}))
+    assert a.group.engines == {} and to_be_sent(a) == {}
+    assert a.alertmanager is not None and a.alertmanager.buffered == 0
+
+
+def test_a_restored_partition_resends_what_still_fires_once_its_replay_has_caught_up():
+    """The last process paged deal-42, checkpointed, then sent its resolution and died before the next
+    checkpoint. Re-sent at the restore, the page fired again until the replay resolved it a second
+    time; now what is still firing is re-sent once the partition has caught up, and a page whose
+    resolution the replay repeats is never sent as firing again."""
+    a = worker([])
+    at, page = stalled_deal(a)
+    asyncio.run(a.checkpoint(force=True))
+    eng = a.group.engines[0]
+    moved = ev("deal-42", "won", at + 30)
+    a.publish(eng.process(moved))  # the resolution, sent; not in a checkpoint yet
+
+    sent: list[Alert] = []
+    b = worker(sent)
+    b.table.data.update(a.table.data.items())  # what the changelog restores
+    restored = b.engine_for(0)
+    assert [x.alert_id for x in restored.active_alerts()] == [page.alert_id]  # the checkpoint's view
+    b.resend_restored()  # the replay has just begun: the partition is behind
+    assert sent == []
+    b.publish(restored.process(moved))  # the replay reaches the resolving record
+    for topic in SETTINGS.topics.events:  # ... and the last one: no progress since
+        b.progress_at[(topic, 0)] = time.time() - BEHIND_PROGRESS_SECONDS - 1
+    b.resend_restored()
+    assert [(x.alert_id, x.status) for x in sent] == [(page.alert_id, "resolved")]
+    assert to_be_sent(b) == {page.alert_id: "resolved"}
+
+
+def test_a_restored_partitions_firing_alerts_are_resent_within_two_intervals_however_long_its_replay():
+    """A long replay must not let Alertmanager expire a page that still holds (the last process sent it
+    with an end four resend intervals ahead)."""
+    a = worker([])
+    _at, page = stalled_deal(a)
+    asyncio.run(a.checkpoint(force=True))
+    sent: list[Alert] = []
+    b = worker(sent)
+    b.table.data.update(a.table.data.items())
+    b.engine_for(0)
+    b.resend_restored()
+    assert sent == []  # behind
+    assert b.alertmanager is not None
+    b.restored_at[0] -= 2 * b.alertmanager.resend_interval  # two intervals into the replay
+    b.resend_restored()
+    assert [(x.alert_id, x.status) for x in sent] == [(page.alert_id, "firing")]
+    b.resend_restored()
+    assert len(sent) == 1  # once
