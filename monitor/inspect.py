@@ -122,7 +122,8 @@ def stage_tables(workflow: str, stage: str, baselines: list[dict[str, Any]], sta
         raise NotFound(f"no stage {stage!r} in {workflow!r}{hint}")
     out: list[Any] = []
     if views:
-        t = Table(title=f"{workflow} · {stage}: now")
+        t = Table(title=f"{workflow} · {stage}: now",
+                  caption="arrived, left: items counted by this worker since it took their partitions")
         for col in ("stage", "WIP", "stalled", "oldest", "due next hour", "arrived", "left", "bottleneck", "terminal"):
             t.add_column(col, justify="left" if col == "stage" else "right")
         for v in views:

@@ -869,7 +869,7 @@ class Worker:
                 return self.json(
                     {"status": "ready" if ok else "recovering", "assigned": assigned,
                      "engines": sorted(worker.group.engines), "open_items": worker.group.open_items,
-                     "events": sum(worker.group.counters.events.values()),
+                     "events": worker.group.events_taken(),
                      # the other workers' partitions this one hears of (``streams.peers``)
                      "peers": worker.group.board.heard_of(worker.group.engines) if worker.group.board else {}},
                     status=200 if ok else 503,

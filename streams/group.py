@@ -17,6 +17,7 @@ A worker of a group of several also reads what the other workers say of their pa
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from detectors.silence import combined_gap, silent_after_combined
@@ -26,9 +27,67 @@ from monitor.views import BaselineView, Counters, HistogramView, ItemView, Sourc
 from streams.peers import CLOCK_SLACK, TAKEOVER, PeerBoard
 
 
+def _add_counters(dst: Counters, src: Counters, sign: int = 1) -> None:
+    # the four dicts differ only in key type; the sum is the same for each
+    pairs: tuple[tuple[dict[Any, int], dict[Any, int]], ...] = (
+        (src.events, dst.events), (src.anomalies, dst.anomalies), (src.overflow, dst.overflow),
+        (src.expired, dst.expired),
+    )
+    for a, b in pairs:
+        for k, n in a.items():
+            b[k] = b.get(k, 0) + sign * n
+
+
+def _add_histogram(a: HistogramView | None, b: HistogramView, sign: int = 1) -> HistogramView:
+    if a is None:
+        a = HistogramView(b.workflow, b.stage, b.segment, [0] * len(b.bucket_counts), 0.0, 0)
+    return HistogramView(b.workflow, b.stage, b.segment,
+                         [x + sign * y for x, y in zip(a.bucket_counts, b.bucket_counts, strict=True)],
+                         a.sum_seconds + sign * b.sum_seconds, a.count + sign * b.count)
+
+
+@dataclass
+class Tally:
+    """What engines counted (the totals the metrics export as counters): events by outcome, anomalies,
+    overflow, expired items, stage durations by bucket, stage arrivals and departures."""
+
+    counters: Counters = field(default_factory=Counters)
+    durations: dict[tuple[str, str, str], HistogramView] = field(default_factory=dict)
+    flows: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, engine: Engine) -> Tally:
+        t = cls()
+        t.add(engine)
+        return t
+
+    def add(self, engine: Engine | Tally, sign: int = 1) -> None:
+        """Add (``sign`` -1: take away) an engine's totals, or another tally."""
+        if isinstance(engine, Tally):
+            counters, durations, flows = engine.counters, list(engine.durations.values()), engine.flows
+        else:
+            counters, durations = engine.counters, list(engine.histogram_views())
+            flows = {(wf.name, st.name): (st.flow.arrivals, st.flow.departures)
+                     for wf in engine.workflows.values() for st in wf.states.values()}
+        _add_counters(self.counters, counters, sign)
+        for v in durations:
+            at = (v.workflow, v.stage, v.segment)
+            self.durations[at] = _add_histogram(self.durations.get(at), v, sign)
+        for key, (a, d) in flows.items():
+            was = self.flows.get(key, (0, 0))
+            self.flows[key] = (was[0] + sign * a, was[1] + sign * d)
+
+
 class EngineGroup:
     def __init__(self) -> None:
         self.engines: dict[int, Engine] = {}
+        # What the metrics count, kept monotonic as partitions come and go: each engine's totals are its
+        # whole history (restored with it), so their sum over the partitions a worker holds fell at every
+        # revoke (Prometheus reads a counter reset, and ``rate`` a burst of the rest) and jumped at every
+        # assignment. Exported instead: what each engine counted since this process took its partition
+        # (``_taken``: its totals then), plus what the partitions it gave up counted here (``_given_up``).
+        self._taken: dict[int, Tally] = {}
+        self._given_up = Tally()
         self._limits: dict[tuple[Any, ...], tuple[float, float] | None] = {}
         # (kind, workflow, stage) -> the engine holding that firing alert about a whole stage or source:
         # one ticket for a stage's shift or backlog, one page for a source's silence, from the partition
@@ -43,6 +102,7 @@ class EngineGroup:
         """Add a partition's engine (a new one, or one recovered with stage or source alerts it holds)."""
         self.leave(partition)
         self.engines[partition] = engine
+        self._taken[partition] = Tally.of(engine)
         engine.peers = self
         for alert in engine.active.values():
             if alert.entity_id is None:
@@ -52,6 +112,8 @@ class EngineGroup:
         """Drop a partition's engine (revoked): the alerts it held go with it."""
         engine = self.engines.pop(partition, None)
         if engine is not None:
+            self._given_up.add(engine)
+            self._given_up.add(self._taken.pop(partition), -1)
             for key in [k for k, holder in self._holders.items() if holder is engine]:
                 del self._holders[key]
 
@@ -205,12 +267,15 @@ class EngineGroup:
                     stalled=m.stalled + v.stalled,
                     oldest_age_seconds=max(m.oldest_age_seconds, v.oldest_age_seconds),
                     due_next_hour=m.due_next_hour + v.due_next_hour,
-                    arrivals_total=m.arrivals_total + v.arrivals_total,
-                    departures_total=m.departures_total + v.departures_total,
+                    arrivals_total=0,  # set below
+                    departures_total=0,
                     bottleneck_score=max(m.bottleneck_score, v.bottleneck_score),
                     terminal=m.terminal or v.terminal,
                 )
-        yield from merged.values()
+        flows = self._counted().flows
+        for key, v in merged.items():
+            a, d = flows.get(key, (0, 0))
+            yield replace(v, arrivals_total=a, departures_total=d)
 
     def baseline_views(self) -> Iterator[BaselineView]:
         """Per key, the baseline of the partition that has learned the most (the best-informed one)."""
@@ -237,36 +302,26 @@ class EngineGroup:
         yield from merged.values()
 
     def histogram_views(self) -> Iterator[HistogramView]:
-        merged: dict[tuple[str, str, str], HistogramView] = {}
-        for eng in self._ordered():
-            for v in eng.histogram_views():
-                key = (v.workflow, v.stage, v.segment)
-                m = merged.get(key)
-                merged[key] = v if m is None else HistogramView(
-                    v.workflow,
-                    v.stage,
-                    v.segment,
-                    [a + b for a, b in zip(m.bucket_counts, v.bucket_counts, strict=True)],
-                    m.sum_seconds + v.sum_seconds,
-                    m.count + v.count,
-                )
-        yield from merged.values()
+        yield from self._counted().durations.values()
 
     @property
     def counters(self) -> Counters:
-        total = Counters()
-        for eng in self._ordered():
-            # the three dicts differ only in key type; the sum is the same for each
-            pairs: tuple[tuple[dict[Any, int], dict[Any, int]], ...] = (
-                (eng.counters.events, total.events),
-                (eng.counters.anomalies, total.anomalies),
-                (eng.counters.overflow, total.overflow),
-                (eng.counters.expired, total.expired),
-            )
-            for src, dst in pairs:
-                for k, n in src.items():
-                    dst[k] = dst.get(k, 0) + n
-        return total
+        return self._counted().counters
+
+    def events_taken(self) -> int:
+        """Events the partitions' engines have taken (every outcome), over their whole history: restored
+        with each partition, not only counted in this process as ``counters`` are."""
+        return sum(sum(eng.counters.events.values()) for eng in self.engines.values())
+
+    def _counted(self) -> Tally:
+        """What the partitions' engines counted in this process (see ``_taken``), in partition order (a
+        float sum that only grows scrape to scrape)."""
+        t = Tally()
+        t.add(self._given_up)
+        for p, eng in sorted(self.engines.items()):
+            t.add(eng)
+            t.add(self._taken[p], -1)
+        return t
 
     def item_view(self, entity_id: str, now: float) -> ItemView | None:
         for eng in self._ordered():

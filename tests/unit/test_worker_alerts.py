@@ -14,7 +14,7 @@ from faust.types import TP
 from monitor.config import load_settings
 from monitor.events import Alert
 from streams.app import BEHIND_PROGRESS_SECONDS, Worker
-from tests.unit.test_engine import ev, feed, normal_history
+from tests.unit.test_engine import DAY, ev, feed, normal_history
 
 SETTINGS = load_settings(
     None,
@@ -22,6 +22,9 @@ SETTINGS = load_settings(
     workflows={"sales": {"terminal_stages": ["won"], "calendar": {"mode": "wall"}}},
     alertmanager={"urls": ["http://127.0.0.1:9"]},  # never reached: nothing here delivers
 )
+
+
+T_LAST = normal_history()[-1].timestamp
 
 
 def worker(published: list[Alert]) -> Worker:
@@ -125,3 +128,50 @@ def test_a_restored_partitions_firing_alerts_are_resent_within_two_intervals_how
     assert [(x.alert_id, x.status) for x in sent] == [(page.alert_id, "firing")]
     b.resend_restored()
     assert len(sent) == 1  # once
+
+
+def test_a_workers_counters_never_fall_as_partitions_come_and_go():
+    """Each engine's totals are its partition's whole history, restored with it: summed over the partitions
+    a worker holds, they fell at every revoke (a counter reset to Prometheus, and to ``rate`` a burst of
+    all the rest) and jumped at every assignment. The worker exports what its engines counted while it
+    held them; its health still says how many events the partitions have taken in all."""
+    import time as _time
+
+    from prometheus_client import CollectorRegistry
+
+    from monitor.engine import Engine
+    from monitor.metrics import create
+    from streams.group import EngineGroup
+
+    def engine(seed: int) -> Engine:
+        e = Engine(SETTINGS)
+        feed(e, normal_history(seed=seed))
+        return e
+
+    group = EngineGroup()
+    registry = CollectorRegistry()
+    create(registry, lambda: group, _time.time)
+
+    def exported() -> dict[str, float]:
+        names = {"events": ("stagewatch_events_total", {"workflow": "sales", "outcome": "accepted"}),
+                 "durations": ("stagewatch_stage_duration_seconds_count",
+                               {"workflow": "sales", "stage": "contract", "segment": "smb"}),
+                 "arrivals": ("stagewatch_stage_arrivals_total", {"workflow": "sales", "stage": "contract"})}
+        return {k: registry.get_sample_value(n, labels) or 0.0 for k, (n, labels) in names.items()}
+
+    e0, e1 = engine(1), engine(2)
+    group.join(0, e0)
+    group.join(1, e1)
+    assert exported() == {"events": 0.0, "durations": 0.0, "arrivals": 0.0}  # restored: counted elsewhere
+    t = T_LAST + DAY
+    for k, e in enumerate((e0, e1)):  # one more deal each
+        e.process(ev(f"new-{k}", "lead", t))
+        e.process(ev(f"new-{k}", "contract", t + 60))
+        e.process(ev(f"new-{k}", "won", t + DAY))
+    after_events = exported()
+    assert after_events == {"events": 6.0, "durations": 2.0, "arrivals": 2.0}
+    group.leave(1)  # revoked
+    assert exported() == after_events  # what partition 1 counted here stays counted
+    group.join(1, Engine.restore(e1.snapshot(), SETTINGS))  # back (a rebalance gives it to us again)
+    assert exported() == after_events
+    assert group.events_taken() == sum(sum(e.counters.events.values()) for e in (e0, e1))
