@@ -259,8 +259,13 @@ class Worker:
                     hole = worker.hole_before(m)
                     if hole is None or await worker.fill_hole(m.topic, m.partition, *hole):
                         break
+                    if m.partition not in worker.group.engines:
+                        # revoked while its hole was read: the partition's next owner takes the record
+                        # (asked again, ``hole_before`` would restore the partition's engine here: a
+                        # second owner, writing its checkpoints and judging its items)
+                        break
                 if m.partition not in worker.group.engines:
-                    continue  # revoked while its hole was read: the partition's next owner takes it
+                    continue
                 worker.handle(event)
                 if worker.ack_due:  # not after every event: the scan of pending events is O(pending)
                     worker.ack_due = False

@@ -1,8 +1,9 @@
-"""Which worker speaks to Alertmanager for a partition's firing alerts, and when: after a rebalance the
-partition's next owner (not the last one too), and after a restore only once the replay of the records
-past the checkpoint has resolved what the last process already resolved. Service-free: the real
-worker, engine, checkpoint and sink, with no broker and no delivery (what the sink holds to send is
-what Alertmanager would be told)."""
+"""What a worker does for a partition as partitions come and go: which worker speaks to Alertmanager for
+its firing alerts, and when (after a rebalance the partition's next owner, not the last one too; after
+a restore only once the replay of the records past the checkpoint has resolved what the last process
+already resolved); counters that never fall; a partition revoked while its hole was read stays gone.
+Service-free: the real worker, engine, checkpoint, sink and agent, with no broker and no delivery (what
+the sink holds to send is what Alertmanager would be told)."""
 
 from __future__ import annotations
 
@@ -175,3 +176,69 @@ def test_a_workers_counters_never_fall_as_partitions_come_and_go():
     group.join(1, Engine.restore(e1.snapshot(), SETTINGS))  # back (a rebalance gives it to us again)
     assert exported() == after_events
     assert group.events_taken() == sum(sum(e.counters.events.values()) for e in (e0, e1))
+
+
+def test_a_partition_revoked_while_its_hole_is_read_is_not_taken_back():
+    """Records 5..7 never reached the worker; while it reads them from the broker the partition is revoked.
+    The record that revealed the hole is the next owner's: asked again for holes, the worker restored the
+    partition's engine from its table and kept it, writing checkpoints into a changelog partition
+    another worker owns and judging items it no longer holds."""
+    import json as _json
+    from types import SimpleNamespace
+
+    import streams.app as app_mod
+
+    settings = load_settings(None, engine={"allowed_lateness_seconds": 0}, topics={"partitions": 1})
+    topic = settings.topics.events[0]
+    now = time.time()
+
+    def record(offset: int) -> SimpleNamespace:
+        value = _json.dumps({"event_id": f"e{offset}", "workflow": "sales", "entity_id": "deal-1",
+                             "stage": f"s{offset}", "timestamp": now - 1000 + offset}).encode()
+        return SimpleNamespace(topic=topic, partition=0, offset=offset, key=b"deal-1", value=value)
+
+    def delivered(msg: SimpleNamespace) -> SimpleNamespace:
+        return SimpleNamespace(message=msg)
+
+    a = Worker(settings)
+    a._send_changelog = lambda writes: asyncio.sleep(0)  # type: ignore[method-assign]
+    for offset in range(5):
+        a.handle(delivered(record(offset)))
+    asyncio.run(a.checkpoint(force=True))
+    b = Worker(settings)
+    b.table.data.update(a.table.data.items())
+    writes: list[object] = []
+
+    async def changelog(w: list[object]) -> None:
+        writes.extend(w)
+
+    b._send_changelog = changelog  # type: ignore[method-assign]
+
+    def read_slowly(_settings: object, _topic: str, _p: int, first: int, end: int, timeout: float = 15.0) -> list:
+        time.sleep(0.3)  # the broker read, during which the rebalance happens
+        return [record(o) for o in range(first, end)]
+
+    class Stream:
+        def noack(self) -> Stream:
+            return self
+
+        async def events(self):  # type: ignore[no-untyped-def]
+            yield delivered(record(8))
+
+    async def main() -> None:
+        async def rebalance() -> None:
+            await asyncio.sleep(0.1)
+            await b.app.on_partitions_revoked.send(revoked={TP(topic, 0)})
+
+        revoke = asyncio.ensure_future(rebalance())
+        await b.app.agents[f"{settings.worker.app_id}-events"].fun(Stream())
+        await revoke
+        await b.checkpoint()
+
+    fetch = app_mod.fetch_range
+    app_mod.fetch_range = read_slowly
+    try:
+        asyncio.run(main())
+    finally:
+        app_mod.fetch_range = fetch
+    assert b.group.engines == {} and b.applied == {} and writes == []
