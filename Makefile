@@ -16,8 +16,9 @@ OLD_CARGO_ENV := if cargo --version | awk '{split($$2, v, "."); exit !(v[1] == 1
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends
 
-.PHONY: venv deps test test-fast lint bench demo
+.PHONY: venv deps test-deps test test-fast lint bench demo
 
 # the engine's per-event Python compiled by mypyc (core/mypyc_build.py), rebuilt when its source changed;
 # without a C compiler it stays plain Python (slower, the same results)
@@ -27,25 +28,29 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml Cargo.toml Cargo.lock $(wildcard core/src/*.rs)
 	@command -v cargo >/dev/null || { echo "installing Debian packages cargo rustc (no Rust toolchain found)"; \
 	  $(SUDO) apt-get update && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y cargo rustc gcc libc6-dev; }
+	  $(APT_INSTALL) cargo rustc gcc libc6-dev; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -c "import pathlib, sys, sysconfig; sys.exit(not pathlib.Path(sysconfig.get_paths()['include'], 'Python.h').exists())" \
 	  || { echo "installing Debian package python3.11-dev (C headers: the compiled engine, core/mypyc_build.py)"; \
-	  $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y python3.11-dev gcc; }
+	  $(SUDO) apt-get update && $(APT_INSTALL) python3.11-dev gcc; }
 	$(OLD_CARGO_ENV); $(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-# Prometheus + Alertmanager + Chromium (report test) (Debian packages) when missing, then the Kafka broker jars.
+# Prometheus + Alertmanager (Debian packages, without the packages they only recommend) when missing,
+# then the Kafka broker jars. The tests also need Chromium (the HTML report's browser test).
 deps: venv
 	@if command -v prometheus >/dev/null && command -v promtool >/dev/null \
-	    && command -v prometheus-alertmanager >/dev/null && command -v chromium >/dev/null; then :; else \
-	  echo "installing Debian packages prometheus prometheus-alertmanager chromium"; \
-	  $(SUDO) apt-get update && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus prometheus-alertmanager chromium; \
+	    && command -v prometheus-alertmanager >/dev/null; then :; else \
+	  echo "installing Debian packages prometheus prometheus-alertmanager"; \
+	  $(SUDO) apt-get update && $(APT_INSTALL) prometheus prometheus-alertmanager; \
 	fi
 	$(BIN)/python -m monitor.stack ensure
 
-test: deps
+test-deps: deps
+	@command -v chromium >/dev/null || { echo "installing Debian package chromium (the HTML report's browser test)"; \
+	  $(SUDO) apt-get update && $(APT_INSTALL) chromium; }
+
+test: test-deps
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q tests/
 

@@ -74,6 +74,8 @@ def main() -> None:
     if args.if_stale and up_to_date(root):
         return
     clean(root)
+    print(f"mypyc_build: compiling {', '.join(COMPILED)} to C (5-10 minutes on two cores; again only when "
+          "one of them changes) ...", flush=True)
     try:
         build(root)
     except (Exception, SystemExit) as exc:  # setuptools reports compiler failures as SystemExit

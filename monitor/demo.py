@@ -111,8 +111,8 @@ def run_demo(duration: float = 120.0, ui: bool = True, run_dir: Path = Path("run
     result = DemoResult()
     speed = DEMO_PERIOD_DAYS * 86400 / duration
     sim = simulate("slowdown", items=items, seed=7, speed=speed, period_days=DEMO_PERIOD_DAYS)
-    console.print(f"[bold]starting Kafka, Prometheus and Alertmanager[/bold] in {run_dir} ...")
-    with Stack(run_dir) as stack:
+    console.print(f"[bold]starting Kafka, Prometheus and Alertmanager[/bold] in {run_dir} (emptied first) ...")
+    with Stack(run_dir, fresh=True) as stack:  # an earlier run's topics and metrics would add to this one's
         # a default Stack runs all three processes, so their addresses are set
         assert stack.kafka_bootstrap is not None and stack.alertmanager_url is not None
         port = free_port()
@@ -128,7 +128,7 @@ def run_demo(duration: float = 120.0, ui: bool = True, run_dir: Path = Path("run
                 "item view": f"{worker.url}/items/<entity_id>",
             }
             for k, v in result.urls.items():
-                console.print(f"  {k:13} {v}")
+                console.print(f"  {k:13} {v}", soft_wrap=True)  # a link broken over lines does not open
             settings = load_settings(None, **cfg)
             sent = [0]
             stop = threading.Event()
@@ -157,11 +157,15 @@ def run_demo(duration: float = 120.0, ui: bool = True, run_dir: Path = Path("run
                 console.print("stopping ...")
             stop.set()
             thread.join(timeout=10)
+            console.print("collecting what fired (Alertmanager, Prometheus, the alerts topic) ...")
             time.sleep(3.0)  # one more scrape and one more Alertmanager push
             result.events_sent = sent[0]
             _collect(result, stack, worker.url)
             result.fired_by_kind = _fired_on_topic(settings)
+            console.print("stopping the worker, Kafka, Prometheus and Alertmanager ...")
     _print_summary(console, result)
+    console.print(f"Everything is stopped (the links above no longer answer); logs and data stay in {run_dir} "
+                  "until the next demo.", soft_wrap=True)
     return result
 
 

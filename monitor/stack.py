@@ -624,9 +624,11 @@ class Stack:
         scrape_targets: Sequence[str] = (),
         detach: bool = False,
         timeout: float = 120.0,
+        fresh: bool = False,
     ) -> None:
         self.run_dir = Path(run_dir).resolve()
         self.detach = detach
+        self.fresh = fresh  # start from an empty run_dir: no topics, state or metrics of an earlier run
         self.timeout = timeout
         self.kafka = KafkaProcess(self.run_dir) if kafka else None
         self.alertmanager = AlertmanagerProcess(self.run_dir) if alertmanager else None
@@ -665,6 +667,8 @@ class Stack:
         existing = read_stack_file(self.run_dir)
         if existing and any(_owned_pid_alive(self.run_dir, c.get("pid")) for c in _components(existing)):
             raise StackError(f"a stack is already running from {self.run_dir}; stop it with: stagewatch down")
+        if self.fresh:
+            self._empty_run_dir()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.kafka is not None and self.kafka.jars is None:
             self.kafka.jars = ensure_kafka_jars()
@@ -679,6 +683,23 @@ class Stack:
             self.stop()
             raise
         return self
+
+    def _empty_run_dir(self) -> None:
+        """Remove what an earlier stack left in ``run_dir``, and nothing else: a directory holding anything
+        but the services' own directories (``--run-dir`` pointed somewhere else by mistake) is refused."""
+        if not self.run_dir.is_dir():
+            return
+        own = {STACK_FILE, "kafka", "prometheus", "alertmanager", "worker"}
+        foreign = sorted(p.name for p in self.run_dir.iterdir() if p.name not in own)
+        if foreign:
+            raise StackError(f"{self.run_dir} holds files that are not a stack's ({', '.join(foreign[:5])}): "
+                             "not emptied; pick an empty or new directory")
+        for name in own:
+            path = self.run_dir / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
 
     def stop(self) -> None:
         """Stop every process (Prometheus first, Kafka last) and remove stack.json."""

@@ -15,6 +15,7 @@ import yaml
 from monitor.stack import (
     JAVA_INSTALL_HINT,
     KafkaProcess,
+    Stack,
     StackError,
     down,
     ensure_kafka_jars,
@@ -140,3 +141,23 @@ def test_down_signals_only_processes_that_belong_to_the_run_dir(tmp_path: Path) 
     finally:
         foreign.kill()
         foreign.wait()
+
+
+def test_a_fresh_stack_empties_an_earlier_runs_directory_and_refuses_any_other(tmp_path):
+    """`make demo` twice: the second run started on the first one's topics and metrics and reported both
+    runs' alerts as its own. The demo's stack now starts from an empty run directory, and a
+    directory holding anything else (``--run-dir`` pointed at a home by mistake) is left alone."""
+    earlier = tmp_path / "demo"
+    for name in ("kafka/data", "prometheus/data", "alertmanager", "worker/data"):
+        (earlier / name).mkdir(parents=True)
+    (earlier / "kafka/data/events-0.log").write_bytes(b"x")
+    (earlier / "stack.json").write_text("{}")
+    Stack(earlier, fresh=True)._empty_run_dir()
+    assert list(earlier.iterdir()) == []
+    home = tmp_path / "home"
+    (home / "kafka").mkdir(parents=True)
+    (home / "notes.txt").write_text("mine")
+    with pytest.raises(StackError, match="notes.txt"):
+        Stack(home, fresh=True)._empty_run_dir()
+    assert sorted(p.name for p in home.iterdir()) == ["kafka", "notes.txt"]
+    Stack(tmp_path / "new", fresh=True)._empty_run_dir()  # nothing there yet: nothing to do
