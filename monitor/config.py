@@ -77,6 +77,13 @@ class StageConfig(_Frozen):
     severity: Literal["page", "ticket", "info"] | None = None
     terminal: bool | None = None
 
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> StageConfig:
+        lo, hi = self.min_threshold_seconds, self.max_threshold_seconds
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError(f"min_threshold_seconds ({lo:g}) is above max_threshold_seconds ({hi:g})")
+        return self
+
 
 class WorkflowConfig(_Frozen):
     terminal_stages: tuple[str, ...] = ()

@@ -559,6 +559,8 @@ class Engine:
                     self._count(wfname, "accepted")
                     return
                 del self.closed[ev.entity_id]
+                if self.dirty is not None:
+                    self.dirty.add(ev.entity_id)
         else:
             if ev.event_id in item.ids:
                 self._count(wfname, "duplicate")
@@ -750,7 +752,9 @@ class Engine:
         if self.ec.recently_closed:
             self.closed[item.entity_id] = (ts, item.ids)
             if len(self.closed) > self.ec.recently_closed:
-                self.closed.popitem(last=False)
+                forgotten = self.closed.popitem(last=False)[0]
+                if self.dirty is not None:
+                    self.dirty.add(forgotten)
 
     # --------------------------------------------------------------- limits
     def _sensitivity(self, st: StageState) -> float:
@@ -853,11 +857,11 @@ class Engine:
         first = self.heap.first_due()  # inf when empty
         if first < due:
             due = first
-        if self.lateness > 0:
-            # tick releases when the first buffered ts <= now - lateness; a second early absorbs float rounding
-            release = self._buffered_first() + self.lateness - 1.0
-            if release < due:
-                due = release
+        # tick releases when the first buffered ts <= now - lateness (inf when none); a second early absorbs
+        # float rounding
+        release = self._buffered_first() + self.lateness - 1.0
+        if release < due:
+            due = release
         return due
 
     def tick(self, now: float) -> list[Alert]:
@@ -865,12 +869,13 @@ class Engine:
         if (
             now < self.next_stage_check
             and self.heap.first_due() > now
-            and (self.lateness <= 0 or self._buffered_first() > now - self.lateness)
+            # (a buffer kept from a larger allowed lateness is released too: a reload, or a snapshot)
+            and (not (self.queue or self.buffer) or self._buffered_first() > now - self.lateness)
         ):
             self.clock = now if self.clock is None or now > self.clock else self.clock
             return []  # nothing due: the common case, kept cheap
         out: list[Alert] = []
-        if self.lateness > 0 and (self.queue or self.buffer):
+        if self.queue or self.buffer:
             out.extend(self._release(now - self.lateness))
         if self.clock is None or now > self.clock:
             self.clock = now
@@ -920,6 +925,7 @@ class Engine:
         st = item.state
         wf = item.wf
         if st.terminal:  # learned terminal after the item entered
+            self._let_go(item, now, out, f"{st.name} is where {wf.name} items end: {item.entity_id} is taken as done")
             self._close(item, now, out)
             return
         if now >= self._idle_at(item):
@@ -1582,17 +1588,20 @@ class Engine:
                     st.late_returns = 0
         for item in self.items.values():
             item.state.members[item.entity_id] = item
-        self.reconfigure(self.settings)
+        self._take_settings(self.settings)
 
     def snapshot_learned(self) -> bytes:
         """What was learned (baselines, detectors, stage alerts, counters), without the open items."""
         return pickle.dumps(self._state_dict(with_items=False), protocol=pickle.HIGHEST_PROTOCOL)
 
     def export_item(self, entity_id: str) -> bytes | None:
-        """One open item's state for a changelog; None when the item is closed (a tombstone)."""
+        """One entity's state for a changelog: its open item, or when it closed and its latest event ids
+        while it is remembered among the recently closed (a duplicate of its events is no reopening, a
+        restart later too); None when neither (a tombstone)."""
         item = self.items.get(entity_id)
         if item is None:
-            return None
+            closed = self.closed.get(entity_id)
+            return None if closed is None else pickle.dumps(closed, protocol=pickle.HIGHEST_PROTOCOL)
         st = item.state
         alerts = [
             self.active[a]
@@ -1626,9 +1635,14 @@ class Engine:
         for wf in engine.workflows.values():
             for st in wf.states.values():
                 st.wip = st.stalled = st.held = 0
+        closed: list[tuple[float, str, tuple[str, ...]]] = []
         for entity_id, raw in items:
+            record = pickle.loads(raw)  # noqa: S301 - our own changelog
+            if len(record) == 2:  # a recently closed entity: (closed at, its latest event ids)
+                closed.append((record[0], entity_id, record[1]))
+                continue
             (wfname, stage, waiting_on, segment, entered_at, last_ts, fired, fired_limit, ids, suspect, held,
-             slow_alert, alerts, due) = pickle.loads(raw)  # noqa: S301 - our own changelog
+             slow_alert, alerts, due) = record
             wf = engine._workflow(wfname)
             st = engine._state(wf, stage, waiting_on)
             item = Item(entity_id, wf, st, segment, entered_at)
@@ -1645,6 +1659,9 @@ class Engine:
                 engine._push(item, due)  # the same judgement time as before the restart
             elif not fired:
                 engine._schedule(item, now)
+        closed.sort()  # the order they closed in: the longest closed are forgotten first, as before
+        for at, entity_id, ids in closed:
+            engine.closed[entity_id] = (at, ids)
         return engine
 
     def _read_settings(self, settings: Settings) -> None:
@@ -1658,9 +1675,42 @@ class Engine:
         self.drift_enabled = ec.drift_enabled
         self.max_open_items = ec.max_open_items
 
-    def reconfigure(self, settings: Settings) -> None:
-        """Apply new settings (thresholds, mutes, severities) keeping everything learned."""
+    def reconfigure(self, settings: Settings) -> list[Alert]:
+        """Apply new settings keeping everything learned; returns the alerts the change fires or resolves.
+        What a user changes takes effect now, not at each item's next deadline: open items are judged
+        again against their new limits (a lowered limit pages now; items that crossed the limit of a
+        stage while it was muted page once it is not), the pages of a stage muted now resolve, the
+        items of a stage made terminal are done, a stage no longer configured terminal is not (unless
+        it was learned to be one), configured working hours taken away go back to wall time (learned
+        again where the calendar is ``auto``), feedback factors stay within the new bound, and the
+        events a shorter allowed lateness no longer holds back are applied."""
+        ended = self._take_settings(settings)
+        out: list[Alert] = []
+        if self.queue or self.buffer:
+            assert self.max_ts is not None
+            out.extend(self._release(self.max_ts - self.lateness if self.lateness > 0 else math.inf))
+        now = self.clock
+        if now is None:  # never ticked: no item was judged yet
+            return out
+        for st in ended:
+            why = f"{st.name} is where {st.wf.name} items end (settings): {{}} is taken as done"
+            for item in self._items_in(st):
+                self._let_go(item, now, out, why.format(item.entity_id))
+                self._close(item, now, out)
+        for item in list(self.items.values()):
+            st = item.state
+            if item.fired and (st.cfg.mute or item.wf.cfg.mute):
+                self._let_go(item, now, out, f"{st.name} of {item.wf.name} is muted in the settings")
+                item.fired = False
+            if not item.fired:
+                self._schedule(item, now)
+        return out
+
+    def _take_settings(self, settings: Settings) -> list[StageState]:
+        """The settings in force from now on (a reload, a restore); returns the stage-states they make
+        terminal."""
         self._read_settings(settings)
+        ended: list[StageState] = []
         for wf in self.workflows.values():
             old_calendar = wf.cfg.calendar
             wf.cfg = settings.workflow(wf.name)
@@ -1668,14 +1718,23 @@ class Engine:
                 wf.zones = None
             elif wf.zones is None:  # the settings no longer name the zone: the timestamps may
                 wf.zones = ZoneFinder()
-            if wf.cfg.calendar != old_calendar and wf.set_calendar(wf.cfg.calendar):
-                self._remeasure(wf)
+            if wf.cfg.calendar != old_calendar:
+                hours_gone = old_calendar.mode == "business" and wf.cfg.calendar.mode == "auto" and wf.business
+                if hours_gone:
+                    wf.clock, wf.business = WallClock(), False
+                if wf.set_calendar(wf.cfg.calendar) or hours_gone:
+                    self._remeasure(wf)
             wf.follow_zone(wf.zone())
             for st in wf.states.values():
+                learned_end = st.terminal and not st.configured_terminal
                 st.cfg = settings.stage(wf.name, st.stage)
                 st.configured_terminal = bool(st.cfg.terminal) or st.stage in wf.cfg.terminal_stages
-                st.terminal = st.terminal or st.configured_terminal
-
+                if st.configured_terminal and not st.terminal:
+                    ended.append(st)
+                st.terminal = learned_end or st.configured_terminal
+        most = self.ec.feedback_max_factor
+        self.feedback_factor = {k: min(f, most) for k, f in self.feedback_factor.items()}
+        return ended
 
 
 def check_step(step: float) -> float:

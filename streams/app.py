@@ -66,6 +66,8 @@ LOOP_SLICE_SECONDS = 0.005
 # a partition with records left to apply has made progress within this many seconds: it is working
 # through a backlog (``Worker.behind``); beyond, its tail is transaction markers or a stuck tail
 BEHIND_PROGRESS_SECONDS = 5.0
+OUTPUT_WAIT_SECONDS = 10.0  # a checkpoint waits this long for its alerts and DLQ records to be delivered
+IN_FLIGHT_PRUNE = 1000  # delivered ones are dropped from the list of outputs in flight past this many
 WAKE_KEY = b"stagewatch-wake"  # key of the worker's own wake records on the feedback topic
 WAKE_EVERY = 10.0  # seconds between wake records for a partition that still has no engine
 
@@ -165,6 +167,9 @@ class Worker:
         self.empty_holes: dict[str, int] = {}  # input topic -> holes that held no record (``fill_hole``)
         self.woken: dict[int, float] = {}  # partition -> monotonic time its last wake record was sent
         self.restored_at: dict[int, float] = {}  # partition -> monotonic time restored, its alerts not re-sent yet
+        # alerts and DLQ records handed to the producer whose delivery is not confirmed yet: the records
+        # they come from are acked only once they are (``_outputs_delivered``)
+        self.in_flight: list[asyncio.Future[Any]] = []
         self.learned_at: dict[int, float] = {}  # partition -> monotonic time of its last learned-state write
         self.checkpoint_lock = asyncio.Lock()
         self.ack_due = False  # pending holds events already covered (skipped on redelivery): ack them
@@ -277,7 +282,10 @@ class Worker:
         @app.agent(self.feedback_topic, name=f"{self.settings.worker.app_id}-feedback")
         async def feedback(stream: Any) -> None:
             async for event in stream.events():
-                worker.apply_feedback(event)
+                if worker.apply_feedback(event):
+                    # in a checkpoint before Faust acks the record (when the next one is taken): acked
+                    # first, a crash in the seconds before the next checkpoint lost the verdict
+                    await worker.checkpoint(force=True)
 
         if not self.event_clock:
 
@@ -449,7 +457,8 @@ class Worker:
                 eng = Engine(self.settings, scope)
         eng.dirty = set()
         if rec.learned is not None or rec.items:
-            log.info("partition %s: recovered %d open items", partition, len(rec.items))
+            log.info("partition %s: recovered %d open items (and %d recently closed)", partition,
+                     eng.open_items, len(rec.items) - eng.open_items)
         return eng
 
     # ---------------------------------------------------------------- hot path
@@ -576,8 +585,9 @@ class Worker:
                 assert applied is not None and high is not None
                 await self.fill_hole(tp.topic, tp.partition, applied + 1, high)
 
-    def apply_feedback(self, event: Any) -> None:
-        """Ops judged an alert: nudge the limit of that stage in the engine that owns the item."""
+    def apply_feedback(self, event: Any) -> bool:
+        """Ops judged an alert: nudge the limit of that stage in the engine that owns the item. True when a
+        verdict changed the learned state (not for a wake record or a bad record)."""
         from monitor.engine import state_name
         from monitor.feedback import decode_feedback
 
@@ -586,17 +596,18 @@ class Worker:
             # our own wake record (``wake_unrestored``): the streams run, so this partition's table
             # data is recovered; restoring its engine lets the timer judge its open items
             self.engine_for(msg.partition)
-            return
+            return False
         try:
             fb = decode_feedback(msg.value or b"")
         except msgspec.DecodeError as exc:
             self.dead_letter(msg, msg.value or b"", f"invalid feedback record: {exc}")
-            return
+            return False
         self.feedback_changed.add(msg.partition)  # saved by the next checkpoint even if no event comes
         factor = self.engine_for(msg.partition).feedback(
             fb.workflow, state_name(fb.stage, fb.waiting_on), fb.segment, fb.verdict)
         log.info("feedback on %s (%s): limit factor for %s/%s/%s now %.2f", fb.alert_id,
                  "right" if fb.verdict else "false", fb.workflow, fb.stage, fb.segment, factor)
+        return True
 
     def _partition_of(self, entity_id: str) -> int:
         cache = self.partition_cache
@@ -633,12 +644,36 @@ class Worker:
         headers.append(("source_partition", str(partition).encode()))
         if offset is not None:
             headers.append(("source_offset", str(offset).encode()))
-        self.dlq_topic.send_soon(key=key, value=raw, headers=headers)
+        self._sending(self.dlq_topic.send_soon(key=key, value=raw, headers=headers))
+
+    def _sending(self, sent: Any) -> None:
+        if isinstance(sent, asyncio.Future):
+            self.in_flight.append(sent)
+            if len(self.in_flight) > IN_FLIGHT_PRUNE:
+                self.in_flight = [f for f in self.in_flight if not f.done()]
+
+    async def _outputs_delivered(self) -> bool:
+        """Whether every alert and DLQ record published so far has reached the broker. Faust's producer
+        flush returns after a tenth of a second without a completed send, and does not count a message
+        being handed to the client: acked after it alone, the records they came from were committed
+        while a crash could still lose them."""
+        pending = [f for f in self.in_flight if not f.done()]
+        if pending:
+            _done, waiting = await asyncio.wait(pending, timeout=OUTPUT_WAIT_SECONDS)
+            pending = list(waiting)
+        failed = sum(1 for f in self.in_flight if f.done() and not f.cancelled() and f.exception() is not None)
+        if failed:  # the producer gave up on them; holding the input back would stop the partition for good
+            log.error("%d alerts or DLQ records could not be delivered to Kafka", failed)
+        self.in_flight = pending
+        if pending:
+            log.warning("%d alerts or DLQ records not yet delivered to Kafka after %.0f s: the records they "
+                        "come from are acked later", len(pending), OUTPUT_WAIT_SECONDS)
+        return not pending
 
     def publish(self, alerts: list[Alert]) -> None:
         whole = False
         for a in alerts:
-            self.alerts_topic.send_soon(key=a.alert_id.encode(), value=encode_alert(a))
+            self._sending(self.alerts_topic.send_soon(key=a.alert_id.encode(), value=encode_alert(a)))
             self.metrics.alerts_published.labels(kind=a.kind, status=a.status).inc()
             whole = whole or a.entity_id is None
         for sink in self.sinks:
@@ -744,7 +779,8 @@ class Worker:
         """Apply a changed settings file without a restart, keeping everything learned.
 
         Invalid settings are rejected with the reason (``/config``, the log, a metric) and the old
-        ones stay in force. Kafka, topics and web settings need a restart: they are reported, not applied.
+        ones stay in force. Kafka, topics, worker and Alertmanager settings need a restart: they are
+        reported, not applied.
         """
         from monitor.config import ConfigError, load_settings
 
@@ -761,11 +797,14 @@ class Worker:
             log.error("settings file rejected, the running settings stay in force: %s", exc)
             return False
         old = self.settings
-        restart = [k for k in ("kafka", "topics", "worker") if getattr(new, k) != getattr(old, k)]
+        # (the Alertmanager sink is built once, at the start: its URLs and intervals need a restart too)
+        restart = [k for k in ("kafka", "topics", "worker", "alertmanager") if getattr(new, k) != getattr(old, k)]
         # what needs a restart keeps its running value; the rest applies now
         self.settings = new.model_copy(update={k: getattr(old, k) for k in restart})
         for eng in self.group.engines.values():
-            eng.reconfigure(self.settings)
+            changed = eng.reconfigure(self.settings)
+            if changed:
+                self.publish(changed)
         self.config_status.update(applied=self.config_status["applied"] + 1, last_error=None, needs_restart=restart)
         self.metrics.config_reloads.labels(outcome="applied").inc()
         log.warning("settings reloaded from %s%s", self.config_path,
@@ -783,10 +822,16 @@ class Worker:
     def _write(self, writes: list[tuple[int, bytes, bytes | None]], partition: int, key: bytes,
                value: bytes | None) -> None:
         """Set a table key locally now; its changelog record goes out with the checkpoint's batch."""
+        data: Any = self.table.data
         if value is None:
-            self.table.data.pop(key, None)
+            data.pop(key, None)
+        elif hasattr(data, "_db_for_partition"):
+            # RocksDB: its store takes a key's partition from the stream event being processed, and a
+            # checkpoint runs outside of one (a timer, a tick, shutdown): every write failed
+            data._db_for_partition(partition).put(key, value)
+            data._key_index[key] = partition
         else:
-            self.table.data[key] = value
+            data[key] = value
         writes.append((partition, key, value))
 
     async def _send_changelog(self, writes: list[tuple[int, bytes, bytes | None]]) -> None:
@@ -839,6 +884,8 @@ class Worker:
         await self._send_changelog(writes)
         if marks:
             await self.app.producer.flush()
+            if not await self._outputs_delivered():
+                return  # covered (and acked) at a later checkpoint, once they are delivered
             self.covered.update(marks)
             if self.stream is not None:
                 await self.ack_covered(self.stream)

@@ -2,7 +2,8 @@
 
 Keys of partition ``p`` in the table (and its Kafka changelog):
 
-- ``p/i/<entity_id>``: one open item (absent once closed);
+- ``p/i/<entity_id>``: one open item; once it closed, when and its latest event ids while the engine
+  remembers it among the recently closed (its duplicates are no reopening); then absent;
 - ``p/learned/<gen>/<i>``: chunk ``i`` of generation ``gen``: the learned state *and the items changed
   since the previous checkpoint* (the delta), compressed;
 - ``p/learned``: the manifest: generation, chunk count, the input offsets the checkpoint covers.

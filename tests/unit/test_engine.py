@@ -723,3 +723,112 @@ def test_a_workflow_pickles_without_its_engine_and_old_snapshots_still_load():
     back = Engine.restore(eng.snapshot(), eng.settings)
     assert back.workflows["sales"].engine is back and back.open_items == eng.open_items
     assert len(pickle.dumps(eng.workflows)) < len(eng.snapshot())  # the items travel once, with the engine
+
+
+# --------------------------------------------------------------------------- settings reloaded at runtime
+
+
+def _reload_settings(stages=None, terminal=("won",), calendar=None, **engine):
+    base = {"warmup": 10, "allowed_lateness_seconds": 0, "silence_enabled": False, "backlog_enabled": False}
+    base.update(engine)
+    wf = {"terminal_stages": list(terminal), "calendar": calendar or {"mode": "wall"}}
+    if stages:
+        wf["stages"] = stages
+    return load_settings(None, engine=base, workflows={"sales": wf})
+
+
+def _warm(settings):
+    eng = Engine(settings)
+    history = normal_history()
+    feed(eng, history)
+    return eng, history[-1].timestamp
+
+
+def _ticks(eng, start, hours, entity=None):
+    out = [a for k in range(1, hours) for a in eng.tick(start + k * 3600)]
+    return [a for a in out if entity is None or a.entity_id == entity]
+
+
+def test_a_lower_limit_set_by_a_reload_pages_now_not_at_the_old_deadline():
+    eng, t = _warm(_reload_settings())
+    eng.process(ev("deal-42", "lead", t))
+    eng.process(ev("deal-42", "contract", t + 60))
+    assert eng.item_view("deal-42", t + 60).threshold_seconds > 5 * DAY
+    eng.tick(t + 2 * DAY)
+    assert eng.reconfigure(_reload_settings(stages={"contract": {"max_threshold_seconds": DAY}})) == []
+    paged = _ticks(eng, t + 2 * DAY, 48, "deal-42")
+    assert [(a.kind, a.status) for a in paged] == [("stalled", "firing")]
+    assert parse_timestamp(paged[0].at) <= t + 2 * DAY + 3600  # at the next tick, not after 10 days
+
+
+def test_muting_a_stage_resolves_its_pages_and_unmuting_pages_what_crossed_the_limit_meanwhile():
+    eng, t = _warm(_reload_settings())
+    eng.process(ev("deal-42", "lead", t))
+    eng.process(ev("deal-42", "contract", t + 60))
+    assert [a.status for a in _ticks(eng, t, 24 * 20, "deal-42")] == ["firing"]
+    now = t + 24 * 20 * 3600
+    resolved = eng.reconfigure(_reload_settings(stages={"contract": {"mute": True}}))
+    assert [(a.entity_id, a.status) for a in resolved] == [("deal-42", "resolved")]
+    assert resolved[0].details["resolution"] == "contract of sales is muted in the settings"
+    assert eng.active_alerts() == [] and _ticks(eng, now, 24 * 10) == []
+    later = now + 24 * 10 * 3600
+    assert eng.reconfigure(_reload_settings()) == []  # unmuted: the item, long past its limit, pages
+    assert [(a.entity_id, a.status) for a in _ticks(eng, later, 3)] == [("deal-42", "firing")]
+
+
+def test_a_stage_made_terminal_by_a_reload_ends_its_items_and_their_pages():
+    eng, t = _warm(_reload_settings())
+    eng.process(ev("deal-42", "lead", t))
+    eng.process(ev("deal-42", "contract", t + 60))
+    _ticks(eng, t, 24 * 20)
+    changed = eng.reconfigure(_reload_settings(terminal=("won", "contract")))
+    assert [(a.entity_id, a.status) for a in changed] == [("deal-42", "resolved")]
+    assert eng.open_items == 0 and eng.active_alerts() == []
+    eng.reconfigure(_reload_settings())  # and no longer terminal when the settings say so no more
+    st = eng.workflows["sales"].states[("contract", None)]
+    assert not st.terminal and not st.configured_terminal
+
+
+def test_a_lateness_lowered_to_zero_by_a_reload_applies_the_buffered_events_and_never_loops():
+    """An item's next event waited in the lateness buffer when a reload set the allowed lateness to 0:
+    the buffer was never released again and the item, still 'pending', was deferred by 0 seconds at its
+    deadline, forever (the worker's event loop froze)."""
+    eng, t = _warm(_reload_settings(allowed_lateness_seconds=300))
+    eng.tick(t + 100)
+    eng.process(ev("deal-7", "lead", t + 200))
+    eng.process(ev("deal-7", "contract", t + 260))
+    eng.tick(t + 700)
+    eng.process(ev("deal-7", "qualification", t + 5 * DAY))  # waits out the lateness
+    assert eng.pending == {"deal-7": 1}
+    eng.reconfigure(_reload_settings(allowed_lateness_seconds=0))
+    assert eng.pending == {} and eng.items["deal-7"].state.stage == "qualification"
+    _ticks(eng, t + 5 * DAY, 24 * 30)  # returns: no loop
+
+
+def test_a_buffer_restored_under_a_zero_lateness_is_released_by_the_next_tick():
+    eng, t = _warm(_reload_settings(allowed_lateness_seconds=300))
+    eng.tick(t + 100)
+    eng.process(ev("deal-7", "lead", t + 200))
+    eng.tick(t + 700)
+    eng.process(ev("deal-7", "contract", t + 5 * DAY))
+    restored = Engine.restore(eng.snapshot(), _reload_settings(allowed_lateness_seconds=0))
+    assert restored.pending == {"deal-7": 1}
+    assert restored.next_due() <= t + 5 * DAY
+    restored.tick(t + 5 * DAY + 60)
+    assert restored.pending == {} and restored.items["deal-7"].state.stage == "contract"
+
+
+def test_configured_working_hours_taken_away_go_back_to_wall_time_and_learning():
+    hours = {"mode": "business", "timezone": "UTC", "workdays": [0, 1, 2, 3, 4], "start_hour": 9, "end_hour": 17}
+    eng, t = _warm(_reload_settings(calendar=hours))
+    wf = eng.workflows["sales"]
+    assert wf.business
+    eng.reconfigure(_reload_settings(calendar={"mode": "auto", "timezone": "UTC"}))
+    assert not wf.business and wf.profile is not None and type(wf.clock).__name__ == "WallClock"
+
+
+def test_stage_bounds_out_of_order_are_refused():
+    from monitor.config import ConfigError
+
+    with pytest.raises(ConfigError, match="min_threshold_seconds .* above max_threshold_seconds"):
+        _reload_settings(stages={"contract": {"min_threshold_seconds": 100, "max_threshold_seconds": 10}})
