@@ -296,7 +296,8 @@ class EngineGroup:
                     workflow=v.workflow,
                     last_event_timestamp=max(m.last_event_timestamp, v.last_event_timestamp),
                     events_total=m.events_total + v.events_total,
-                    silent=m.silent and v.silent,
+                    # one partition pages a silence for all (the others hold back): silent when it does
+                    silent=m.silent or v.silent,
                     expected_gap_seconds=m.expected_gap_seconds or v.expected_gap_seconds,
                 )
         yield from merged.values()

@@ -347,3 +347,41 @@ def test_checkpoints_are_written_with_the_rocksdb_store(tmp_path):
     # (the store lists only the partitions assigned to the worker, none here: read the partition's database)
     written = w.table.data._db_for_partition(0).items()  # type: ignore[attr-defined]
     assert list(recover(0, list(written)).items) == ["deal-1"]
+
+
+def test_a_silence_paged_by_one_of_a_workers_partitions_shows_in_the_silent_gauge():
+    """One partition pages a source's silence for all; the others hold back. The worker's gauge was the
+    partitions' AND: 0 while the page fired, so the Prometheus rule on it never fired either."""
+    from prometheus_client import CollectorRegistry
+
+    from monitor.engine import Engine
+    from monitor.metrics import create
+    from streams.group import EngineGroup
+
+    settings = load_settings(None, engine={"warmup": 10, "allowed_lateness_seconds": 0, "silence_enabled": True,
+                                           "backlog_enabled": False},
+                             workflows={"sales": {"terminal_stages": ["won"], "calendar": {"mode": "wall"}}})
+    group = EngineGroup()
+    engines = [Engine(settings), Engine(settings)]
+    for p, e in enumerate(engines):
+        group.join(p, e)
+    history = normal_history(n=200)
+    fired: list[Alert] = []
+    next_tick = history[0].timestamp
+    for x in history:
+        while x.timestamp >= next_tick:
+            for e in engines:
+                fired += e.tick(next_tick)
+            next_tick += 600
+        fired += engines[int(x.entity_id[1:]) % 2].process(x)
+    now = history[-1].timestamp
+    fired = []  # the source stops here
+    while not any(a.kind == "source_silent" and a.status == "firing" for a in fired):
+        now += 3600
+        assert now < history[-1].timestamp + 10 * DAY, "the silence must be paged"
+        for e in engines:
+            fired += e.tick(now)
+    assert sorted(v.silent for e in engines for v in e.source_views(now)) == [False, True]
+    registry = CollectorRegistry()
+    create(registry, lambda: group, lambda: now)
+    assert registry.get_sample_value("stagewatch_source_silent", {"workflow": "sales"}) == 1.0
