@@ -164,7 +164,10 @@ def pipeline_overview() -> Dashboard:
             ),
             _panel(
                 "Anomalies by kind (per hour)",
-                [(f"sum by (workflow, kind) (increase(stagewatch_anomalies_total{{{WF}}}[1h]))", "{{workflow}} {{kind}}")],
+                # a rate over the panel's own interval: increase over a fixed hour left out what fell between
+                # the points once Grafana stepped by more than an hour (half of a 7-day range's anomalies)
+                [(f"3600 * sum by (workflow, kind) (rate(stagewatch_anomalies_total{{{WF}}}[$__rate_interval]))",
+                  "{{workflow}} {{kind}}")],
                 (16, 16, 8, 8),
                 drawStyle="bars",
                 fillOpacity=60,

@@ -310,6 +310,9 @@ def print_summary(summary: BacktestSummary, console: Any = None) -> None:
         kept = f"all are in {summary.dlq_path}" if summary.dlq_path else "give --dlq-out to keep them"
         console.print(f"[yellow]{summary.invalid:,} of {summary.invalid + summary.events_read:,} records were "
                       f"invalid ({kept}); the first: {summary.first_invalid}[/yellow]")
+        if summary.invalid > 1 and "truncated" in (summary.first_invalid or ""):
+            console.print("[yellow]JSONL holds one event object per line: is this one JSON document written over "
+                          "several lines?[/yellow]")
     elif not summary.events_read and not summary.invalid:
         console.print("[yellow]the file holds no events (empty, or only blank lines)[/yellow]")
     late = summary.outcomes.get("late", 0)

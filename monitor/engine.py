@@ -494,10 +494,10 @@ class Engine:
             self.on_late(ev, f"late: {why}; beyond the allowed lateness of "
                              f"{human_duration(self.lateness)}, not applied")
 
-    def _count(self, workflow: str, outcome: str) -> None:
+    def _count(self, workflow: str, outcome: str, n: int = 1) -> None:
         key = (workflow, outcome)
         ev = self.counters.events
-        ev[key] = ev.get(key, 0) + 1
+        ev[key] = ev.get(key, 0) + n
 
     def _workflow(self, name: str) -> WorkflowState:
         wf = self.workflows.get(name)
@@ -612,7 +612,9 @@ class Engine:
             if wf.ended:
                 self._returned(wf, ev.entity_id, ts)
             if len(self.items) >= self.max_open_items:
+                # heard (the source's rate learned it), but not tracked: not "accepted"
                 self._overflow("item")
+                self._count(wfname, "accepted", -1)
                 self._count(wfname, "dropped_capacity")
                 return
             segment = self._segment_stats(st, segment)[0] if segment not in st.segments else segment
@@ -1408,17 +1410,24 @@ class Engine:
     # ---------------------------------------------------------------- views
     def stage_views(self, now: float) -> Iterator[StageView]:
         oldest: dict[int, float] = {}
+        for item in self.items.values():  # every open item (a stalled one may have no next judgement)
+            age = now - item.entered_at
+            if age > oldest.get(id(item.state), 0.0):
+                oldest[id(item.state)] = age
+        # the items whose limit falls within the next hour (not the re-checks of warming or held ones)
         due: dict[int, int] = {}
         horizon = now + 3600
-        for _d, seq, item in self.heap.entries():
-            if item.seq != seq:
-                continue
-            key = id(item.state)
-            age = now - item.entered_at
-            if age > oldest.get(key, 0.0):
-                oldest[key] = age
-            if _d <= horizon and not item.fired:
-                due[key] = due.get(key, 0) + 1
+        limits: dict[tuple[int, str], float | None] = {}
+        for when, seq, item in self.heap.entries():
+            if when > horizon or item.seq != seq or item.fired:
+                continue  # judged next after the hour: its limit too (or it goes idle first)
+            st = item.state
+            at = (id(st), item.segment)
+            if at not in limits:
+                limits[at] = self._limit(st, item.segment)[0]
+            limit = limits[at]
+            if limit is not None and now < item.wf.clock.add_business(item.entered_at, limit) <= horizon:
+                due[id(st)] = due.get(id(st), 0) + 1
         for wf in self.workflows.values():
             total = sum((st.all.baseline.typical() or 0.0) * max(st.wip, 0) for st in wf.states.values()) or 1.0
             for st in wf.states.values():

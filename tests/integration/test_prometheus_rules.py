@@ -23,6 +23,7 @@ PLATFORM_ALERTS = {
     "StagewatchDLQRateHigh",
     "StagewatchSourceSilent",
     "StagewatchCardinalityOverflow",
+    "StagewatchItemsNotTracked",
     "StagewatchAlertSinkDropping",
 }
 

@@ -832,3 +832,41 @@ def test_stage_bounds_out_of_order_are_refused():
 
     with pytest.raises(ConfigError, match="min_threshold_seconds .* above max_threshold_seconds"):
         _reload_settings(stages={"contract": {"min_threshold_seconds": 100, "max_threshold_seconds": 10}})
+
+
+def test_stage_views_count_the_items_due_within_the_hour_and_the_oldest_of_all_open_items():
+    """``due_next_hour`` counted every judgement scheduled within the hour (warming re-checks, deferrals);
+    ``oldest_age_seconds`` only items with a next judgement (a stalled one with item_idle_days 0 has none)."""
+    warming = Engine(make_settings())  # three completions: no limit yet, items re-checked every few minutes
+    t = T0
+    for i in range(3):
+        for stage, dt in (("lead", 0), ("contract", 60), ("won", 60 + 2 * DAY)):
+            warming.process(ev(f"d{i}", stage, t + dt))
+        t += 3600
+    t += 3 * DAY
+    for i in range(5):
+        warming.process(ev(f"n{i}", "lead", t))
+        warming.process(ev(f"n{i}", "contract", t + 60))
+    warming.tick(t + 120)
+    assert all(v.due_next_hour == 0 for v in warming.stage_views(t + 120))
+
+    eng = Engine(make_settings(item_idle_days=0))
+    history = normal_history()
+    feed(eng, history)
+    t = history[-1].timestamp
+    eng.process(ev("deal-42", "lead", t))
+    eng.process(ev("deal-42", "contract", t + 60))
+    limit = eng.item_view("deal-42", t + 60).threshold_seconds
+    contract = lambda now: next(v for v in eng.stage_views(now) if v.stage == "contract")  # noqa: E731
+    assert contract(t + 60 + limit - 1800).due_next_hour == 1
+    assert contract(t + 60 + limit - 7200).due_next_hour == 0
+    assert [a.kind for a in eng.tick(t + 60 + limit + 600) if a.entity_id == "deal-42"] == ["stalled"]
+    assert contract(t + 30 * DAY).oldest_age_seconds >= 30 * DAY - 60
+
+
+def test_an_item_dropped_at_the_open_items_cap_is_not_counted_accepted():
+    eng = Engine(make_settings(max_open_items=2))
+    for i in range(5):
+        eng.process(ev(f"d{i}", "lead", T0 + i))
+    assert eng.counters.events[("sales", "accepted")] == 2
+    assert eng.counters.events[("sales", "dropped_capacity")] == 3
