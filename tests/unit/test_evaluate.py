@@ -13,6 +13,7 @@ from monitor.evaluate import (
     StaticSLA,
     Step,
     Truth,
+    alert_pages,
     evaluate,
     load_steps,
     print_evaluation,
@@ -158,7 +159,7 @@ def test_river_p99_waits_for_thirty_observations_then_pages_items_already_open()
     assert replay_pages(truth, steps, RiverP99(min_obs=31)) == []
 
 
-def test_static_sla_uses_the_first_thirty_days_and_pages_only_after_them():
+def test_static_sla_is_the_p99_of_the_first_thirty_days_in_force_over_the_whole_stream():
     truth = _truth(end=format_ts(T0 + 40 * 86400))
     steps = []
     for i in range(100):
@@ -169,7 +170,9 @@ def test_static_sla_uses_the_first_thirty_days_and_pages_only_after_them():
     sla = StaticSLA(truth, steps)
     assert sla.limits[("w", "s")] == pytest.approx(600 + 98.01, abs=0.01)
     pages = replay_pages(truth, steps, StaticSLA(truth, steps))
-    assert [(p.entity_id, p.at) for p in pages] == [("slow", T0 + 35 * 86400), ("other", T0 + 40 * 86400)]
+    # the slowest item of the first month (699 s) crosses it too: as a limit set from that month would
+    assert [(p.entity_id, p.at) for p in pages] == [
+        ("n99", T0 + 99 * 3600 + 699), ("slow", T0 + 35 * 86400), ("other", T0 + 40 * 86400)]
 
 
 def test_evaluate_end_to_end_on_simulated_files(tmp_path):
@@ -232,3 +235,29 @@ def test_alerts_paged_before_the_stalls_they_match_are_called_out(tmp_path):
     out = io.StringIO()
     print_evaluation(ev, Console(file=out, width=200))
     assert "the pages came before the stalls they match began (median -50.0 h)" in out.getvalue()
+
+
+def test_only_pages_of_open_items_count_and_only_stalls_that_began_in_the_stream():
+    """A slow_stage ticket comes once the item left its stage: no detection (the oracle and the
+    alternatives page open items only); a stall whose onset lies past the stream's end cannot be found
+    by anyone and is not in the recall."""
+    truth = _truth()
+    key = ("w", "e0", "s")
+    late = {**truth.anomalies[key], "entity_id": "late-1",
+            "entered_at": format_ts(truth.end - 3600)}  # onset 3 medians later: after the end
+    truth = Truth({**truth.doc, "anomalies": [truth.anomalies[key], late]})
+    assert truth.due == {key}
+    ticket = Alert(alert_id("slow_stage", key[0], key[2], key[1]), "slow_stage", "firing", key[0], key[2],
+                   key[1], None, format_ts(truth.end - 60), 1.0, 1.0, 1.0, 0.9, "ticket", "slow")
+    assert alert_pages([ticket]) == []
+    page = Page(key[0], key[1], key[2], truth.end - 60)
+    s = score_pages(truth, [page])
+    assert (s.recall, s.anomalies) == (1.0, 1)
+
+
+def test_the_oracle_leaves_the_items_whose_events_were_lost_alone():
+    """It cannot see their stage end (the event that would say so was lost): paging them counted false
+    pages against the limit the engine is compared with."""
+    truth = _truth()  # e3 and e9 lost their events from the start (no silence listed)
+    steps = [Step(T0 + i * H, "w", f"e{i}", "s", "x") for i in range(4)]
+    assert [p.entity_id for p in replay_pages(truth, steps, Oracle(truth, 2.0))] == ["e0", "e1", "e2"]
