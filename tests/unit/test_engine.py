@@ -744,6 +744,13 @@ def _warm(settings):
     return eng, history[-1].timestamp
 
 
+def _in_contract(eng, t):
+    """deal-42 enters contract at t + 60 on a warm engine; its limit there."""
+    eng.process(ev("deal-42", "lead", t))
+    eng.process(ev("deal-42", "contract", t + 60))
+    return eng.item_view("deal-42", t + 60).threshold_seconds
+
+
 def _ticks(eng, start, hours, entity=None):
     out = [a for k in range(1, hours) for a in eng.tick(start + k * 3600)]
     return [a for a in out if entity is None or a.entity_id == entity]
@@ -751,9 +758,7 @@ def _ticks(eng, start, hours, entity=None):
 
 def test_a_lower_limit_set_by_a_reload_pages_now_not_at_the_old_deadline():
     eng, t = _warm(_reload_settings())
-    eng.process(ev("deal-42", "lead", t))
-    eng.process(ev("deal-42", "contract", t + 60))
-    assert eng.item_view("deal-42", t + 60).threshold_seconds > 5 * DAY
+    assert _in_contract(eng, t) > 5 * DAY
     eng.tick(t + 2 * DAY)
     assert eng.reconfigure(_reload_settings(stages={"contract": {"max_threshold_seconds": DAY}})) == []
     paged = _ticks(eng, t + 2 * DAY, 48, "deal-42")
@@ -763,8 +768,7 @@ def test_a_lower_limit_set_by_a_reload_pages_now_not_at_the_old_deadline():
 
 def test_muting_a_stage_resolves_its_pages_and_unmuting_pages_what_crossed_the_limit_meanwhile():
     eng, t = _warm(_reload_settings())
-    eng.process(ev("deal-42", "lead", t))
-    eng.process(ev("deal-42", "contract", t + 60))
+    _in_contract(eng, t)
     assert [a.status for a in _ticks(eng, t, 24 * 20, "deal-42")] == ["firing"]
     now = t + 24 * 20 * 3600
     resolved = eng.reconfigure(_reload_settings(stages={"contract": {"mute": True}}))
@@ -778,8 +782,7 @@ def test_muting_a_stage_resolves_its_pages_and_unmuting_pages_what_crossed_the_l
 
 def test_a_stage_made_terminal_by_a_reload_ends_its_items_and_their_pages():
     eng, t = _warm(_reload_settings())
-    eng.process(ev("deal-42", "lead", t))
-    eng.process(ev("deal-42", "contract", t + 60))
+    _in_contract(eng, t)
     _ticks(eng, t, 24 * 20)
     changed = eng.reconfigure(_reload_settings(terminal=("won", "contract")))
     assert [(a.entity_id, a.status) for a in changed] == [("deal-42", "resolved")]
@@ -850,13 +853,8 @@ def test_stage_views_count_the_items_due_within_the_hour_and_the_oldest_of_all_o
     warming.tick(t + 120)
     assert all(v.due_next_hour == 0 for v in warming.stage_views(t + 120))
 
-    eng = Engine(make_settings(item_idle_days=0))
-    history = normal_history()
-    feed(eng, history)
-    t = history[-1].timestamp
-    eng.process(ev("deal-42", "lead", t))
-    eng.process(ev("deal-42", "contract", t + 60))
-    limit = eng.item_view("deal-42", t + 60).threshold_seconds
+    eng, t = _warm(make_settings(item_idle_days=0))
+    limit = _in_contract(eng, t)
     contract = lambda now: next(v for v in eng.stage_views(now) if v.stage == "contract")  # noqa: E731
     assert contract(t + 60 + limit - 1800).due_next_hour == 1
     assert contract(t + 60 + limit - 7200).due_next_hour == 0
