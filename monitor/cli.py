@@ -109,14 +109,16 @@ BootstrapOpt = typer.Option(None, "--bootstrap", help="Kafka bootstrap servers (
                             "prints the local one).")
 
 
-def _settings(config: Path | None, bootstrap: str | None = None, **overrides: Any):
-    """The settings of ``--config`` with the command line's overrides; a clear error, exit 2, when invalid."""
+def _settings(config: Path | None, bootstrap: str | None = None, tz: str | None = None, **overrides: Any):
+    """The settings of ``--config`` with the command line's overrides (``tz``: the local time of the
+    workflows the settings do not list); a clear error, exit 2, when invalid."""
     from monitor.config import ConfigError, load_settings
 
     if bootstrap:
         overrides["kafka"] = {"bootstrap_servers": bootstrap}
     try:
-        return load_settings(config, **overrides)
+        settings = load_settings(config, **overrides)
+        return settings if tz is None else settings.in_zone(tz)
     except ConfigError as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None
@@ -221,9 +223,7 @@ def backtest(
 
         raise typer.Exit(compare_command(compare, events, truth, as_json=json_summary, fmt=fmt, step=tick,
                                          mapping=mapping, feedback=feedback))
-    settings = _settings(config)
-    if tz is not None:  # the log's local time: its working hours are in that zone too
-        settings = settings.in_zone(tz)
+    settings = _settings(config, tz=tz)  # the log's local time: its working hours are in that zone too
     if not events.exists() or events.is_dir():
         typer.secho(f"{events}: {'a directory, not an events file' if events.exists() else 'no such file'}",
                     fg="red", err=True)
@@ -370,7 +370,8 @@ def worker(
         worker_overrides["clock"] = clock
     if web_port is not None:
         worker_overrides["web_port"] = web_port
-    settings = _settings(config, bootstrap, **({"worker": worker_overrides} if worker_overrides else {}))
+    overrides: dict[str, Any] = {"worker": worker_overrides} if worker_overrides else {}
+    settings = _settings(config, bootstrap, **overrides)
     run_worker(settings, loglevel=loglevel, config_path=config)
 
 
@@ -460,7 +461,7 @@ def report(
 
     mapping = _mapping(locals())
     _exit_on_sigterm()
-    settings = _settings(config) if tz is None else _settings(config).in_zone(tz)
+    settings = _settings(config, tz=tz)
     raise typer.Exit(report_command(events, out, settings, truth=truth, fmt=fmt, step=tick,
                                     sample_hours=sample_hours, mapping=mapping))
 

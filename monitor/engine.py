@@ -915,20 +915,24 @@ class Engine:
                     continue
                 self._learn_terminal(st, now)
                 if st.terminal:  # its items end here, a page on any of them was a false one
-                    why = f"{st.name} is where most {st.wf.name} items end: {{}} is taken as done"
-                    for item in self._items_in(st):
-                        self._let_go(item, now, out, why.format(item.entity_id))
-                        self._close(item, now, out)
+                    self._end_items(st, now, out, f"{st.name} is where most {st.wf.name} items end")
                     continue
                 if self.ec.backlog_enabled:
                     self._check_backlog(st, now, out)
+
+    def _end_items(self, st: StageState, now: float, out: list[Alert], why: str,
+                   items: list[Item] | None = None) -> None:
+        """The open items of ``st`` (or ``items``) are taken as done where they stand, a stage where items
+        end (``why``): their stalled pages resolve and they close."""
+        for item in self._items_in(st) if items is None else items:
+            self._let_go(item, now, out, f"{why}: {item.entity_id} is taken as done")
+            self._close(item, now, out)
 
     def _judge(self, item: Item, now: float, out: list[Alert]) -> None:
         st = item.state
         wf = item.wf
         if st.terminal:  # learned terminal after the item entered
-            self._let_go(item, now, out, f"{st.name} is where {wf.name} items end: {item.entity_id} is taken as done")
-            self._close(item, now, out)
+            self._end_items(st, now, out, f"{st.name} is where {wf.name} items end", [item])
             return
         if now >= self._idle_at(item):
             self._expire(item, now, out)
@@ -1702,10 +1706,7 @@ class Engine:
         if now is None:  # never ticked: no item was judged yet
             return out
         for st in ended:
-            why = f"{st.name} is where {st.wf.name} items end (settings): {{}} is taken as done"
-            for item in self._items_in(st):
-                self._let_go(item, now, out, why.format(item.entity_id))
-                self._close(item, now, out)
+            self._end_items(st, now, out, f"{st.name} is where {st.wf.name} items end (settings)")
         for item in list(self.items.values()):
             st = item.state
             if item.fired and (st.cfg.mute or item.wf.cfg.mute):
