@@ -1721,7 +1721,11 @@ class Engine:
         terminal."""
         self._read_settings(settings)
         ended: list[StageState] = []
+        warmup = self.ec.warmup
         for wf in self.workflows.values():
+            if wf.all.baseline.warmup != warmup:  # what is learned already pages after the new warm-up
+                for stats in (wf.all, *(seg for st in wf.states.values() for seg in (st.all, *st.segments.values()))):
+                    stats.baseline.warmup = warmup
             old_calendar = wf.cfg.calendar
             wf.cfg = settings.workflow(wf.name)
             if wf.cfg.calendar.zone_given:

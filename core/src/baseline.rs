@@ -519,6 +519,23 @@ impl DurationBaseline {
         self.censored_share()
     }
 
+    /// Completed durations needed before the baseline pages (a changed ``engine.warmup`` applied to
+    /// what is already learned): the limit used to censor is recomputed at once.
+    #[setter]
+    fn set_warmup(&mut self, warmup: i64) -> PyResult<()> {
+        if warmup < 3 {
+            return Err(PyValueError::new_err("DurationBaseline: warmup >= 3"));
+        }
+        if warmup != self.warmup {
+            self.warmup = warmup;
+            self.memo.clear();
+            if self.summary.is_some() {
+                self.refresh();
+            }
+        }
+        Ok(())
+    }
+
     #[getter(_floor)]
     fn budget_floor_value(&self) -> Option<f64> {
         self.floor

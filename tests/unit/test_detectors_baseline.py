@@ -423,3 +423,17 @@ def test_a_pickle_of_the_python_class_restores_exactly():
                        0.9403992901956952, 0.08967550130941525)
     again = pickle.loads(pickle.dumps(b, protocol=0))  # every protocol round-trips the compiled class
     assert again.snapshot() == b.snapshot()
+
+
+def test_a_changed_warmup_takes_effect_on_what_is_learned() -> None:
+    b = DurationBaseline(warmup=10)
+    for x in lognormal_stream(3, 0.5, 20):
+        b.learn_one(x)
+    assert b.threshold() is not None
+    b.warmup = 50
+    assert b.threshold() is None and b.warmup == 50
+    b.warmup = 20
+    assert b.threshold() is not None
+    with pytest.raises(ValueError, match="warmup >= 3"):
+        b.warmup = 2
+    assert DurationBaseline.restore(b.snapshot()).warmup == 20

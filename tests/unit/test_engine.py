@@ -792,6 +792,20 @@ def test_a_stage_made_terminal_by_a_reload_ends_its_items_and_their_pages():
     assert not st.terminal and not st.configured_terminal
 
 
+def test_a_changed_warmup_applies_to_what_is_learned_on_a_reload_and_on_a_restore():
+    """The warm-up was fixed in each baseline when it was created: raising ``engine.warmup`` left every
+    stage already seen paging after the old one, even after a restart."""
+    eng, t = _warm(_reload_settings())
+    assert _in_contract(eng, t) is not None
+    eng.tick(t + 120)
+    assert eng.reconfigure(_reload_settings(warmup=100_000)) == []
+    assert eng.item_view("deal-42", t + 180).threshold_seconds is None  # warming again
+    assert _ticks(eng, t + 120, 24 * 20, "deal-42") == []
+    restored = Engine.restore(eng.snapshot(), _reload_settings())  # a restart with the warm-up back
+    later = t + 24 * 20 * 3600  # (the item is looked at again at its warming re-check, at most a week)
+    assert [(a.kind, a.status) for a in _ticks(restored, later, 24 * 7, "deal-42")] == [("stalled", "firing")]
+
+
 def test_a_lateness_lowered_to_zero_by_a_reload_applies_the_buffered_events_and_never_loops():
     """An item's next event waited in the lateness buffer when a reload set the allowed lateness to 0:
     the buffer was never released again and the item, still 'pending', was deferred by 0 seconds at its
