@@ -23,7 +23,8 @@ COPY detectors ./detectors
 COPY monitor ./monitor
 COPY streams ./streams
 # Every Python dependency ships manylinux wheels for CPython 3.11; maturin builds our own (Rust) part.
-RUN /opt/stagewatch/bin/pip install .
+# With the RocksDB bindings, so that `worker.store: rocksdb` works in this image too.
+RUN /opt/stagewatch/bin/pip install ".[rocksdb]"
 # The engine's per-event Python compiled by mypyc in the installed package (mypy kept out of the image).
 RUN /opt/stagewatch/bin/pip install --target /opt/mypyc "mypy>=1.10" setuptools \
     && PYTHONPATH=/opt/mypyc /opt/stagewatch/bin/python core/mypyc_build.py --require \

@@ -193,6 +193,12 @@ class Worker:
 
             self.alertmanager = AlertmanagerSink.from_config(settings.alertmanager, self.metrics)
             self.sinks.append(self.alertmanager)
+        if w.store == "rocksdb":
+            try:
+                import rocksdict  # noqa: F401
+            except ImportError:
+                raise SystemExit("worker.store: rocksdb needs the RocksDB bindings: "
+                                 "pip install 'stagewatch[rocksdb]' (or use store: memory)") from None
         store = "memory://" if w.store == "memory" else f"rocksdb://{w.data_dir}"
         self.app = _App(
             self,
@@ -926,6 +932,14 @@ class Worker:
                      "peers": worker.group.board.heard_of(worker.group.engines) if worker.group.board else {}},
                     status=200 if ok else 503,
                 )
+
+        @app.page("/live")
+        class Live(faust.web.View):
+            """Liveness: the event loop answers. Not readiness: a worker restoring partitions it took over
+            (minutes, after a failover) is alive, and killing it then starts the next rebalance."""
+
+            async def get(self, request: Any) -> Any:
+                return self.json({"status": "alive"})
 
         @app.page("/metrics")
         class Metrics(faust.web.View):

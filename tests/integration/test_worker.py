@@ -238,6 +238,7 @@ def test_poison_records_go_to_the_dlq_and_the_worker_keeps_going(kafka, tmp_path
         text = httpx.get(f"{w.url}/metrics").text
         assert 'stagewatch_dlq_records_total{reason_class="invalid_utf8"}' in text
         assert json.loads(httpx.get(f"{w.url}/health").text)["status"] == "ready"
+        assert httpx.get(f"{w.url}/live").json() == {"status": "alive"}  # the liveness probe's path
 
 
 def test_a_late_event_is_kept_in_the_dlq_with_its_reason_and_record(kafka, tmp_path):

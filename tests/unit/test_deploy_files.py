@@ -240,7 +240,7 @@ def test_the_dockerfile_runs_as_a_numeric_non_root_user_with_a_healthcheck_on_he
     assert user.isdigit() and int(user) != 0
     assert int(user) == _k8s_docs()["Deployment"]["spec"]["template"]["spec"]["securityContext"]["runAsUser"]
     assert "/health" in instrs["HEALTHCHECK"] and "127.0.0.1" in instrs["HEALTHCHECK"]
-    assert "pip install ." in " ".join(a for i, a in _dockerfile() if i == "RUN")
+    assert 'pip install ".[rocksdb]"' in " ".join(a for i, a in _dockerfile() if i == "RUN")  # store: rocksdb works
 
 
 # ---------------------------------------------------------------- settings
@@ -326,8 +326,10 @@ def test_worker_ports_equal_the_settings_web_port(monkeypatch: pytest.MonkeyPatc
     assert int(annotations["prometheus.io/port"]) == port and annotations["prometheus.io/path"] == "/metrics"
     (service_port,) = docs["Service"]["spec"]["ports"]
     assert service_port["targetPort"] == container_port["name"] and service_port["port"] == port
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    for probe in ("startupProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": "/health", "port": container_port["name"]}, probe
+    # never restarted for recovering the partitions it took over (minutes after a failover)
+    assert container["livenessProbe"]["httpGet"] == {"path": "/live", "port": container_port["name"]}
     (endpoint,) = docs["ServiceMonitor"]["spec"]["endpoints"]
     assert endpoint["port"] == service_port["name"] and endpoint["path"] == "/metrics"
 
