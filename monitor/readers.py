@@ -12,9 +12,10 @@ JSONL is kept in file order: it is what a stream delivered, disorder and all.
 
 CSV columns need no mapping when they carry a usual name (``case_id``, ``case:concept:name``,
 ``Case ID``; ``activity``, ``concept:name``, ``stage``; ``timestamp``, ``time:timestamp``, ...), the
-delimiter is read off the header line (``,``, ``;``, tab or ``|``), a UTF-8 byte-order mark is
-skipped, and a ``lifecycle:transition`` column is applied like XES's: only completions (and
-non-standard transitions) are stage entries.
+delimiter is read off the header line (``,``, ``;``, tab or ``|``), a UTF-8 byte-order mark and blank
+lines before the header are skipped, and a ``lifecycle:transition`` column is applied like XES's: only
+completions (and non-standard transitions) are stage entries. A bad CSV record is kept as its lines were
+written; a stray quote costs its own line, not every line after it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import codecs
 import csv
 import gzip
 import heapq
-import io
 import itertools
 import os
 import tempfile
@@ -422,73 +422,136 @@ def _csv_layout(path: Path, header: list[str], delimiter: str, m: CsvMapping) ->
     )
 
 
-def _open_csv(path: Path, m: CsvMapping) -> tuple[IO[str], Any, _CsvLayout]:
-    """Open a CSV file, read its header: (the file, a csv reader positioned after the header, layout)."""
+MAX_RECORD_LINES = 1000  # a CSV record running over more physical lines is taken for an unterminated quote
+
+
+class _UnterminatedQuote(Exception):
+    """Raised through ``csv.reader`` by :class:`_Lines`: the record runs on past ``MAX_RECORD_LINES`` lines, or
+    its quoted field is still open at the end of the file."""
+
+
+class _Lines:
+    """A CSV file's physical lines as ``csv.reader`` takes them, numbered, with the current record's lines
+    kept: a bad record goes to the DLQ as it was written, and after a stray quote the reading starts again
+    at the line after the quote's (:meth:`again`)."""
+
+    def __init__(self, f: IO[str]) -> None:
+        self.f = f
+        self.back: list[str] = []  # lines to read again, the next one last
+        self.record: list[str] = []  # the current record's lines
+        self.lineno = 0  # the number of the last line handed out
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if len(self.record) >= MAX_RECORD_LINES:
+            raise _UnterminatedQuote
+        line = self.back.pop() if self.back else next(self.f, None)
+        if line is None:
+            # csv asks for a line after a line end only inside a quoted field
+            if self.record and self.record[-1].endswith(("\n", "\r")):
+                raise _UnterminatedQuote
+            raise StopIteration
+        self.lineno += 1
+        self.record.append(line)
+        return line
+
+    def start(self) -> int:
+        """Begin a record; the number of its first line."""
+        self.record = []
+        return self.lineno + 1
+
+    def raw(self, lines: int | None = None) -> bytes:
+        """The current record (or its first ``lines``) as read, without its line end, in the bytes it was
+        read from: undecodable bytes come back as themselves."""
+        return "".join(self.record[:lines]).rstrip("\r\n").encode("utf-8", "surrogateescape")
+
+    def again(self) -> None:
+        """Read the current record's lines after its first again: a stray quote took them into it."""
+        self.back.extend(reversed(self.record[1:]))
+        self.lineno -= len(self.record) - 1
+        self.record = self.record[:1]
+
+
+def _unterminated(first: int, lines: int) -> str:
+    said = f"the record runs over {lines} lines" if lines > 1 else "at the end of the file"
+    return f"line {first}: unterminated quote ({said})"
+
+
+def _open_csv(path: Path, m: CsvMapping) -> tuple[IO[str], _Lines, Any, _CsvLayout]:
+    """Open a CSV file, read its header (after any blank lines): (the file, its lines, a csv reader
+    positioned after the header, layout)."""
     f = _open(path, "r", encoding=m.encoding, errors="surrogateescape", newline="")
     try:
-        first = f.readline()
-        if not first.strip():
+        lines = _Lines(f)
+        for first in f:
+            if first.strip():
+                break
+            lines.lineno += 1
+        else:
             raise MappingError(f"{path}: empty file, expected a header row")
+        lines.back.append(first)
         delimiter = m.delimiter or _sniff_delimiter(first)
-        reader = csv.reader(itertools.chain([first], f), delimiter=delimiter)
-        header = [h.strip() for h in next(reader)]
-        return f, reader, _csv_layout(path, header, delimiter, m)
+        reader = csv.reader(lines, delimiter=delimiter)
+        at = lines.start()
+        try:
+            header = [h.strip() for h in next(reader)]
+        except (_UnterminatedQuote, csv.Error) as exc:
+            said = _unterminated(at, len(lines.record)) if isinstance(exc, _UnterminatedQuote) else f"line {at}: {exc}"
+            raise MappingError(f"{path}: the header is not a CSV row ({said})") from None
+        return f, lines, reader, _csv_layout(path, header, delimiter, m)
     except BaseException:
         f.close()
         raise
 
 
-def _row_bytes(row: list[str], delimiter: str) -> bytes:
-    """A bad CSV row as a CSV line again (quoted where it needs it, so the DLQ entry reads back as the same
-    fields), in the bytes it was read from: undecodable bytes come back as themselves."""
-    buf = io.StringIO()
-    csv.writer(buf, delimiter=delimiter, lineterminator="").writerow(row)
-    return buf.getvalue().encode("utf-8", "surrogateescape")
-
-
 def csv_layout(path: str | Path, mapping: CsvMapping | dict[str, Any] | None = None) -> str:
     """Which column of a CSV file holds what, in words (for the replay summary)."""
-    f, _reader, layout = _open_csv(Path(path), _mapping(CsvMapping, mapping, "CSV"))
+    f, _lines, _reader, layout = _open_csv(Path(path), _mapping(CsvMapping, mapping, "CSV"))
     f.close()
     return layout.describe()
 
 
 def _read_csv(path: Path, m: CsvMapping) -> Iterator[Pair]:
     tz = ZoneInfo(m.tz)
-    f, reader, lay = _open_csv(path, m)
+    f, lines, reader, lay = _open_csv(path, m)
     with f:
         encoding = "UTF-8" if m.encoding.lower().replace("_", "-") in ("utf-8-sig", "utf-8", "utf8") else m.encoding
-        header, delimiter = lay.header, lay.delimiter
+        width = len(lay.header)
         i_entity, i_stage, i_time, i_life = lay.entity, lay.stage, lay.time, lay.lifecycle
         i_wf, i_seg, i_id, i_wait = lay.workflow, lay.segment, lay.event_id, lay.waiting_on
         lifecycle = _Lifecycle(m.transitions)
         constant_wf = m.workflow if m.workflow is not None and i_wf is None else _stem(path)
         used = {i_entity, i_stage, i_time, i_wf, i_seg, i_id, i_wait, i_life}
         extra = [(h, i) for h, i in lay.columns.items() if i not in used] if m.extra_attributes else []
-        width = len(header)
-        lineno = 0
         while True:
+            lineno = lines.start()
             try:
                 row = next(reader)
             except StopIteration:
                 break
-            except csv.Error as exc:  # a field over the csv module's limit, a stray quote in strict mode
-                yield None, BadRecord(b"", f"line {reader.line_num}: not a CSV row ({exc}); the row is dropped")
+            except (_UnterminatedQuote, csv.Error) as exc:  # a stray quote; a field over the csv module's limit
+                if isinstance(exc, csv.Error) and len(lines.record) == 1:
+                    yield None, BadRecord(lines.raw(), f"line {lineno}: not a CSV row ({exc})")
+                    continue
+                # a quote left open took the lines after it: this line is set aside, the next ones read again
+                yield None, BadRecord(lines.raw(1), _unterminated(lineno, len(lines.record)))
+                lines.again()
                 continue
             except READ_ERRORS as exc:  # a file that breaks off: read up to there
-                yield None, _unreadable(path, exc, "line", lineno)
+                yield None, _unreadable(path, exc, "line", lineno - 1)
                 break
-            lineno = reader.line_num
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
             try:
                 "".join(row).encode()
             except UnicodeEncodeError:  # bytes the encoding could not read, kept as they were
-                yield None, BadRecord(_row_bytes(row, delimiter), f"line {lineno}: not {encoding} "
+                yield None, BadRecord(lines.raw(), f"line {lineno}: not {encoding} "
                                       "text (a Windows export? pass --encoding cp1252)")
                 continue
             if len(row) != width:
-                yield None, BadRecord(_row_bytes(row, delimiter), f"line {lineno}: {len(row)} fields, the header "
+                yield None, BadRecord(lines.raw(), f"line {lineno}: {len(row)} fields, the header "
                                       f"has {width}")
                 continue
             transition = "complete"
@@ -499,7 +562,7 @@ def _read_csv(path: Path, m: CsvMapping) -> Iterator[Pair]:
             try:
                 ts = _local_time(row[i_time], tz, m.time_format)
             except ValidationError as exc:
-                yield None, BadRecord(_row_bytes(row, delimiter), f"line {lineno}: {exc}")
+                yield None, BadRecord(lines.raw(), f"line {lineno}: {exc}")
                 continue
             attrs = {h: row[i] for h, i in extra if row[i] != ""}
             lifecycle.attribute(transition, attrs)
@@ -514,7 +577,7 @@ def _read_csv(path: Path, m: CsvMapping) -> Iterator[Pair]:
                 "attributes": attrs,
                 "waiting_on": row[i_wait] if i_wait is not None and row[i_wait] else None,
             }
-            yield _to_event(fields, partial(_row_bytes, row, delimiter), f"line {lineno}")
+            yield _to_event(fields, lines.raw, f"line {lineno}")
 
 
 # --------------------------------------------------------------------------- XES

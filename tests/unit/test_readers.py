@@ -232,6 +232,37 @@ def test_a_csv_field_over_the_csv_module_limit_is_a_bad_row_not_the_end(tmp_path
     assert [e.stage for e, _ in pairs if e is not None] == ["a", "c"]
     (bad,) = [b for _, b in pairs if b is not None]
     assert bad.reason.startswith("line 3: not a CSV row (field larger than field limit")
+    assert bad.raw == f'1,"{"x" * 200_000}",2026-01-01 11:00'.encode()  # kept for the DLQ, not b""
+
+
+@pytest.mark.parametrize("after", [5, 1200])
+def test_a_stray_quote_costs_its_line_not_the_rest_of_the_file(tmp_path, after):
+    """An unterminated quote would take every line after it into one field (to the end of the file, or
+    up to the next quote): its line is the bad record, with the reason, and the lines after it are read."""
+    rows = [f"c{i},s0,2026-03-01T{i % 24:02d}:00:00Z,fine" for i in range(3 + after)]
+    rows[2] = rows[2].replace("fine", '"oops')
+    p = tmp_path / "x.csv"
+    p.write_text("case_id,activity,timestamp,note\n" + "\n".join(rows) + "\n")
+    pairs = list(read_events(p, order="file"))
+    (bad,) = [b for _, b in pairs if b is not None]
+    said = "the record runs over 1000 lines" if after > 1000 else f"the record runs over {after + 1} lines"
+    assert bad.reason == f"line 4: unterminated quote ({said})"
+    assert bad.raw == b'c2,s0,2026-03-01T02:00:00Z,"oops'
+    assert len([e for e, _ in pairs if e is not None]) == len(rows) - 1
+    q = tmp_path / "last.csv"  # on the last line: the quote is open at the end of the file
+    q.write_text('case_id,activity,timestamp,note\nc1,a,2026-03-01T00:00:00Z,"oops\n')
+    ((_ev, bad),) = read_events(q)
+    assert bad.reason == "line 2: unterminated quote (at the end of the file)"
+
+
+def test_blank_lines_before_the_header_are_skipped(tmp_path):
+    p = tmp_path / "x.csv"
+    p.write_text("\n \r\ncase_id,activity,timestamp\nc1,A,2026-01-01T00:00:00Z\nc1,B,bad\n")
+    pairs = list(read_events(p, order="file"))
+    assert pairs[0][0].stage == "A" and pairs[1][1].reason.startswith("line 5: timestamp")
+    (tmp_path / "blank.csv").write_text("\n\n")
+    with pytest.raises(MappingError, match="empty file"):
+        list(read_events(tmp_path / "blank.csv"))
 
 
 def test_xes_without_namespace_falls_back_to_the_file_stem(tmp_path):
