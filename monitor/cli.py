@@ -40,7 +40,7 @@ SegmentColOpt = typer.Option(None, "--segment-col", help="CSV: column with the s
 TzOpt = typer.Option(None, "--tz", help="Time zone of timestamps without an offset (CSV/XES), e.g. Europe/Berlin "
                      "(default UTC); also the local time of the workflows the settings do not list.")
 TimeFormatOpt = typer.Option(None, "--time-format", help="CSV: strptime format of the time column, e.g. "
-                             "'%d.%m.%Y %H:%M' (default: ISO-8601, YYYY/MM/DD or epoch).")
+                             "'%d.%m.%Y %H:%M' (default: ISO-8601, YYYY/MM/DD, YYYYMMDD or epoch).")
 
 
 READING_OPTIONS = ("entity_col", "stage_col", "time_col", "workflow", "segment_col", "tz", "time_format",

@@ -166,8 +166,7 @@ def parse_instant(value: Any) -> tuple[float, float | None]:
         ts = float(value)
         if ts != ts:  # NaN
             raise ValidationError("timestamp: NaN is not a time")
-        if abs(ts) >= EPOCH_MS_THRESHOLD:
-            ts /= 1000.0
+        ts = epoch_seconds(ts)
     elif isinstance(value, str):
         text = value.strip()
         try:
@@ -186,6 +185,11 @@ def parse_instant(value: Any) -> tuple[float, float | None]:
     if not (MIN_TIMESTAMP <= ts < MAX_TIMESTAMP):
         raise ValidationError(f"timestamp: {value!s:.64} is outside 1970..2200 (as epoch seconds or milliseconds)")
     return ts, offset
+
+
+def epoch_seconds(number: float) -> float:
+    """An epoch number in seconds: one of ``EPOCH_MS_THRESHOLD`` or more is milliseconds."""
+    return number / 1000.0 if abs(number) >= EPOCH_MS_THRESHOLD else number
 
 
 _JSON_TYPES = {"NoneType": "null", "bool": "true/false", "int": "a number", "float": "a number", "str": "a string",

@@ -47,6 +47,7 @@ from monitor.events import (
     WireEvent,
     decode_event,
     decode_record,
+    epoch_seconds,
     validate,
     validate_common,
 )
@@ -76,7 +77,7 @@ class CsvMapping:
     event_id_col: str | None = None  # None: the column "event_id" if present, else derived
     waiting_on_col: str | None = None  # None: the column "waiting_on" if present
     tz: str = "UTC"  # for timestamps without an offset
-    time_format: str | None = None  # strptime format (e.g. "%d.%m.%Y %H:%M"); None: ISO-8601, Y/M/D or epoch
+    time_format: str | None = None  # strptime format (e.g. "%d.%m.%Y %H:%M"); None: ISO-8601, Y/M/D, YYYYMMDD or epoch
     delimiter: str | None = None  # None: the one of , ; tab | found most often in the header line
     encoding: str = "utf-8-sig"  # a UTF-8 byte-order mark is skipped; a line not in it is a bad record
     extra_attributes: bool = True  # keep the other columns as attributes
@@ -279,9 +280,12 @@ def _read_jsonl(path: Path) -> Iterator[Pair]:
 # --------------------------------------------------------------------------- time parsing
 
 
+MIN_EPOCH_TEXT = 1e8  # 1973-03-03: a number in a time column below it is no epoch time (20260302, Excel's 45353.5)
+
+
 def _local_time(text: str, tz: ZoneInfo, fmt: str | None = None) -> datetime | float:
-    """ISO-8601 (also ``2011/10/01 00:38:44.546``, as process-mining tools export it) or epoch text,
-    or ``fmt`` (strptime) when given; a time without an offset is read in ``tz``. An aware datetime
+    """ISO-8601 (also ``2011/10/01 00:38:44.546``, as process-mining tools export it, and ``20260302``) or
+    epoch text (seconds or milliseconds, from 1973 on), or ``fmt`` (strptime) when given; a time without an offset is read in ``tz``. An aware datetime
     (its offset tells the engine where the source's day is), or epoch seconds for epoch text."""
     s = text.strip()
     if not s:
@@ -293,11 +297,16 @@ def _local_time(text: str, tz: ZoneInfo, fmt: str | None = None) -> datetime | f
             raise ValidationError(f"timestamp: {s[:64]!r} does not match the format {fmt!r}") from None
         return dt if dt.tzinfo is not None else dt.replace(tzinfo=tz)
     try:
-        number = float(s)
+        # eight digits are a date (YYYYMMDD, as ISO-8601 writes it compactly), not seconds in 1970
+        number = None if len(s) == 8 and s.isdigit() else float(s)
     except ValueError:
         number = None
     if number is not None:
-        return number / 1000.0 if abs(number) >= 1e11 else number
+        ts = epoch_seconds(number)
+        if not ts >= MIN_EPOCH_TEXT:  # NaN too
+            raise ValidationError(f"timestamp: {s[:64]!r} is not a time: as epoch seconds or milliseconds it would be "
+                                  "before 1973 (a spreadsheet's day number? export the column as a date)")
+        return ts
     if len(s) >= 10 and s[4] == "/" and s[7] == "/":  # year first: unambiguous
         s = s[:10].replace("/", "-") + s[10:]
     try:

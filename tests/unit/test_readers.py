@@ -327,6 +327,21 @@ def test_csv_times_in_year_slash_form_or_a_given_format_are_read(tmp_path):
     assert all(ev is None for ev, _ in bad) and "does not match the format" in bad[0][1].reason
 
 
+def test_csv_compact_dates_are_dates_and_small_numbers_are_no_epoch_time(tmp_path):
+    """``20260302`` is a date (ISO-8601's compact form), not epoch seconds in August 1970; a number that
+    would be a time before 1973 (a spreadsheet's day number) is a bad record naming it, not 1970-01-01."""
+    p = tmp_path / "x.csv"
+    p.write_text("case_id,activity,date\nc1,a,20260302\nc1,b,45353.5\nc1,c,1772460300\nc1,d,1772460300000\n"
+                 "c1,e,1234567\n")
+    pairs = list(read_events(p, order="file"))
+    good = [e.timestamp for e, _ in pairs if e is not None]
+    assert good == [parse_timestamp("2026-03-02T00:00:00Z")] + [parse_timestamp("2026-03-02T14:05:00Z")] * 2
+    bad = [b.reason for _, b in pairs if b is not None]
+    assert bad == [f"line {n}: timestamp: {v!r} is not a time: as epoch seconds or milliseconds it would be before "
+                   "1973 (a spreadsheet's day number? export the column as a date)"
+                   for n, v in ((3, "45353.5"), (6, "1234567"))]
+
+
 def test_a_backtest_says_in_which_zone_each_workflow_was_measured(tmp_path):
     """A CSV read in a given zone carries that zone's offsets: the replay measures the workflow in
     its local hours and the summary says so (and why)."""
