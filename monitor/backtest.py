@@ -20,6 +20,7 @@ from monitor.config import Settings
 from monitor.engine import Engine, EventClock, EventRejected, check_step
 from monitor.events import Alert, BadRecord, Event, encode, encode_alert, format_ts, human_duration
 from monitor.outputs import OutputFiles
+from monitor.readers import ReadStats
 
 DEFAULT_TICK = 60.0
 JUMP_SAID = 365 * 86400.0  # one event moving the replay's clock further ahead is named in the summary
@@ -39,7 +40,7 @@ class BacktestSummary:
     first_invalid: str | None = None  # the reason of the first invalid record
     dlq_path: str | None = None  # where the invalid and rejected records were written (None: there were none)
     alerts_path: str | None = None  # where the alert changes were written (None: nowhere, no -o)
-    columns: str | None = None  # CSV: which column was read as what
+    reading: ReadStats = field(default_factory=ReadStats)  # what the reader said besides the records
     items: int = 0
     open_items: int = 0
     alert_changes: int = 0
@@ -55,6 +56,11 @@ class BacktestSummary:
     warmup: int = 0
     # the largest step of the replay's clock: (newest event time before, the event's time, its item)
     jump: tuple[float, float, str] = (0.0, 0.0, "")
+
+    @property
+    def columns(self) -> str | None:
+        """CSV: which column was read as what."""
+        return self.reading.columns
 
     @property
     def events_per_second(self) -> float:
@@ -206,10 +212,10 @@ def run_backtest(
     finish: bool = True,
     order: str = "auto",
 ) -> BacktestSummary:
-    """Replay a file; write every alert change as JSONL. Returns the summary.
+    """Replay a file (``-``: standard input); write every alert change as JSONL. Returns the summary.
 
     ``order``: see :func:`monitor.readers.read_events` (``auto`` sorts XES and CSV logs by time)."""
-    from monitor.readers import csv_layout, detect_format, read_events
+    from monitor.readers import read_events
 
     dlq_path = Path(dlq_out) if dlq_out else (Path(str(alerts_out) + ".dlq.jsonl") if alerts_out else None)
     for target, what in ((alerts_out, "alerts"), (dlq_path, "bad records")):
@@ -240,9 +246,7 @@ def run_backtest(
     for eng in engines:  # events too late to apply are kept as well, with the reason
         eng.on_late = lambda ev, why: on_bad(BadRecord(encode(ev.to_wire()),
                                                        f"{why} (is the input in time order? --order time)"))
-    records = read_events(events_path, fmt=fmt, mapping=mapping or {}, order=order)
-    if detect_format(Path(events_path), fmt) == "csv":
-        summary.columns = csv_layout(events_path, mapping or {})
+    records = read_events(events_path, fmt=fmt, mapping=mapping or {}, order=order, stats=summary.reading)
     if progress is not None:
         records = progress(records, summary)
     with files:

@@ -183,7 +183,8 @@ def down(
 
 @app.command()
 def backtest(
-    events: Path = typer.Argument(..., help="Events file: JSONL (event contract), CSV or XES; gzipped when named *.gz."),
+    events: Path = typer.Argument(..., help="Events file: JSONL (event contract), CSV or XES; gzipped when named "
+                                  "*.gz; - reads standard input (with --format)."),
     alerts_out: Path | None = typer.Option(None, "--alerts-out", "-o", help="Write every alert change here (JSONL)."),
     config: Path | None = ConfigOpt,
     fmt: str = FormatOpt,
@@ -215,21 +216,25 @@ def backtest(
 
     from monitor.backtest import print_summary, run_backtest
     from monitor.progress import count_progress
-    from monitor.readers import READ_ERRORS
+    from monitor.readers import READ_ERRORS, STDIN
 
     mapping = _mapping(locals())
+    stdin = str(events) == STDIN
+    if compare is not None and stdin:
+        typer.secho("--compare replays the events twice: give a file, not standard input", fg="red", err=True)
+        raise typer.Exit(2)
     if compare is not None:
         from monitor.compare import compare_command
 
         raise typer.Exit(compare_command(compare, events, truth, as_json=json_summary, fmt=fmt, step=tick,
                                          mapping=mapping, feedback=feedback))
     settings = _settings(config, tz=tz)  # the log's local time: its working hours are in that zone too
-    if not events.exists() or events.is_dir():
+    if not stdin and (not events.exists() or events.is_dir()):
         typer.secho(f"{events}: {'a directory, not an events file' if events.exists() else 'no such file'}",
                     fg="red", err=True)
         raise typer.Exit(2)
     if dlq_out is None and alerts_out is None:
-        dlq_out = Path(events.name + ".dlq.jsonl")  # bad input is kept, with or without -o
+        dlq_out = Path(("stdin" if stdin else events.name) + ".dlq.jsonl")  # bad input is kept, with or without -o
     _exit_on_sigterm()
     try:
         for target in (alerts_out, dlq_out):

@@ -132,7 +132,7 @@ def run_one(
 
     summary = BacktestSummary()
     started = time.perf_counter()
-    records = read_events(events_path, fmt=fmt, mapping=mapping or {})
+    records = read_events(events_path, fmt=fmt, mapping=mapping or {}, stats=summary.reading)
     alerts = list(replay(Engine(settings), records, step=step, summary=summary))
     summary.seconds = time.perf_counter() - started
     summary.alert_changes = len(alerts)

@@ -24,8 +24,10 @@ import codecs
 import csv
 import gzip
 import heapq
+import io
 import itertools
 import os
+import sys
 import tempfile
 import xml.etree.ElementTree as ET
 import zlib
@@ -135,8 +137,13 @@ class XesMapping:
     rename: dict[str, str] = field(default_factory=lambda: {"org:resource": "owner", "identity:id": "event_id"})
 
 
+STDIN = "-"  # the path that reads standard input (once: a pipe cannot be opened again)
+
+
 def _unzipped_name(path: Path) -> str:
-    """The file's name without a ``.gz`` suffix (any case): the name of what it holds."""
+    """The file's name without a ``.gz`` suffix (any case): the name of what it holds (``stdin`` for ``-``)."""
+    if str(path) == STDIN:
+        return "stdin"
     return path.name[:-3] if path.name.lower().endswith(".gz") else path.name
 
 
@@ -147,7 +154,9 @@ def _stem(path: Path) -> str:
 
 def _open(path: Path, mode: str, **kwargs: Any) -> IO[Any]:
     """Open a file, gunzipping it on the fly when its name ends in ``.gz`` (public process-mining
-    logs are mostly published as ``.xes.gz``)."""
+    logs are mostly published as ``.xes.gz``); ``-`` is standard input."""
+    if str(path) == STDIN:
+        return sys.stdin.buffer if "b" in mode else io.TextIOWrapper(sys.stdin.buffer, **kwargs)
     if _unzipped_name(path) != path.name:
         return gzip.open(path, mode if "b" in mode else mode + "t", **kwargs)  # type: ignore[return-value]
     return open(path, mode, **kwargs)  # noqa: SIM115 - the caller closes it
@@ -162,8 +171,17 @@ def detect_format(path: Path, fmt: str = "auto") -> str:
                          (".xes", "xes"), (".xml", "xes")):
         if name.endswith(suffix):
             return kind
+    if str(path) == STDIN:
+        raise MappingError("standard input has no name to tell its format by: pass --format jsonl, csv or xes")
     raise MappingError(f"{path}: cannot tell the format from the name (.jsonl, .csv or .xes, each "
                        "optionally .gz); pass --format jsonl, csv or xes")
+
+
+@dataclass
+class ReadStats:
+    """What a read tells besides its pairs (for the replay summary), filled in as the file is read."""
+
+    columns: str | None = None  # CSV: which column is read as what, once the header is read
 
 
 def read_events(
@@ -171,8 +189,9 @@ def read_events(
     fmt: FileFormat | str = "auto",  # CLI strings too: an unknown one raises MappingError below
     mapping: CsvMapping | XesMapping | dict[str, Any] | None = None,  # a dict of field names: see _mapping
     order: str = "auto",
+    stats: ReadStats | None = None,
 ) -> Iterator[Pair]:
-    """Stream ``(Event, None)`` / ``(None, BadRecord)`` pairs from a file.
+    """Stream ``(Event, None)`` / ``(None, BadRecord)`` pairs from a file (``-``: standard input), opened once.
 
     ``order``: ``file`` keeps the file's order; ``time`` sorts events by timestamp (bad records
     pass through unsorted); ``auto`` sorts XES and CSV logs (exports of process-mining tools are
@@ -182,10 +201,11 @@ def read_events(
         raise MappingError(f"unknown order {order!r}; known: {', '.join(ORDERS)}")
     p = Path(path)
     kind = detect_format(p, fmt)
+    stats = stats if stats is not None else ReadStats()
     if kind == "jsonl":
         pairs = _read_jsonl(p)
     elif kind == "csv":
-        pairs = _read_csv(p, _mapping(CsvMapping, mapping, "CSV"))
+        pairs = _read_csv(p, _mapping(CsvMapping, mapping, "CSV"), stats)
     elif kind == "xes":
         pairs = _read_xes(p, _mapping(XesMapping, mapping, "XES"))
     else:
@@ -522,9 +542,10 @@ def csv_layout(path: str | Path, mapping: CsvMapping | dict[str, Any] | None = N
     return layout.describe()
 
 
-def _read_csv(path: Path, m: CsvMapping) -> Iterator[Pair]:
+def _read_csv(path: Path, m: CsvMapping, stats: ReadStats) -> Iterator[Pair]:
     tz = ZoneInfo(m.tz)
     f, lines, reader, lay = _open_csv(path, m)
+    stats.columns = lay.describe()
     with f:
         encoding = "UTF-8" if m.encoding.lower().replace("_", "-") in ("utf-8-sig", "utf-8", "utf8") else m.encoding
         width = len(lay.header)

@@ -173,7 +173,7 @@ def collect(
                 transitions.see(ev)
             yield ev, bad
 
-    records = read_events(events_path, fmt=fmt, mapping=mapping or {})
+    records = read_events(events_path, fmt=fmt, mapping=mapping or {}, stats=summary.reading)
     alerts = list(replay(engine, watched(records), step=step, on_bad=on_bad, summary=summary))
     end = summary.last_ts if summary.last_ts is not None else (samples[-1].at if samples else 0.0)
     take(end)

@@ -475,6 +475,38 @@ def test_backtest_keeps_bad_input_without_o_and_never_writes_over_its_input(tmp_
     assert r.exit_code == 2 and "cannot read or write not.csv.gz: Not a gzipped file" in r.output, r.output
 
 
+def test_backtest_reads_standard_input_once_in_every_format(tmp_path, monkeypatch):
+    """``-`` is standard input, and a CSV file is opened once (its header read by the reader itself), so a
+    pipe works: ``cat events.csv | stagewatch backtest /dev/stdin --format csv`` read the header twice."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    import monitor
+    from monitor.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    csv_text = "case_id,activity,timestamp\nc1,a,2026-01-01T00:00:00Z\nc1,b,2026-01-01T01:00:00Z\nc2,a,bad\n"
+    jsonl = '{"workflow":"w","entity_id":"a","stage":"s","timestamp":"2026-01-01T00:00:00Z"}\ngarbage\n'
+    runner = CliRunner()
+    for fmt, text in (("csv", csv_text), ("jsonl", jsonl)):
+        r = runner.invoke(app, ["backtest", "-", "--format", fmt, "--json"], input=text)
+        assert r.exit_code == 0, r.output
+        summary = json.loads(r.stdout)
+        assert (summary["events_read"], summary["invalid"]) == ((2, 1) if fmt == "csv" else (1, 1))
+        assert summary["dlq_path"] == "stdin.dlq.jsonl" and (fmt == "jsonl") == (summary["columns"] is None)
+    r = runner.invoke(app, ["backtest", "-"], input=jsonl)
+    assert r.exit_code == 2 and "pass --format" in r.output, r.output
+    here = {**os.environ, "PYTHONPATH": str(Path(monitor.__file__).parents[1])}  # this tree's monitor
+    r = subprocess.run([sys.executable, "-m", "monitor.cli", "backtest", "/dev/stdin", "--format", "csv", "--json"],
+                       input=csv_text, capture_output=True, text=True, timeout=60, env=here)
+    assert r.returncode == 0 and json.loads(r.stdout)["events_read"] == 2, r.stderr
+
+
 def test_backtest_keeps_events_too_late_to_apply_with_the_reason(tmp_path):
     import json
 
