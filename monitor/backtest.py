@@ -81,6 +81,7 @@ class BacktestSummary:
             "events_per_second": round(self.events_per_second, 1),
             "time_basis": dict(self.time_basis),
             "columns": self.columns,
+            "not_kept": {"long_values": self.reading.long_values, "past_cap": len(self.reading.past_cap)},
             "dlq_path": self.dlq_path,
             "alerts_path": self.alerts_path,
             "stages": self.stages,
@@ -292,6 +293,9 @@ def print_summary(summary: BacktestSummary, console: Any = None) -> None:
     for wf, basis in sorted(summary.time_basis.items()):
         t.add_row(f"measured ({wf})", basis)
     console.print(t)
+    not_kept = summary.reading.not_kept()
+    if not_kept:
+        console.print(not_kept)
     if summary.firing_by_stage:
         k = Table(title="alerts fired by stage")
         for col in ("workflow", "stage", "kind", "alerts"):

@@ -43,6 +43,8 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from monitor.events import (
+    MAX_ATTR_VALUE_LEN,
+    MAX_ATTRIBUTES,
     BadRecord,
     Event,
     ValidationError,
@@ -182,6 +184,23 @@ class ReadStats:
     """What a read tells besides its pairs (for the replay summary), filled in as the file is read."""
 
     columns: str | None = None  # CSV: which column is read as what, once the header is read
+    long_values: int = 0  # CSV/XES attribute values over MAX_ATTR_VALUE_LEN characters, left out
+    past_cap: set[str] = field(default_factory=set)  # CSV/XES attributes past the MAX_ATTRIBUTES-th, left out
+
+    def not_kept(self) -> str | None:
+        """What :func:`_fit_attributes` left out of the events, in one sentence (None: nothing)."""
+        said = []
+        if self.long_values:
+            said.append(f"{_many(self.long_values, 'attribute value')} over {MAX_ATTR_VALUE_LEN} characters")
+        if self.past_cap:
+            said.append(f"{_many(len(self.past_cap), 'column' if self.columns is not None else 'attribute')} past "
+                        f"the {MAX_ATTRIBUTES}th")
+        one = self.long_values + len(self.past_cap) == 1
+        return f"{' and '.join(said)} {'was' if one else 'were'} not kept (the events were)" if said else None
+
+
+def _many(n: int, thing: str) -> str:
+    return f"{n:,} {thing}{'' if n == 1 else 's'}"
 
 
 def read_events(
@@ -207,7 +226,7 @@ def read_events(
     elif kind == "csv":
         pairs = _read_csv(p, _mapping(CsvMapping, mapping, "CSV"), stats)
     elif kind == "xes":
-        pairs = _read_xes(p, _mapping(XesMapping, mapping, "XES"))
+        pairs = _read_xes(p, _mapping(XesMapping, mapping, "XES"), stats)
     else:
         raise MappingError(f"unknown format {fmt!r}; known: jsonl, csv, xes")
     if order == "time" or (order == "auto" and kind in ("xes", "csv")):
@@ -353,6 +372,30 @@ def _parses(text: str, fmt: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+MAPPED_ATTRIBUTES = ("segment", "lifecycle")  # attributes a reader sets from its mapping: kept first, as they are
+
+
+def _fit_attributes(attrs: dict[str, str], first: Iterable[str], stats: ReadStats) -> dict[str, str]:
+    """A CSV row's or an XES event's attributes within the event contract's bounds. Most are incidental (a
+    log's other columns, a free-text comment): one over ``MAX_ATTR_VALUE_LEN`` characters, and the ones past
+    the ``MAX_ATTRIBUTES``-th, are left out and counted in ``stats``, not a reason to lose the event. The
+    ones named in ``first`` (what the mapping put there) come first and are kept as they are, for
+    :func:`validate` to judge. (JSONL is the contract itself: there, validation rejects what does not fit.)"""
+    if len(attrs) <= MAX_ATTRIBUTES and max(map(len, attrs.values()), default=0) <= MAX_ATTR_VALUE_LEN:
+        return attrs
+    fitted = {k: attrs[k] for k in first if k in attrs}
+    for k, v in attrs.items():
+        if k in fitted:
+            continue
+        if len(v) > MAX_ATTR_VALUE_LEN:
+            stats.long_values += 1
+        elif len(fitted) >= MAX_ATTRIBUTES:
+            stats.past_cap.add(k)
+        else:
+            fitted[k] = v
+    return fitted
 
 
 def _to_event(fields: dict[str, Any], raw: Callable[[], bytes], where: str) -> Pair:
@@ -604,7 +647,7 @@ def _read_csv(path: Path, m: CsvMapping, stats: ReadStats) -> Iterator[Pair]:
                 "stage": row[i_stage],
                 "timestamp": ts,
                 "event_id": row[i_id] if i_id is not None and row[i_id] else None,
-                "attributes": attrs,
+                "attributes": _fit_attributes(attrs, MAPPED_ATTRIBUTES, stats),
                 "waiting_on": row[i_wait] if i_wait is not None and row[i_wait] else None,
             }
             yield _to_event(fields, lines.raw, f"line {lineno}")
@@ -620,12 +663,12 @@ def _local(tag: str) -> str:
 _XES_TYPES = {"string", "date", "int", "float", "boolean", "id"}
 
 
-def _read_xes(path: Path, m: XesMapping) -> Iterator[Pair]:
+def _read_xes(path: Path, m: XesMapping, stats: ReadStats) -> Iterator[Pair]:
     with _open(path, "rb") as source:
-        yield from _parse_xes(path, source, m)
+        yield from _parse_xes(path, source, m, stats)
 
 
-def _parse_xes(path: Path, source: IO[bytes], m: XesMapping) -> Iterator[Pair]:
+def _parse_xes(path: Path, source: IO[bytes], m: XesMapping, stats: ReadStats) -> Iterator[Pair]:
     """Stream an XES log with ``iterparse``; each trace is buffered (one case), elements are cleared."""
     tz = ZoneInfo(m.tz)
     lifecycle = _Lifecycle(m.transitions)
@@ -675,7 +718,7 @@ def _parse_xes(path: Path, source: IO[bytes], m: XesMapping) -> Iterator[Pair]:
                 pass  # attributes already collected
             elif tag == "trace" and depth == 1:
                 yield from _emit_trace(path, m, tz, lifecycle, log_name, event_defaults, trace_attrs,
-                                       trace_events, trace_no)
+                                       trace_events, trace_no, stats)
                 elem.clear()
                 if root is not None:
                     root.clear()  # drop finished traces from the tree
@@ -709,12 +752,14 @@ def _emit_trace(
     trace_attrs: dict[str, str],
     events: list[dict[str, str]],
     trace_no: int,
+    stats: ReadStats,
 ) -> Iterator[Pair]:
     entity = trace_attrs.get("concept:name", "")
     workflow = m.workflow or trace_attrs.get(m.workflow_attr) or log_name or _stem(path)
     case_attrs = {
         m.rename.get(k, k): v for k, v in trace_attrs.items() if k not in ("concept:name", m.workflow_attr)
     }
+    mapped = (*MAPPED_ATTRIBUTES, *m.rename.values())
     for n, raw_ev in enumerate(events, 1):
         ev = {**defaults, **raw_ev}
         transition = ev.get("lifecycle:transition", "complete").lower()
@@ -742,6 +787,7 @@ def _emit_trace(
         if event is not None:
             yield event, None
             continue
+        attrs = _fit_attributes(attrs, mapped, stats)
         where = f"trace {trace_no} ({entity[:64]!r}) event {n}"
         raw = msgspec.json.encode({"trace": entity, "event": raw_ev})
         try:

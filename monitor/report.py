@@ -558,6 +558,9 @@ def render_html(data: ReportData) -> str:
         health.append(["rejected", f"{s.rejected:,}"])
     health += [[f"over the cardinality cap: {dim}", f"{n:,}"] for dim, n in sorted(data.overflow.items())]
     parts.append(_table(["outcome", "events"], health, numeric={1}))
+    not_kept = s.reading.not_kept()
+    if not_kept:
+        parts.append(f"<p class='muted'>{_e(not_kept)}</p>")
     if data.bad_reasons:
         parts.append("<h3>Why records were invalid</h3>")
         ranked = sorted(data.bad_reasons.items(), key=lambda rn: (rn[0] == OTHER_REASONS, -rn[1]))  # "other" last

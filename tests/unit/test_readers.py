@@ -1,11 +1,20 @@
 from __future__ import annotations
 
 import gzip
+import json
 
 import pytest
 
 from monitor.events import parse_timestamp
-from monitor.readers import CsvMapping, MappingError, XesMapping, events_only, read_events, sort_by_time
+from monitor.readers import (
+    CsvMapping,
+    MappingError,
+    ReadStats,
+    XesMapping,
+    events_only,
+    read_events,
+    sort_by_time,
+)
 from monitor.simulate import simulate, write
 
 
@@ -325,6 +334,44 @@ def test_csv_times_in_year_slash_form_or_a_given_format_are_read(tmp_path):
     assert got == [parse_timestamp("2016-01-05T08:51:00Z"), parse_timestamp("2016-01-13T08:51:00Z")]
     bad = list(read_events(q, mapping={"time_format": "%Y-%m-%d"}))
     assert all(ev is None for ev, _ in bad) and "does not match the format" in bad[0][1].reason
+
+
+def test_wide_or_free_text_csv_and_xes_records_keep_their_events(tmp_path, capsys):
+    """A log's incidental columns must not cost the event: a value over 512 characters and the columns past
+    the 64th are left out (the mapped segment kept first) and counted once in the summary; JSONL, the
+    event contract itself, still rejects such an event."""
+    from monitor.backtest import print_summary, run_backtest
+
+    extra = [f"c{i}" for i in range(70)]
+    p = tmp_path / "wide.csv"
+    p.write_text(",".join(["case_id", "activity", "timestamp", *extra, "segment", "comment"]) + "\n"
+                 + ",".join(["k1", "a", "2026-03-02T14:00:00Z", *["v"] * 70, "gold", "x" * 600]) + "\n"
+                 + ",".join(["k2", "a", "2026-03-02T15:00:00Z", *["v"] * 70, "gold", "short"]) + "\n")
+    summary = run_backtest(p, None)
+    assert (summary.events_read, summary.invalid) == (2, 0)
+    ev = next(events_only(read_events(p)))
+    assert len(ev.attributes) == 64 and ev.attributes["segment"] == "gold" and "c62" in ev.attributes
+    assert "c63" not in ev.attributes and "comment" not in ev.attributes
+    print_summary(summary)
+    said = " ".join(capsys.readouterr().err.split())
+    assert "1 attribute value over 512 characters and 8 columns past the 64th were not kept" in said
+    assert summary.as_dict()["not_kept"] == {"long_values": 1, "past_cap": 8}  # c63..c69, and k2's comment
+
+    attrs = "".join(f'<string key="t{i}" value="v"/>' for i in range(70))
+    x = tmp_path / "wide.xes"
+    x.write_text(f'<log><trace><string key="concept:name" value="k1"/><string key="segment" value="gold"/>{attrs}'
+                 '<event><string key="concept:name" value="a"/><date key="time:timestamp" value="2026-03-02T14:00:00Z"/>'
+                 f'<string key="org:resource" value="ann"/><string key="note" value="{"x" * 600}"/></event></trace></log>')
+    stats = ReadStats()
+    (ev,) = events_only(read_events(x, stats=stats))
+    assert len(ev.attributes) == 64 and (ev.attributes["segment"], ev.attributes["owner"]) == ("gold", "ann")
+    assert stats.not_kept() == "1 attribute value over 512 characters and 8 attributes past the 64th were not kept " \
+                               "(the events were)"
+    j = tmp_path / "wide.jsonl"
+    j.write_text(json.dumps({"workflow": "w", "entity_id": "k1", "stage": "a", "timestamp": "2026-03-02T14:00:00Z",
+                             "attributes": {"note": "x" * 600}}) + "\n")
+    ((_ev, bad),) = read_events(j)
+    assert bad.reason == "line 1: attributes.note: longer than 512 characters"
 
 
 def test_csv_compact_dates_are_dates_and_small_numbers_are_no_epoch_time(tmp_path):
