@@ -82,6 +82,7 @@ class BacktestSummary:
             "time_basis": dict(self.time_basis),
             "columns": self.columns,
             "not_kept": {"long_values": self.reading.long_values, "past_cap": len(self.reading.past_cap)},
+            "lifecycle_skipped": dict(self.reading.skipped),
             "dlq_path": self.dlq_path,
             "alerts_path": self.alerts_path,
             "stages": self.stages,
@@ -281,6 +282,8 @@ def print_summary(summary: BacktestSummary, console: Any = None) -> None:
         t.add_row(f"  {outcome}", f"{n:,}")
     t.add_row("invalid", f"{summary.invalid:,}")
     t.add_row("rejected", f"{summary.rejected:,}")
+    if summary.reading.skipped:
+        t.add_row("skipped (lifecycle)", f"{sum(summary.reading.skipped.values()):,}")
     if summary.dlq_path:
         t.add_row("kept (invalid, rejected, late)", summary.dlq_path)
     if summary.behind:
@@ -296,6 +299,9 @@ def print_summary(summary: BacktestSummary, console: Any = None) -> None:
     not_kept = summary.reading.not_kept()
     if not_kept:
         console.print(not_kept)
+    not_replayed = summary.reading.not_replayed()
+    if not_replayed:
+        console.print(not_replayed if summary.events_read else f"[yellow]{not_replayed}[/yellow]")
     if summary.firing_by_stage:
         k = Table(title="alerts fired by stage")
         for col in ("workflow", "stage", "kind", "alerts"):
@@ -321,7 +327,7 @@ def print_summary(summary: BacktestSummary, console: Any = None) -> None:
         if summary.invalid > 1 and "truncated" in (summary.first_invalid or ""):
             console.print("[yellow]JSONL holds one event object per line: is this one JSON document written over "
                           "several lines?[/yellow]")
-    elif not summary.events_read and not summary.invalid:
+    elif not summary.events_read and not summary.invalid and not not_replayed:
         console.print("[yellow]the file holds no events (empty, or only blank lines)[/yellow]")
     late = summary.outcomes.get("late", 0)
     if late > max(10, 0.01 * summary.events_read):

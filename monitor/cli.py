@@ -39,12 +39,15 @@ WorkflowOpt = typer.Option(None, "--workflow", help="CSV/XES: workflow name (col
 SegmentColOpt = typer.Option(None, "--segment-col", help="CSV: column with the segment.")
 TzOpt = typer.Option(None, "--tz", help="Time zone of timestamps without an offset (CSV/XES), e.g. Europe/Berlin "
                      "(default UTC); also the local time of the workflows the settings do not list.")
+TransitionsOpt = typer.Option(None, "--transitions", help="CSV/XES: the lifecycle:transition values replayed as "
+                               "stage entries, e.g. start,complete, or all (default: complete; values outside the "
+                               "XES lifecycle model are always replayed).")
 TimeFormatOpt = typer.Option(None, "--time-format", help="CSV: strptime format of the time column, e.g. "
                              "'%d.%m.%Y %H:%M' (default: ISO-8601, YYYY/MM/DD, YYYYMMDD or epoch).")
 
 
 READING_OPTIONS = ("entity_col", "stage_col", "time_col", "workflow", "segment_col", "tz", "time_format",
-                   "delimiter", "encoding")
+                   "delimiter", "encoding", "transitions")
 
 
 def _exit_on_sigterm() -> None:
@@ -56,14 +59,41 @@ def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(128 + signal.SIGTERM))
 
 
+def _flag(option: str) -> str:
+    return "--" + option.replace("_", "-")
+
+
 def _mapping(options: dict[str, Any]) -> dict[str, Any]:
-    """The reading options given (a command's parameters: ``READING_OPTIONS`` of them), checked before
-    anything is read or written: a clear error, exit 2."""
+    """The reading options given (a command's parameters: ``READING_OPTIONS`` of them, ``events`` and
+    ``fmt``), checked before anything is read or written: a clear error, exit 2."""
     import codecs
+    import dataclasses
     import zoneinfo
+
+    from monitor.readers import XES_STANDARD_TRANSITIONS, MappingError, XesMapping, detect_format
 
     mapping = {k: options[k] for k in READING_OPTIONS if options[k] is not None}
     problems = []
+    try:
+        xes = detect_format(Path(options["events"]), options["fmt"]) == "xes"
+    except MappingError:
+        xes = False  # said when the file is read
+    if xes:
+        takes = {f.name for f in dataclasses.fields(XesMapping)}
+        csv_only = [_flag(k) for k in mapping if k not in takes]
+        if csv_only:
+            problems.append(f"{', '.join(csv_only)}: for CSV files only; an XES file takes "
+                            f"{', '.join(_flag(k) for k in READING_OPTIONS if k in takes)}")
+    if "transitions" in mapping:
+        given = [t.strip().lower() for t in mapping["transitions"].split(",") if t.strip()]
+        if given in (["all"], ["*"]):
+            mapping["transitions"] = ("*",)
+        elif given and set(given) <= XES_STANDARD_TRANSITIONS:
+            mapping["transitions"] = tuple(given)
+        else:
+            problems.append(f"--transitions {options['transitions']!r}: give all, or XES lifecycle transitions "
+                            f"separated by commas ({', '.join(sorted(XES_STANDARD_TRANSITIONS))}; any other value "
+                            f"is replayed anyway)")
     delimiter = mapping.get("delimiter")
     if delimiter is not None:
         delimiter = mapping["delimiter"] = {"tab": "\t", "\\t": "\t"}.get(delimiter.lower(), delimiter)
@@ -200,6 +230,7 @@ def backtest(
     segment_col: str | None = SegmentColOpt,
     tz: str | None = TzOpt,
     time_format: str | None = TimeFormatOpt,
+    transitions: str | None = TransitionsOpt,
     json_summary: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
     partitions: int = typer.Option(1, "--partitions", min=1, help="Replay as N Kafka partitions (one engine each), "
                                    "like the live worker."),
@@ -255,8 +286,8 @@ def backtest(
         typer.echo(_json.dumps(summary.as_dict()))
     else:
         print_summary(summary)
-    if summary.invalid and not summary.events_read:
-        raise typer.Exit(1)  # not one record could be read: a script must not take it for a replay
+    if not summary.events_read and (summary.invalid or summary.reading.skipped):
+        raise typer.Exit(1)  # records, but not one event replayed: a script must not take it for a replay
 
 
 @app.command()
@@ -460,6 +491,7 @@ def report(
     segment_col: str | None = SegmentColOpt,
     tz: str | None = TzOpt,
     time_format: str | None = TimeFormatOpt,
+    transitions: str | None = TransitionsOpt,
 ) -> None:
     """Replay EVENTS and write a self-contained HTML tuning report (distributions, thresholds, alerts, flow)."""
     from monitor.report import report_command

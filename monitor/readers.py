@@ -31,7 +31,7 @@ import sys
 import tempfile
 import xml.etree.ElementTree as ET
 import zlib
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -112,14 +112,19 @@ class _Lifecycle:
     """Which ``lifecycle:transition`` values are stage entries: the kept ones (default ``complete``;
     ``*``: all) and any value outside the XES standard lifecycle model (e.g. BPI 2013's
     "In Progress", "Awaiting Assignment": status changes of their own). A missing value is a
-    completion."""
+    completion. The events not kept are counted in ``stats``, for the summary to say."""
 
-    def __init__(self, transitions: tuple[str, ...]) -> None:
+    def __init__(self, transitions: tuple[str, ...], stats: ReadStats) -> None:
         self.keep_all = "*" in transitions
         self.keep = {t.lower() for t in transitions}
+        self.skipped = stats.skipped
+        stats.transitions = transitions
 
     def keeps(self, transition: str) -> bool:
-        return self.keep_all or transition in self.keep or transition not in XES_STANDARD_TRANSITIONS
+        if self.keep_all or transition in self.keep or transition not in XES_STANDARD_TRANSITIONS:
+            return True
+        self.skipped[transition] += 1
+        return False
 
     def attribute(self, transition: str, attrs: dict[str, str]) -> None:
         """With every transition kept, a non-completion says so in the event's ``lifecycle``."""
@@ -186,6 +191,18 @@ class ReadStats:
     columns: str | None = None  # CSV: which column is read as what, once the header is read
     long_values: int = 0  # CSV/XES attribute values over MAX_ATTR_VALUE_LEN characters, left out
     past_cap: set[str] = field(default_factory=set)  # CSV/XES attributes past the MAX_ATTRIBUTES-th, left out
+    skipped: Counter[str] = field(default_factory=Counter)  # lifecycle transition -> events not replayed
+    transitions: tuple[str, ...] = ("complete",)  # the lifecycle transitions replayed (see _Lifecycle)
+
+    def not_replayed(self) -> str | None:
+        """The events skipped for their lifecycle transition, in one sentence (None: none were)."""
+        if not self.skipped:
+            return None
+        which = ", ".join(f"{t} {n:,}" for t, n in self.skipped.most_common())
+        name = ",".join(dict.fromkeys([*self.skipped, *self.transitions]))
+        return (f"{_many(sum(self.skipped.values()), 'event')} skipped: lifecycle transition not "
+                f"{' or '.join(self.transitions)} ({which}); to replay them: --transitions {name}, or "
+                f"--transitions all")
 
     def not_kept(self) -> str | None:
         """What :func:`_fit_attributes` left out of the events, in one sentence (None: nothing)."""
@@ -594,7 +611,7 @@ def _read_csv(path: Path, m: CsvMapping, stats: ReadStats) -> Iterator[Pair]:
         width = len(lay.header)
         i_entity, i_stage, i_time, i_life = lay.entity, lay.stage, lay.time, lay.lifecycle
         i_wf, i_seg, i_id, i_wait = lay.workflow, lay.segment, lay.event_id, lay.waiting_on
-        lifecycle = _Lifecycle(m.transitions)
+        lifecycle = _Lifecycle(m.transitions, stats)
         constant_wf = m.workflow if m.workflow is not None and i_wf is None else _stem(path)
         used = {i_entity, i_stage, i_time, i_wf, i_seg, i_id, i_wait, i_life}
         extra = [(h, i) for h, i in lay.columns.items() if i not in used] if m.extra_attributes else []
@@ -671,7 +688,7 @@ def _read_xes(path: Path, m: XesMapping, stats: ReadStats) -> Iterator[Pair]:
 def _parse_xes(path: Path, source: IO[bytes], m: XesMapping, stats: ReadStats) -> Iterator[Pair]:
     """Stream an XES log with ``iterparse``; each trace is buffered (one case), elements are cleared."""
     tz = ZoneInfo(m.tz)
-    lifecycle = _Lifecycle(m.transitions)
+    lifecycle = _Lifecycle(m.transitions, stats)
     log_name: str | None = None
     event_defaults: dict[str, str] = {}
     stack: list[str] = []  # local tag names of open elements

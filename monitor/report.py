@@ -556,6 +556,7 @@ def render_html(data: ReportData) -> str:
     health.append(["invalid records (not events)", f"{s.invalid:,}"])
     if "rejected" not in s.outcomes:
         health.append(["rejected", f"{s.rejected:,}"])
+    health += [[f"skipped: lifecycle {t}", f"{n:,}"] for t, n in s.reading.skipped.most_common()]
     health += [[f"over the cardinality cap: {dim}", f"{n:,}"] for dim, n in sorted(data.overflow.items())]
     parts.append(_table(["outcome", "events"], health, numeric={1}))
     not_kept = s.reading.not_kept()

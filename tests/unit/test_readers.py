@@ -192,6 +192,40 @@ def test_xes_reads_case_attributes_globals_and_lifecycle_like_bpi_logs(tmp_path)
     assert [e.utc_offset for e in everything] == [7200.0, 7200.0, 7200.0]
 
 
+def test_events_skipped_for_their_lifecycle_are_counted_said_and_replayed_with_transitions(tmp_path, monkeypatch):
+    """A log of only ``start`` events replayed nothing and said "the file holds no events", exit 0: the
+    skipped events are counted (CSV and XES), the summary names them and --transitions, which replays
+    them, and the CLI exits 1; a CSV option given for an XES file names the flags XES takes."""
+    from typer.testing import CliRunner
+
+    from monitor.backtest import run_backtest
+    from monitor.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "starts.xes").write_text(XES.replace("<date key", '<string key="lifecycle:transition" value="start"/>'
+                                                     '<date key'))
+    (tmp_path / "starts.csv").write_text("case_id,activity,timestamp,lifecycle:transition\n"
+                                         "c1,a,2026-01-01T00:00:00Z,start\nc1,b,2026-01-01T01:00:00Z,schedule\n")
+    assert run_backtest("starts.csv", None).reading.skipped == {"start": 1, "schedule": 1}
+    summary = run_backtest("starts.xes", None)
+    assert (summary.events_read, summary.reading.skipped) == (0, {"start": 4})
+    said = ("4 events skipped: lifecycle transition not complete (start 4); to replay them: --transitions "
+            "start,complete, or --transitions all")
+    assert summary.reading.not_replayed() == said
+    runner = CliRunner()
+    r = runner.invoke(app, ["backtest", "starts.xes"], terminal_width=200)
+    assert r.exit_code == 1 and said in " ".join(r.output.split()) and "holds no events" not in r.output, r.output
+    for given in ("start,complete", "all", " Start "):
+        r = runner.invoke(app, ["backtest", "starts.xes", "--transitions", given, "--json"])
+        assert r.exit_code == 0 and json.loads(r.stdout)["events_read"] == 3, (given, r.output)
+    r = runner.invoke(app, ["backtest", "starts.xes", "--transitions", "strat"])
+    assert r.exit_code == 2 and "--transitions 'strat': give all, or XES lifecycle transitions" in r.output
+    r = runner.invoke(app, ["backtest", "starts.xes", "--segment-col", "tier", "--time-col", "t"])
+    assert r.exit_code == 2, r.output
+    assert "--time-col, --segment-col: for CSV files only; an XES file takes --workflow, --tz, --transitions" in \
+        " ".join(r.output.split())
+
+
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "xes"])
 def test_gzipped_files_read_like_the_plain_ones(tmp_path, sim, fmt):
     """Public process-mining logs come as ``.xes.gz``: every format is read through gzip when the
