@@ -1535,6 +1535,8 @@ class Engine:
             waiting_on=st.waiting_on,
             stalled=item.fired,
             why=why,
+            time_basis="business" if biz else "wall",
+            time_zone=wf.zone(),
         )
 
     def feedback(self, workflow: str, stage: str, segment: str, verdict: bool) -> float:

@@ -62,6 +62,12 @@ def when(ts: float | None) -> str:
     return datetime.fromtimestamp(float(ts), tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _basis(view: dict[str, Any]) -> str:
+    """``wall`` or ``business``, with the zone of the local hours when it is not UTC."""
+    basis, zone = view.get("time_basis", "wall"), view.get("time_zone", "UTC")
+    return basis if zone == "UTC" else f"{basis} ({zone})"
+
+
 def item_table(item: dict[str, Any]) -> Any:
     """One open item (``/items/{id}``) as a two-column table, the verdict first."""
     from rich.table import Table
@@ -78,9 +84,11 @@ def item_table(item: dict[str, Any]) -> Any:
     if item.get("waiting_on"):
         t.add_row("waiting on", str(item["waiting_on"]))
     t.add_row("entered at", when(item.get("entered_at")))
-    t.add_row("age in stage", human(item.get("age_seconds")))
-    t.add_row("typical", human(item.get("expected_seconds")))
-    t.add_row("threshold", human(item.get("threshold_seconds")))
+    biz = item.get("time_basis") == "business"  # a worker from before the field: wall time
+    t.add_row("age in stage", human(item.get("age_seconds"), biz))
+    t.add_row("typical", human(item.get("expected_seconds"), biz))
+    t.add_row("threshold", human(item.get("threshold_seconds"), biz))
+    t.add_row("time basis", _basis(item))
     t.add_row("pages at", when(item.get("deadline")))
     return t
 
@@ -98,12 +106,6 @@ def select_stage(
 
 def select_alerts(alerts: list[dict[str, Any]], workflow: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
     return [a for a in alerts if workflow in (None, a["workflow"]) and kind in (None, a["kind"])]
-
-
-def _basis(view: dict[str, Any]) -> str:
-    """``wall`` or ``business``, with the zone of the local hours when it is not UTC."""
-    basis, zone = view.get("time_basis", "wall"), view.get("time_zone", "UTC")
-    return basis if zone == "UTC" else f"{basis} ({zone})"
 
 
 def stage_tables(workflow: str, stage: str, baselines: list[dict[str, Any]], stages: list[dict[str, Any]]) -> list[Any]:

@@ -73,6 +73,8 @@ class ItemView:
     waiting_on: str | None
     stalled: bool
     why: str  # one sentence in business words
+    time_basis: str = "wall"  # "wall" or "business": how age, typical and threshold are measured
+    time_zone: str = "UTC"  # the zone of the workflow's local hours
 
 
 @dataclass(slots=True)

@@ -104,3 +104,29 @@ def test_alerts_table_orders_pages_first_and_filters():
 
 def test_alerts_table_empty_says_nothing_is_firing():
     assert "nothing is firing" in text(alerts_table([]))
+
+
+def test_an_item_on_working_hours_is_shown_in_working_time_as_its_why_says():
+    """The table said "age in stage 10.0 days, threshold 2.2 days" of an item whose why-line measured
+    "239.3 working hours ... limit of 53.8 working hours": the view now says which time it is in."""
+    import msgspec
+
+    from monitor.events import human_duration
+    from tests.unit.test_engine import _in_contract, _reload_settings, _ticks, _warm
+
+    hours = {"mode": "business", "timezone": "Europe/Berlin", "workdays": [0, 1, 2, 3, 4], "start_hour": 9,
+             "end_hour": 17}
+    eng, t = _warm(_reload_settings(calendar=hours, stages={"contract": {"max_threshold_seconds": 193680}}))
+    assert _in_contract(eng, t) == 193680  # 53.8 working hours
+    now = t + 30 * 24 * 3600
+    assert _ticks(eng, t, 30 * 24, "deal-42")  # paged
+    view = eng.item_view("deal-42", now)
+    assert view is not None and view.stalled
+    assert (view.time_basis, view.time_zone) == ("business", "Europe/Berlin")
+    age, limit = human_duration(view.age_seconds, True), human_duration(view.threshold_seconds, True)
+    assert f"stalled: {age} in contract, past the limit of {limit}" in view.why
+    out = text(item_table(msgspec.to_builtins(view)))  # the worker's /items/{id} document
+    assert out.count(age) == 2 and out.count(limit) == 2  # the why-line and the age / threshold rows
+    assert "days" not in out and "business (Europe/Berlin)" in out
+    before = {k: v for k, v in msgspec.to_builtins(view).items() if k not in ("time_basis", "time_zone")}
+    assert "days" in text(item_table(before))  # a worker from before the field: wall time, as it was
