@@ -45,6 +45,14 @@ def fetch(worker: str, path: str) -> Any:
     return r.json()
 
 
+def item_path(entity_id: str) -> str:
+    """The worker's path of one item (``/items/{entity_id}``), the id quoted whole: its ``/``, ``#``, ``?``
+    and ``%`` are part of it, and so are its dots (an id ``..`` is not a step up the path)."""
+    from urllib.parse import quote
+
+    return "/items/" + quote(entity_id, safe="").replace(".", "%2E")
+
+
 # --------------------------------------------------------------------------- formatting (pure)
 
 
@@ -192,7 +200,7 @@ def run(what: str, worker: str, as_json: bool, **args: Any) -> int:
     err = Console(stderr=True)
     try:
         if what == "item":
-            doc: Any = fetch(worker, f"/items/{args['entity_id']}")
+            doc: Any = fetch(worker, item_path(args["entity_id"]))
             renderables = [item_table(doc)]
         elif what == "stage":
             baselines, stages = fetch(worker, "/baselines"), fetch(worker, "/stages")

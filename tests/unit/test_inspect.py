@@ -130,3 +130,36 @@ def test_an_item_on_working_hours_is_shown_in_working_time_as_its_why_says():
     assert "days" not in out and "business (Europe/Berlin)" in out
     before = {k: v for k, v in msgspec.to_builtins(view).items() if k not in ("time_basis", "time_zone")}
     assert "days" in text(item_table(before))  # a worker from before the field: wall time, as it was
+
+
+def test_inspect_item_asks_the_worker_for_exactly_that_id_whatever_characters_it_holds(capsys):
+    """The id went into the URL as it was: 'deal-1#B' showed deal-1, 'acme/42' and 'q?x' were not found.
+    Asked here of the real worker's route (aiohttp, as Faust serves it), no broker needed."""
+    import asyncio
+    import json
+
+    from aiohttp.test_utils import TestServer
+
+    from monitor.inspect import run
+    from tests.unit.test_engine import T0, ev
+    from tests.unit.test_worker_partitions import worker
+
+    w = worker([])
+    ids = ["deal-1", "deal-1#B", "acme/42", "q?x", "50% off", "a%2Fb", "ü", "..", ".", "a/../b", "x/"]
+    for entity in ids:
+        w.engine_for(0).process(ev(entity, "lead", T0))
+
+    async def ask() -> list[tuple[int, str | None]]:
+        server = TestServer(w.app.web.web_app)
+        await server.start_server()
+        answers = []
+        try:
+            for entity in ids:
+                code = await asyncio.to_thread(run, "item", str(server.make_url("/")), True, entity_id=entity)
+                out = capsys.readouterr().out
+                answers.append((code, json.loads(out)["entity_id"] if code == 0 else None))
+        finally:
+            await server.close()
+        return answers
+
+    assert asyncio.run(ask()) == [(0, entity) for entity in ids]
