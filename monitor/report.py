@@ -16,13 +16,14 @@ script and no network access needed to view it:
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 import math
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -320,6 +321,20 @@ def _figure(width: float, height: float) -> Any:
     return fig
 
 
+def _plain_text(draw: Callable[..., str]) -> Callable[..., str]:
+    """A figure whose texts are text: a ``$`` in a workflow, stage or segment name (``$x^$``, ``cost $5-$10``)
+    is not matplotlib mathtext, which failed on it (the report stopped) or set it in italics."""
+
+    @functools.wraps(draw)
+    def plain(*args: Any, **kwargs: Any) -> str:
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):  # read as each text is made, and drawn
+            return draw(*args, **kwargs)
+
+    return plain
+
+
 def _date_axis(ax: Any) -> None:
     import matplotlib.dates as mdates
 
@@ -358,6 +373,7 @@ def _hours_axis(ax: Any) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
+@_plain_text
 def stage_figure(data: ReportData, workflow: str, stage: str, shifts: list[Alert]) -> str:
     """Duration histogram (log-x) with typical/p95/threshold, and the threshold over time per segment."""
     import numpy as np
@@ -416,6 +432,7 @@ def stage_figure(data: ReportData, workflow: str, stage: str, shifts: list[Alert
     return svg(fig)
 
 
+@_plain_text
 def timeline_figure(alerts: list[Alert], workflow: str, start: float, end: float) -> str:
     """Firing alerts of one workflow over event time, one row per kind."""
     fig = _figure(13.5, 2.6)
@@ -440,6 +457,7 @@ def timeline_figure(alerts: list[Alert], workflow: str, start: float, end: float
     return svg(fig)
 
 
+@_plain_text
 def wip_figure(data: ReportData, workflow: str, shifts: list[Alert]) -> str:
     """WIP per stage over event time (sampled), bottleneck shifts marked."""
     fig = _figure(13.5, 3.0)

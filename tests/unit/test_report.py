@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,21 @@ def test_html_is_self_contained_escaped_and_has_the_plots(data, tmp_path: Path):
     out = write_report(data, tmp_path / "sub" / "r.html")
     written = out.read_text(encoding="utf-8")
     assert written.startswith("<!DOCTYPE html>") and written.count("<svg") == 4
+
+
+def test_names_with_dollar_signs_are_drawn_as_they_are_not_as_math(tmp_path: Path):
+    """matplotlib read '$...$' in a workflow, stage or segment name as mathtext: '$x^$' stopped the report
+    with a ParseSyntaxException after the whole replay, and 'a $5 and $10' came out in italics."""
+    names = {"w": "pay $x^$", "a": r"a $\frac$", "b": "b $5 and $10", "done": "done"}
+    rows = [json.loads(line) for line in tiny_events(tmp_path / "events.jsonl").read_text().splitlines()[:-1]]
+    for r in rows:
+        r["workflow"], r["stage"] = names["w"], names[r["stage"]]
+        r.setdefault("attributes", {})["segment"] = "$k_$"
+    (tmp_path / "dollars.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    settings = Settings(engine={"warmup": 20},
+                        workflows={names["w"]: {"terminal_stages": ["done"], "calendar": {"mode": "wall"}}})
+    page = render_html(collect(tmp_path / "dollars.jsonl", settings, sample_hours=1.0))
+    assert page.count("<svg") == 4
+    svgs = "".join(re.findall(r"<svg.*?</svg>", page, flags=re.S))
+    for name in ("pay $x^$", r"a $\frac$", "b $5 and $10", "$k_$"):  # titles, legends: the names as text
+        assert name in svgs, name
