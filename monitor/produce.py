@@ -6,6 +6,7 @@ batched record (a JSON array) only ever holds events of its own partition — th
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any
 
 from monitor.config import Settings
 from monitor.events import Event, encode
+
+PACE_STEP = 1.0  # seconds slept at a time while waiting for an event's time (--live)
 
 
 def live_timestamps(events: Iterable[Event], speed: float = 1.0, start: float | None = None) -> Iterator[Event]:
@@ -31,6 +34,18 @@ def live_timestamps(events: Iterable[Event], speed: float = 1.0, start: float | 
             ev.attributes,
             ev.waiting_on,
         )
+
+
+def when_due(events: Iterable[Event], before_wait: Callable[[], None]) -> Iterator[Event]:
+    """Each event once the wall clock has reached its timestamp, never before (an event an hour ahead
+    was sent after a minute). ``before_wait`` runs before each wait: nothing batched is held back while
+    the next event's time is awaited. The wait is slept in steps of ``PACE_STEP``."""
+    for ev in events:
+        if ev.timestamp > time.time():
+            before_wait()
+            while (left := ev.timestamp - time.time()) > 0:
+                time.sleep(min(left, PACE_STEP))
+        yield ev
 
 
 class KafkaUnavailable(ConnectionError):
@@ -124,17 +139,14 @@ def produce(
             delivery.watch(producer.send(topic, key=pending_keys.pop(p), value=encode(evs), partition=p))
             records += 1
 
+    def flush_all() -> None:
+        for p in list(pending):
+            flush_partition(p)
+        producer.flush()
+
+    stream: Iterable[Event] = itertools.islice(events, max_events)
     try:
-        for ev in events:
-            if max_events is not None and sent >= max_events:
-                break
-            if paced:
-                delay = ev.timestamp - time.time()
-                if delay > 0:
-                    for p in list(pending):
-                        flush_partition(p)
-                    producer.flush()
-                    time.sleep(min(delay, 60.0))
+        for ev in when_due(stream, flush_all) if paced else stream:
             key = ev.entity_id.encode()
             if batch <= 1:
                 delivery.watch(producer.send(topic, key=key, value=encode(ev.to_wire())))
@@ -152,9 +164,7 @@ def produce(
                     time.sleep(ahead)
             if on_progress is not None and sent % 100 == 0:
                 on_progress(sent)
-        for p in list(pending):
-            flush_partition(p)
-        producer.flush()
+        flush_all()
     finally:
         producer.close()
     delivery.check(records)
