@@ -24,7 +24,7 @@ FamilyOpt = typer.Option(None, "--family", help="Every stage's normal durations 
                          "loglogistic2.5 | loglogistic3.5 | bimodal.")
 StallShareOpt = typer.Option(None, "--stall-share", help="Share of item-stages that stall (default 0.03).")
 StallFactorOpt = typer.Option(None, "--stall-factor", help="A stall lasts LOW,HIGH times the median (default 4,20).")
-# how a CSV or XES log is read (backtest, report)
+# how a CSV or XES log is read (backtest, report, produce)
 EntityColOpt = typer.Option(None, "--entity-col", help="CSV: column with the item id (default: the first of "
                             "case_id, entity_id, case:concept:name, case, ...).")
 StageColOpt = typer.Option(None, "--stage-col", help="CSV: column with the stage entered (default: the first of "
@@ -422,32 +422,59 @@ def produce(
     live: bool = typer.Option(False, "--live", help="Rewrite timestamps to now keeping the gaps, and pace them."),
     speed: float = typer.Option(1.0, "--speed", help="With --live: divide the gaps by this factor."),
     fmt: str = FormatOpt,
+    entity_col: str | None = EntityColOpt,
+    stage_col: str | None = StageColOpt,
+    time_col: str | None = TimeColOpt,
+    delimiter: str | None = DelimiterOpt,
+    encoding: str | None = EncodingOpt,
+    workflow: str | None = WorkflowOpt,
+    segment_col: str | None = SegmentColOpt,
+    tz: str | None = TzOpt,
+    time_format: str | None = TimeFormatOpt,
 ) -> None:
     """Send an events file to Kafka, batched per partition, with a progress counter."""
+    import itertools
+
     from rich.console import Console
 
-    from monitor.produce import live_timestamps, read_valid
+    from monitor.inputs import input_problem, nothing_read, read_problem
+    from monitor.produce import KafkaUnavailable, live_timestamps, read_valid
     from monitor.produce import produce as do_produce
+    from monitor.readers import READ_ERRORS
 
-    settings = _settings(config, bootstrap)
-    if not events.exists():
-        typer.secho(f"{events}: no such file", fg="red", err=True)
+    mapping = _mapping(locals())
+    problem = ("--speed: give a factor above 0, e.g. 1000" if speed <= 0
+               else "--rate: give events per second above 0" if rate is not None and rate <= 0
+               else input_problem(events))
+    if problem:
+        typer.secho(problem, fg="red", err=True)
         raise typer.Exit(2)
+    settings = _settings(config, bootstrap)
     console = Console(stderr=True)
     bad: list = []
-    stream = read_valid(events, fmt=fmt, on_bad=bad.append)
-    if live:
-        stream = live_timestamps(stream, speed=speed)
-    from monitor.produce import KafkaUnavailable
-
+    stream = read_valid(events, fmt=fmt, mapping=mapping, on_bad=bad.append)
+    n = 0
     try:
-        with console.status("producing...") as status:
-            n = do_produce(settings, stream, topic=topic, batch=batch, rate=rate, paced=live,
-                           on_progress=lambda k: status.update(f"produced {k:,} events"))
+        first = next(stream, None)  # a file that cannot be read says so before Kafka is asked
+        if first is not None:
+            stream = itertools.chain([first], stream)
+            if live:
+                stream = live_timestamps(stream, speed=speed)
+            with console.status("producing...") as status:
+                n = do_produce(settings, stream, topic=topic, batch=batch, rate=rate, paced=live,
+                               on_progress=lambda k: status.update(f"produced {k:,} events"))
     except KafkaUnavailable as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None
-    console.print(f"produced {n:,} events to {topic or settings.topics.events[0]}")
+    except (ValueError, *READ_ERRORS) as exc:
+        typer.secho(read_problem(exc, events), fg="red", err=True)
+        raise typer.Exit(2) from None
+    problem = nothing_read(events, n, len(bad), bad[0].reason if bad else None)
+    if problem:
+        typer.secho(problem, fg="red", err=True)
+        raise typer.Exit(1)
+    console.print(f"produced {n:,} events to {topic or settings.topics.events[0]}" if n else
+                  f"{events} holds no events (empty, or only blank lines): nothing sent")
     if bad:
         console.print(f"[yellow]{len(bad)} bad records not sent; first: {bad[0].reason}[/yellow]")
 

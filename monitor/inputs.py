@@ -1,0 +1,37 @@
+"""The files a command reads, and what to say when one cannot be read: one line, never a traceback.
+
+The counterpart of :mod:`monitor.outputs` (the files a command writes). Each command prints these lines in
+its own way and exits 2 (bad usage: a missing file, a directory, a file it may not open), or 1 when not one
+record of the events could be read (:func:`nothing_read`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def input_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be read as an input file, or None; checked before anything is read or written."""
+    if path.is_dir():
+        return f"{path}: a directory, not a file"
+    if not path.exists():
+        return f"{path}: no such file"
+    return None
+
+
+def read_problem(exc: BaseException, path: str | Path) -> str:
+    """One line for an error met reading ``path`` (``monitor.readers.READ_ERRORS``, a ValueError): an
+    OSError names the file it is about (one that may not be opened, or written), anything else is
+    ``path``'s (a .gz that is not gzip, no time column in a CSV)."""
+    if isinstance(exc, OSError) and exc.filename:
+        return f"cannot read or write {exc.filename}: {exc.strerror}"
+    said = str(exc)
+    return said if said.startswith(str(path)) else f"cannot read {path}: {said}"
+
+
+def nothing_read(path: str | Path, events: int, invalid: int, first_invalid: str | None) -> str | None:
+    """A file of which not one record could be read (every one invalid) is an error: the command says so and
+    exits 1, as ``backtest`` does (a script must not take it for a replay). An empty file is not one."""
+    if invalid and not events:
+        return f"not one of the {invalid:,} records of {path} could be read; the first: {first_invalid}"
+    return None
