@@ -31,6 +31,11 @@ def partition_scope(partition: int, partitions: int) -> str | None:
     return f"partition-{partition}" if partitions > 1 else None
 
 
+def partition_engines(settings: Settings | None, partitions: int) -> list[Engine]:
+    """One engine per Kafka partition, as a worker on a topic of ``partitions`` partitions has them."""
+    return [Engine(settings, scope=partition_scope(p, partitions)) for p in range(max(1, partitions))]
+
+
 @dataclass
 class BacktestSummary:
     events_read: int = 0
@@ -227,9 +232,7 @@ def run_backtest(
     if alerts_out is not None and dlq_path is not None and same_file(alerts_out, dlq_path):
         raise ValueError(f"the alerts and the bad records would go to one file ({dlq_path}): choose another --dlq-out")
     check_step(step)  # before any file is opened
-    engines = [engine] if engine is not None else [
-        Engine(settings, scope=partition_scope(p, partitions)) for p in range(max(1, partitions))
-    ]
+    engines = [engine] if engine is not None else partition_engines(settings, partitions)
     summary = BacktestSummary()
     started = time.perf_counter()
     files = OutputFiles()  # in place when the replay ends (``monitor.outputs``)

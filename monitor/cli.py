@@ -257,8 +257,15 @@ def backtest(
     if compare is not None:
         from monitor.compare import compare_command
 
-        raise typer.Exit(compare_command(compare, events, truth, as_json=json_summary, fmt=fmt, step=tick,
-                                         mapping=mapping, feedback=feedback))
+        unused = [flag for flag, given in (("-o", alerts_out), ("--dlq-out", dlq_out), ("-c", config)) if given]
+        if unused:
+            typer.secho(f"--compare writes no files and reads its settings from A.yaml and B.yaml: drop "
+                        f"{', '.join(unused)} (backtest each config with -c and -o for its alerts)", fg="red", err=True)
+            raise typer.Exit(2)
+        settings_ab = (_settings(compare[0], tz=tz), _settings(compare[1], tz=tz))
+        raise typer.Exit(compare_command(compare, settings_ab, events, truth, as_json=json_summary, fmt=fmt,
+                                         step=tick, mapping=mapping, feedback=feedback, partitions=partitions,
+                                         order=order))
     settings = _settings(config, tz=tz)  # the log's local time: its working hours are in that zone too
     if not stdin and (not events.exists() or events.is_dir()):
         typer.secho(f"{events}: {'a directory, not an events file' if events.exists() else 'no such file'}",
@@ -450,7 +457,7 @@ def produce(
         typer.secho(problem, fg="red", err=True)
         raise typer.Exit(2)
     settings = _settings(config, bootstrap)
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # a message is one line, however long
     bad: list = []
     stream = read_valid(events, fmt=fmt, mapping=mapping, on_bad=bad.append)
     n = 0

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from monitor.backtest import DEFAULT_TICK, BacktestSummary, replay
+from monitor.backtest import DEFAULT_TICK, BacktestSummary, partition_engines, replay
 from monitor.config import Settings
-from monitor.engine import Engine
 from monitor.events import Alert
 
 EXAMPLES = 10  # identities listed per side in the difference
@@ -124,16 +123,19 @@ def run_one(
     mapping: dict[str, Any] | None = None,
     step: float = DEFAULT_TICK,
     truth: Any = None,
+    partitions: int = 1,
+    order: str = "auto",
 ) -> Run:
-    """Replay ``events_path`` with ``settings``; score against ``truth`` (a :class:`Truth`) when given."""
+    """Replay ``events_path`` with ``settings`` as ``backtest`` does (``partitions``, ``order``: see
+    :func:`monitor.backtest.run_backtest`); score against ``truth`` (a :class:`Truth`) when given."""
     import time
 
     from monitor.readers import read_events
 
     summary = BacktestSummary()
     started = time.perf_counter()
-    records = read_events(events_path, fmt=fmt, mapping=mapping or {}, stats=summary.reading)
-    alerts = list(replay(Engine(settings), records, step=step, summary=summary))
+    records = read_events(events_path, fmt=fmt, mapping=mapping or {}, order=order, stats=summary.reading)
+    alerts = list(replay(partition_engines(settings, partitions), records, step=step, summary=summary))
     summary.seconds = time.perf_counter() - started
     summary.alert_changes = len(alerts)
     for a in alerts:
@@ -158,13 +160,16 @@ def compare(
     fmt: str = "auto",
     mapping: dict[str, Any] | None = None,
     step: float = DEFAULT_TICK,
+    partitions: int = 1,
+    order: str = "auto",
 ) -> Comparison:
     truth = None
     if truth_path is not None:
         from monitor.evaluate import Truth
 
         truth = Truth.load(truth_path)
-    kw: dict[str, Any] = {"fmt": fmt, "mapping": mapping, "step": step, "truth": truth}
+    kw: dict[str, Any] = {"fmt": fmt, "mapping": mapping, "step": step, "truth": truth, "partitions": partitions,
+                          "order": order}
     return Comparison(
         run_one("A", names[0], settings_a, events_path, **kw),
         run_one("B", names[1], settings_b, events_path, **kw),
@@ -246,6 +251,7 @@ def print_comparison(cmp: Comparison, console: Any = None) -> None:
 
 def compare_command(
     configs: tuple[Path, Path],
+    settings: tuple[Settings, Settings],
     events: Path,
     truth: Path | None,
     *,
@@ -254,32 +260,36 @@ def compare_command(
     step: float = DEFAULT_TICK,
     mapping: dict[str, Any] | None = None,
     feedback: Path | None = None,
+    partitions: int = 1,
+    order: str = "auto",
 ) -> int:
-    """``stagewatch backtest --compare A B EVENTS``: prints tables (or JSON); returns the exit code."""
+    """``stagewatch backtest --compare A B EVENTS``: the ``settings`` read from ``configs``; prints tables (or
+    JSON); returns the exit code."""
     import json
 
     from rich.console import Console
 
-    from monitor.config import ConfigError, load_settings
+    from monitor.inputs import input_problem, nothing_read, read_problem
+    from monitor.readers import READ_ERRORS
 
-    err = Console(stderr=True)
-    for p in (*configs, events, truth, feedback):
-        if p is not None and not Path(p).exists():
-            err.print(f"[red]{p}: no such file[/red]")
+    err = Console(stderr=True, soft_wrap=True)  # an error is one line, however long
+    for p in (events, truth, feedback):
+        problem = input_problem(p) if p is not None else None
+        if problem:
+            err.print(f"[red]{problem}[/red]")
             return 2
-    try:
-        settings = [load_settings(c) for c in configs]
-    except ConfigError as exc:
-        err.print(f"[red]{exc}[/red]")
-        return 2
     try:
         with err.status("replaying with both configurations..."):
             result = compare(settings[0], settings[1], events, names=(str(configs[0]), str(configs[1])),
-                             truth_path=truth, fmt=fmt, mapping=mapping, step=step)
+                             truth_path=truth, fmt=fmt, mapping=mapping, step=step, partitions=partitions,
+                             order=order)
         if feedback is not None:
             from monitor.feedback import verdicts
 
             result.marks = verdicts(feedback)
+    except READ_ERRORS as exc:
+        err.print(f"[red]{read_problem(exc, events)}[/red]")
+        return 2
     except (ValueError, KeyError) as exc:
         err.print(f"[red]cannot compare on {events}: {exc}[/red]")
         return 2
@@ -287,4 +297,9 @@ def compare_command(
         print(json.dumps(result.as_dict(), indent=1))
     else:
         print_comparison(result)
+    s = result.a.summary
+    problem = nothing_read(events, s.events_read, s.invalid, s.first_invalid)
+    if problem:
+        err.print(f"[red]{problem}[/red]")
+        return 1
     return 0

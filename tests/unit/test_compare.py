@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -74,3 +75,60 @@ def test_json_and_tables_render(result):
     out = console.export_text()
     assert "only in A" in out and "fired only in A" in out and "item pages against the truth" in out
     assert STUCK in out
+
+
+def cli(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+
+    r = CliRunner().invoke(app, list(args))
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception  # no traceback
+    return r
+
+
+@pytest.fixture(scope="module")
+def configs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("configs")
+    # `w` not listed: --tz gives its local hours; 70 completions: warm on one partition, not on two
+    (d / "a.yaml").write_text("engine: {warmup: 70}\n")
+    (d / "b.yaml").write_text("engine: {warmup: 25}\n")
+    return d / "a.yaml", d / "b.yaml"
+
+
+def test_compare_replays_each_config_as_backtest_does_with_tz_partitions_and_order(files, configs, tmp_path):
+    """--compare ignored --tz (the settings were read without it), --partitions and --order."""
+    events, _truth = files
+    given = ["--tz", "Europe/Berlin", "--partitions", "2", "--order", "time", "--json"]
+    r = cli("backtest", "--compare", str(configs[0]), str(configs[1]), str(events), *given)
+    assert r.exit_code == 0, r.output
+    compared = json.loads(r.stdout)["summary"]
+    for side, config in zip("AB", configs, strict=True):
+        r = cli("backtest", str(events), "-c", str(config), "-o", str(tmp_path / f"{side}.jsonl"), *given)
+        alone = json.loads(r.stdout)
+        for key in ("events_read", "behind_clock", "outcomes", "firing", "time_basis", "stages", "warm_stages"):
+            assert compared[side][key] == alone[key], (side, key)
+    assert "local hours of Europe/Berlin" in compared["A"]["time_basis"]["w"]
+    assert compared["A"]["behind_clock"] == 0  # the duplicate at the file's end is sorted into its place
+    assert compared["A"]["warm_stages"] == 0  # each of the 2 partitions saw ~60 completions of a stage
+
+
+@pytest.mark.parametrize("option", [["-o", "alerts.jsonl"], ["--dlq-out", "bad.jsonl"], ["-c", "a.yaml"]])
+def test_compare_refuses_the_options_it_cannot_honour(files, configs, option, tmp_path, monkeypatch):
+    monkeypatch.chdir(configs[0].parent)
+    r = cli("backtest", "--compare", "a.yaml", "b.yaml", str(files[0]), *option)
+    assert r.exit_code == 2 and option[0] in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert sorted(p.name for p in configs[0].parent.iterdir()) == ["a.yaml", "b.yaml"]  # nothing written
+
+
+def test_compare_on_unreadable_input_says_so_in_one_line(configs, tmp_path):
+    a, b = str(configs[0]), str(configs[1])
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"a": 1}\nnot json\n')
+    r = cli("backtest", "--compare", a, b, str(bad))
+    assert r.exit_code == 1 and "not one of the 2 records" in " ".join(r.output.split())  # as backtest
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert cli("backtest", "--compare", a, b, str(empty)).exit_code == 0  # as backtest: no error, no alerts
+    r = cli("backtest", "--compare", a, b, str(empty), "--feedback", str(tmp_path))
+    assert r.exit_code == 2 and f"{tmp_path}: a directory, not a file" in " ".join(r.output.split())
