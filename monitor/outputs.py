@@ -19,6 +19,21 @@ from types import TracebackType
 from typing import IO
 
 
+def check_writable(path: str | Path) -> None:
+    """Before a long run: raise now the OSError that writing ``path`` at its end would raise (a directory
+    named, a file where a directory should be, no permission), and make the directories that are missing."""
+    final = Path(path)
+    if final.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(final))
+    parent = final.parent
+    existing = next(p for p in (parent, *parent.parents) if p.exists())
+    if not existing.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
+    parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(parent))
+
+
 class OutputFiles:
     def __init__(self) -> None:
         self.pending: list[tuple[Path, Path]] = []  # (partial, final)

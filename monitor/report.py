@@ -526,14 +526,15 @@ def _anchor(*parts: str) -> str:
 def render_html(data: ReportData) -> str:
     """The whole report as one self-contained HTML document (inline SVG, no script, no external resource)."""
     s = data.summary
-    start = data.samples[0].at if data.samples else (s.first_ts or 0.0)
     end = data.samples[-1].at if data.samples else (s.last_ts or 0.0)
+    start = s.first_ts if s.first_ts is not None else end  # the first event (the first sample is one interval on)
+    span = "no events" if s.first_ts is None else f"event time {format_ts(start)} → {format_ts(end)}"
     shifts = shift_alerts(data.alerts)
     parts: list[str] = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>Stagewatch replay report: {_e(Path(data.source).name)}</title><style>{CSS}</style></head><body>",
         "<h1>Stagewatch replay report</h1>",
-        f"<p class='muted'>{_e(data.source)} · event time {_e(format_ts(start))} → {_e(format_ts(end))} · "
+        f"<p class='muted'>{_e(data.source)} · {_e(span)} · "
         f"replayed {s.events_read:,} events in {data.collect_seconds:.1f} s</p>",
     ]
     nav = ["<nav><a href='#overview'>Overview</a><a href='#health'>Data health</a>"]
@@ -664,10 +665,15 @@ def report_command(
     """``stagewatch report``: replay, write the HTML, print where; returns the exit code."""
     from rich.console import Console
 
-    err = Console(stderr=True)
+    from monitor.inputs import input_problem, nothing_read, read_problem
+    from monitor.outputs import check_writable
+    from monitor.readers import READ_ERRORS
+
+    err = Console(stderr=True, soft_wrap=True)  # an error is one line, however long
     for p in (events, truth):
-        if p is not None and not p.exists():
-            err.print(f"[red]{p}: no such file[/red]")
+        problem = input_problem(p) if p is not None else None
+        if problem:
+            err.print(f"[red]{problem}[/red]")
             return 2
     if same_file(out, events):
         err.print(f"[red]the report would be written over the events file itself ({out}): choose another --out[/red]")
@@ -675,17 +681,37 @@ def report_command(
     if out.is_dir():
         err.print(f"[red]--out {out} is a directory: name the report's file, e.g. {out / 'report.html'}[/red]")
         return 2
+
+    def unwritable(exc: OSError) -> int:
+        err.print(f"[red]cannot write the report to {out}: {exc.filename or out}: {exc.strerror or exc}[/red]")
+        return 2
+
+    try:
+        check_writable(out)  # now, not after the replay
+    except OSError as exc:
+        return unwritable(exc)
     try:
         with err.status(f"replaying {events}..."):
             data = collect(events, settings, fmt=fmt, step=step, sample_hours=sample_hours, truth_path=truth,
                            mapping=mapping)
+    except READ_ERRORS as exc:
+        err.print(f"[red]{read_problem(exc, events)}[/red]")
+        return 2
     except (ValueError, KeyError) as exc:
         err.print(f"[red]cannot report on {events}: {exc}[/red]")
         return 2
     started = time.perf_counter()
-    path = write_report(data, out)
+    try:
+        path = write_report(data, out)
+    except OSError as exc:  # e.g. the disk filled up
+        return unwritable(exc)
+    s = data.summary
     err.print(
-        f"{path}: {data.summary.events_read:,} events, {sum(data.summary.firing.values()):,} alerts fired; "
+        f"{path}: {s.events_read:,} events, {sum(s.firing.values()):,} alerts fired; "
         f"replay {data.collect_seconds:.1f} s, plots {time.perf_counter() - started:.1f} s"
     )
+    problem = nothing_read(events, s.events_read, s.invalid, s.first_invalid)
+    if problem:  # the report is written: its data health says why each record was invalid
+        err.print(f"[red]{problem}[/red]")
+        return 1
     return 0

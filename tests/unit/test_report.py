@@ -11,7 +11,15 @@ import pytest
 
 from monitor.config import Settings
 from monitor.events import Event, format_ts, parse_timestamp
-from monitor.report import Transitions, collect, flow_rows, render_html, top_stalled, write_report
+from monitor.report import (
+    Transitions,
+    collect,
+    flow_rows,
+    render_html,
+    report_command,
+    top_stalled,
+    write_report,
+)
 
 T0 = parse_timestamp("2026-01-05T00:00:00Z")
 H = 3600.0
@@ -144,3 +152,45 @@ def test_names_with_dollar_signs_are_drawn_as_they_are_not_as_math(tmp_path: Pat
     svgs = "".join(re.findall(r"<svg.*?</svg>", page, flags=re.S))
     for name in ("pay $x^$", r"a $\frac$", "b $5 and $10", "$k_$"):  # titles, legends: the names as text
         assert name in svgs, name
+
+
+def test_the_header_and_the_alert_timeline_start_at_the_first_event(data, monkeypatch):
+    """They started at the first sample, one --sample-hours after the first event."""
+    import monitor.report as report_mod
+
+    spans: list[tuple[float, float]] = []
+    monkeypatch.setattr(report_mod, "timeline_figure", lambda _a, _wf, start, end: spans.append((start, end)) or "")
+    page = render_html(data)
+    assert f"event time {format_ts(T0)} → {format_ts(data.samples[-1].at)}" in page
+    assert spans == [(T0, data.samples[-1].at)]
+
+
+def test_an_empty_file_reports_no_events_not_1970(tmp_path: Path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert report_command(empty, tmp_path / "r.html", SETTINGS) == 0  # as backtest: no error, nothing to say
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "no events" in page and "1970" not in page
+
+
+def test_a_file_of_which_no_record_could_be_read_exits_1_as_backtest_does(tmp_path: Path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"a": 1}\nnot json\n')
+    assert report_command(bad, tmp_path / "r.html", SETTINGS) == 1
+    assert "not one of the 2 records" in capsys.readouterr().err
+    assert "Why records were invalid" in (tmp_path / "r.html").read_text(encoding="utf-8")  # written: it says why
+
+
+def test_what_report_could_not_write_or_read_is_said_in_one_line_before_the_replay(tmp_path: Path, capsys,
+                                                                                   monkeypatch):
+    """--out alerts.jsonl/r.html failed with a traceback after the whole replay; --truth DIR with one too."""
+    import monitor.report as report_mod
+
+    monkeypatch.setattr(report_mod, "collect", lambda *_a, **_k: pytest.fail("replayed"))
+    events = tiny_events(tmp_path / "events.jsonl")
+    (tmp_path / "alerts.jsonl").write_text("")
+    assert report_command(events, tmp_path / "alerts.jsonl" / "r.html", SETTINGS) == 2
+    said = capsys.readouterr().err
+    assert said.count("\n") == 1 and "alerts.jsonl: Not a directory" in said
+    assert report_command(events, tmp_path / "r.html", SETTINGS, truth=tmp_path) == 2
+    assert capsys.readouterr().err == f"{tmp_path}: a directory, not a file\n"
