@@ -381,13 +381,18 @@ def evaluate(
         raise typer.Exit(2)
     from monitor.evaluate import evaluate as run_evaluate
     from monitor.evaluate import print_evaluation
+    from monitor.inputs import input_problem, read_problem
 
     for p in (truth, alerts, events):
-        if p is not None and not p.exists():
-            typer.secho(f"{p}: no such file", fg="red", err=True)
+        problem = input_problem(p) if p is not None else None
+        if problem:
+            typer.secho(problem, fg="red", err=True)
             raise typer.Exit(2)
     try:
         result = run_evaluate(truth, alerts, events)
+    except OSError as exc:  # e.g. a file it may not open: the error names it
+        typer.secho(read_problem(exc, "the input files"), fg="red", err=True)
+        raise typer.Exit(2) from None
     except (ValueError, KeyError) as exc:
         typer.secho(f"cannot evaluate: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None

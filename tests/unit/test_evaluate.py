@@ -261,3 +261,17 @@ def test_the_oracle_leaves_the_items_whose_events_were_lost_alone():
     truth = _truth()  # e3 and e9 lost their events from the start (no silence listed)
     steps = [Step(T0 + i * H, "w", f"e{i}", "s", "x") for i in range(4)]
     assert [p.entity_id for p in replay_pages(truth, steps, Oracle(truth, 2.0))] == ["e0", "e1", "e2"]
+
+
+@pytest.mark.parametrize("given", ["--truth", "--alerts", "--events"])
+def test_evaluate_given_a_directory_says_so_in_one_line(tmp_path, given):
+    """A directory as --truth or --alerts ended in an IsADirectoryError traceback."""
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+
+    (tmp_path / "truth.json").write_text("{}")
+    (tmp_path / "alerts.jsonl").write_text("")
+    files = {"--truth": str(tmp_path / "truth.json"), "--alerts": str(tmp_path / "alerts.jsonl"), given: str(tmp_path)}
+    r = CliRunner().invoke(app, ["evaluate", *(x for kv in files.items() for x in kv)])
+    assert (r.exit_code, r.output) == (2, f"{tmp_path}: a directory, not a file\n")
