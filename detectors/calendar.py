@@ -557,15 +557,23 @@ def restore_calendar(data: dict[str, Any]) -> BusinessCalendar | WallClock:
     return WallClock() if data.get("type") == "wall" else BusinessCalendar.restore(data)
 
 
+OFF_EVENTS_MAX = 0.05  # of the events, at most, in the hours a learned calendar calls off (ActivityProfile)
+COARSE_SHARE = 0.95  # of the events at their two busiest hours of the day: timestamps of days (ActivityProfile)
+
+
 class ActivityProfile:
     """Learns a workflow's weekly activity to decide, once, between business time and wall time.
 
     Counts events per local hour-of-week bin. Once ``min_events`` events spanning ``min_days`` have
     been seen, the rate of each bin (events per exposed hour) is compared with the mean rate: bins
     below ``quiet_ratio`` of it, or with fewer than ``min_bin_events`` events (stray events), are
-    off-hours. If off-hours cover at least ``min_off_share`` of the
-    week, the decision is a :class:`BusinessCalendar` whose working time is the active bins;
-    otherwise (24/7 traffic) a :class:`WallClock`. The decision is then fixed.
+    off-hours. If off-hours cover at least ``min_off_share`` of the week and hold fewer than
+    ``OFF_EVENTS_MAX`` of the events (they are dead, not only quieter: a 24/7 desk with lighter
+    weekends, 2 events a weekend hour in six weeks, had them called off), the decision is a
+    :class:`BusinessCalendar` whose working time is the active bins; otherwise (24/7 traffic) a
+    :class:`WallClock`. Timestamps of days (nearly every event at one or two hours of the day:
+    date-only exports at midnight) are wall time too: a calendar of their one busy hour a day read
+    60 days as "60 working hours". The decision is then fixed.
     """
 
     def __init__(
@@ -634,14 +642,28 @@ class ActivityProfile:
             t = nxt
         return exp
 
+    def coarse(self) -> bool:
+        """Nearly every event at one or two hours of the day: timestamps that carry the day, not the
+        hour (date-only exports put every event at midnight), or a once-a-day batch. Its other hours
+        are not off-hours: days are its unit, wall time measures them (a business calendar of its one
+        busy hour a day said "60 working hours" for 60 days)."""
+        by_hour = sorted(self.by_hour())
+        return by_hour[-1] + by_hour[-2] >= COARSE_SHARE * self.n
+
     def _decide(self) -> BusinessCalendar | WallClock:
+        if self.coarse():
+            return WallClock()
         exposure = self._exposure()
         rates = [c / e if e > 0 else 0.0 for c, e in zip(self.counts, exposure, strict=True)]
         mean = sum(self.counts) / max(sum(exposure), 1e-9)
         active = [r >= self.quiet_ratio * mean and c >= self.min_bin_events
                   for r, c in zip(rates, self.counts, strict=True)]
         off_share = 1.0 - sum(active) / 168
-        if off_share >= self.min_off_share and any(active):
+        # the hours called off must be (nearly) dead, not only quieter: a 24/7 desk with lighter
+        # weekends had its weekend hours (a third of the weekday rate, two events each in six weeks)
+        # called off, and its weekend work counted no time
+        off_events = sum(c for c, on in zip(self.counts, active, strict=True) if not on)
+        if off_share >= self.min_off_share and any(active) and off_events < OFF_EVENTS_MAX * self.n:
             return BusinessCalendar.from_hour_mask(self.timezone, active)
         return WallClock()
 
@@ -653,7 +675,7 @@ class ActivityProfile:
         measured in wall time cannot be trusted yet. Pure; cheap (24 sums)."""
         if self._decision is not None or self.n < min_events or self.first is None or self.last is None:
             return False
-        if self.last - self.first < 86400:
+        if self.last - self.first < 86400 or self.coarse():
             return False
         mean = self.n / 24
         return sum(1 for c in self.by_hour() if c <= self.quiet_ratio * mean) >= quiet_hours

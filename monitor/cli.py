@@ -443,6 +443,7 @@ def produce(
     segment_col: str | None = SegmentColOpt,
     tz: str | None = TzOpt,
     time_format: str | None = TimeFormatOpt,
+    transitions: str | None = TransitionsOpt,
 ) -> None:
     """Send an events file to Kafka, batched per partition, with a progress counter."""
     import itertools

@@ -810,7 +810,7 @@ class Engine:
 
     def _schedule(self, item: Item, now: float) -> None:
         st = item.state
-        limit, _ = self._limit(st, item.segment)
+        limit, basis = self._limit(st, item.segment)
         if limit is None and st.all.baseline.n == 0:
             # no item has completed this stage yet (often one where items end, not learned terminal
             # yet): nothing can give it a limit before a completion, which wakes it (``_wake``), or
@@ -818,10 +818,11 @@ class Engine:
             self._park(item)
             return
         idle = self._idle_at(item)
+        # warming: look again after a quarter of the item's age (at least a few minutes), so once the
+        # baseline is warm the item is judged at most ~25 % of its age late
+        recheck = now + min(max((now - item.entered_at) * 0.25, WARMING_RECHECK), MAX_RECHECK)
         if limit is None:
-            # warming: look again after a quarter of the item's age (at least a few minutes), so once
-            # the baseline is warm the item is judged at most ~25 % of its age late
-            due = now + min(max((now - item.entered_at) * 0.25, WARMING_RECHECK), MAX_RECHECK)
+            due = recheck
         else:
             clock = item.wf.clock
             if limit > LONG_LIMIT and idle < math.inf and clock.business_seconds(item.entered_at, idle) < limit:
@@ -831,7 +832,14 @@ class Engine:
             else:
                 due = clock.add_business(item.entered_at, limit)
                 if due <= now:
-                    due = now
+                    # judged at the next tick. Not at `now`: when entered + limit rounds to `now` while
+                    # the age is still under the limit, that tick judged it again and again, forever
+                    due = math.nextafter(now, math.inf)
+            if basis == "workflow" and recheck < due:
+                # a borrowed limit (the stage's, while the item's segment warms; the workflow's, while
+                # the stage does): the workflow's spans every stage, often hundreds of days in the
+                # first days of a stream; the item's own limit is taken once it is there
+                due = recheck
         self._push(item, due if due < idle else idle)
 
     def _idle_at(self, item: Item) -> float:

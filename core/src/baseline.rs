@@ -23,6 +23,8 @@ const LOG_MAX_FACTOR: f64 = 2.0794415416798357; // ln 8: the cap while the sprea
 const CAP_SPREAD: f64 = 0.9;
 const CAP_SLOPE: f64 = 6.7;
 const INSTANT_SPREAD: f64 = 2.5; // lower-half spread of a stage where a tenth pass in under 1/25 of typical
+const LOG_INSTANT: f64 = std::f64::consts::LN_10; // ln 10: steps done within 10 s are the instant kind ...
+const INSTANT_SHARE: f64 = 0.02; // ... when at least this share of completions are such steps
 const MIN_SPREAD: f64 = 0.05; // log units: constant data still gets a sane spread
 const SKEW_FROM: f64 = 1.15; // lower / upper spread above which the upper tail is read as light ...
 const SKEW_SLOPE: f64 = 2.3; // ... the limit's reach, in upper spreads, falling by this per unit of it ...
@@ -290,7 +292,11 @@ impl DurationBaseline {
 
     /// Quantiles (ascending `qs`) of the log-duration histogram, interpolating centroids.
     fn log_quantiles(&self, qs: &[f64]) -> Option<Vec<f64>> {
-        let total = self.total;
+        self.log_quantiles_from(0, self.total, qs)
+    }
+
+    /// The same over the bins from index `from` on, whose weight is `total`.
+    fn log_quantiles_from(&self, from: usize, total: f64, qs: &[f64]) -> Option<Vec<f64>> {
         if total <= 0.0 {
             return None;
         }
@@ -298,7 +304,7 @@ impl DurationBaseline {
         let mut out = Vec::with_capacity(nt);
         let (mut k, mut cum) = (0usize, 0.0);
         let (mut prev_pos, mut prev_c, mut first) = (0.0, 0.0, true);
-        for (&w, &lsum) in self.wt.iter().zip(self.ls.iter()) {
+        for (&w, &lsum) in self.wt[from..].iter().zip(self.ls[from..].iter()) {
             if w <= 0.0 {
                 continue;
             }
@@ -336,8 +342,40 @@ impl DurationBaseline {
         }
     }
 
+    /// A stage of two kinds, instant steps and worked ones (some of its completions within seconds:
+    /// auto-approvals, events a system writes at one instant, timestamps rounded to the day that make
+    /// same-day moves 0 s): the summary quantiles of the worked kind alone, those over 10 s, while it
+    /// is the larger kind. An open item is one that was not done at once, so its limit is the worked
+    /// kind's; read from both kinds the spread from the instant steps to the worked ones put it at
+    /// 10^12 seconds and more (a 30-day stall of a 2-day approval never paged). Also the share of the
+    /// instant kind. (A worked kind that is itself wide keeps the wide spread's limit below.)
+    fn worked_summary(&self) -> Option<([f64; 3], f64)> {
+        // the bins are ordered: the worked kind starts at the first bin wholly past 10 s
+        let from = ((LOG_INSTANT - LOG_MIN) / BIN).ceil() as i64 - self.lo;
+        if from <= 0 || from as usize >= self.wt.len() {
+            return None;
+        }
+        let from = from as usize;
+        let worked = psum(self.wt[from..].iter().copied());
+        let s = 1.0 - worked / self.total;
+        if !(INSTANT_SHARE..0.5).contains(&s) {
+            // the instant steps the norm (half or more): an item not done at once is most likely one
+            // that ends here (BPI 2012: cancelled applications, nearly always followed within seconds,
+            // and when not, the case is over), not a worked one stalled
+            return None;
+        }
+        self.log_quantiles_from(from, worked, &SUMMARY_QS).map(|v| ([v[0], v[1], v[2]], s))
+    }
+
     fn log_threshold(&self, sensitivity: f64) -> Option<f64> {
-        let sm = self.summary.as_ref()?;
+        let all = self.summary.as_ref()?;
+        let worked = if half_spreads(all).0 > INSTANT_SPREAD { self.worked_summary() } else { None };
+        if let Some((_, share)) = worked {
+            if (1.0 - share) * (self.n as f64) < self.warmup as f64 {
+                return None; // warming: the worked kind has not shown enough completions of its own yet
+            }
+        }
+        let sm = worked.as_ref().map_or(all, |(w, _)| w);
         let (centre, spread) = centre_spread(sm);
         let k = pmin(pmax(K_MAX - K_SLOPE * self.censored_share(), K_MIN), K_MAX);
         let (lower, upper) = half_spreads(sm);

@@ -188,6 +188,43 @@ def test_auto_keeps_wall_time_for_round_the_clock_traffic() -> None:
     assert p.decided() and isinstance(p.calendar(), WallClock)
 
 
+def test_auto_keeps_wall_time_for_a_desk_working_round_the_clock_with_lighter_weekends() -> None:
+    """30 tickets a weekday, 8 a weekend day, day and night, each with four events over a day: its
+    weekend hours saw two or three events each in six weeks, under the three a stray-event filter asks
+    of an hour; called off (4 seeds in 10), the weekends' work counted no time."""
+    for seed in range(10):
+        rng = random.Random(seed)
+        p = ActivityProfile("UTC")
+        t0 = t = at(2026, 3, 2)  # a Monday
+        events: list[float] = []
+        while t < t0 + 120 * 86400:
+            t += rng.expovariate((30 if (t - t0) // 86400 % 7 < 5 else 8) / 86400)
+            x = t
+            for median, sigma in ((3600.0, 0.8), (8 * 3600.0, 0.6), (12 * 3600.0, 0.5)):
+                events.append(x)
+                x += median * rng.lognormvariate(0.0, sigma)
+            events.append(x)
+        for x in sorted(events):
+            p.learn_one(x)
+        assert p.decided() and isinstance(p.calendar(), WallClock), seed
+
+
+def test_auto_takes_timestamps_of_days_for_wall_time() -> None:
+    """Date-only exports put every event at midnight: one busy hour a day is no working week (a
+    calendar of it read 60 days as 60 working hours)."""
+    rng = random.Random(7)
+    p = ActivityProfile("UTC")
+    office = ActivityProfile("UTC")
+    for d in range(60):
+        for _ in range(40):
+            p.learn_one(at(2026, 3, 2) + d * 86400.0)
+    assert p.decided() and isinstance(p.calendar(), WallClock)
+    assert not p.suspects_off_hours()
+    for t in business_hours_traffic(rng, 60, 20.0, ZoneInfo("UTC")):  # the same days, worked 9 to 17
+        office.learn_one(t)
+    assert isinstance(office.calendar(), BusinessCalendar)
+
+
 def test_auto_waits_for_enough_events_and_days() -> None:
     p = ActivityProfile(min_events=100, min_days=14)
     for i in range(5000):

@@ -806,6 +806,52 @@ def test_a_changed_warmup_applies_to_what_is_learned_on_a_reload_and_on_a_restor
     assert [(a.kind, a.status) for a in _ticks(restored, later, 24 * 7, "deal-42")] == [("stalled", "firing")]
 
 
+def test_an_item_that_entered_before_its_stage_was_warm_pages_on_the_stage_limit_once_there_is_one():
+    """Entered before its stage had a limit of its own, an item was scheduled at the workflow's limit,
+    which spans every stage (an hour in lead, days in contract): hundreds of days in the first days of
+    a stream, so a deal stuck since then never paged."""
+    eng = Engine(_reload_settings())
+    rng = random.Random(3)
+    history = []  # a deal every 12 hours: the stage's first completions come one by one
+    for i in range(50):
+        t = T0 + i * 43200.0
+        history += [ev(f"d{i}", "lead", t), ev(f"d{i}", "contract", t + 3600),
+                    ev(f"d{i}", "won", t + 3600 + 2 * DAY * rng.lognormvariate(0, 0.3))]
+    history.sort(key=lambda e: e.timestamp)
+    stuck = [ev("stuck", "lead", T0 - 3600), ev("stuck", "contract", T0 - 1800)]
+    out = feed(eng, stuck + history) + _ticks(eng, history[-1].timestamp, 24 * 40)
+    paged = [a for a in out if a.entity_id == "stuck"]
+    assert [(a.kind, a.stage) for a in paged] == [("stalled", "contract")]
+    assert parse_timestamp(paged[0].at) - (T0 - 1800) < 12 * DAY  # typical 2 days: its limit about 8
+
+
+def test_an_item_whose_deadline_rounds_to_now_is_judged_at_the_next_tick_not_again_and_again():
+    """Its age a hair under its limit, entered + limit rounded to the tick's instant: the item was pushed
+    at that instant and the same tick judged it again, forever (a public review log froze the replay)."""
+    import signal
+
+    def frozen(_sig: int, _frame: object) -> None:
+        raise TimeoutError("a tick never returned")
+
+    limit = DAY + 1e-8  # entered + limit rounds to entered + DAY in epoch seconds
+    before = signal.signal(signal.SIGALRM, frozen)
+    signal.alarm(30)  # the warm-up history's own items meet the rounding at whole-second ticks
+    try:
+        eng, t = _warm(_reload_settings(stages={"contract": {"min_threshold_seconds": limit,
+                                                             "max_threshold_seconds": limit}}))
+        entered = float(int(t) + 60)
+        eng.process(ev("deal-42", "lead", entered - 30))
+        eng.process(ev("deal-42", "contract", entered))
+        item, now = eng.items["deal-42"], entered + DAY
+        assert entered + limit == now and now - entered < limit
+        eng._schedule(item, now)
+        assert item.due > now
+        assert [(a.kind, a.entity_id) for a in eng.tick(now + 60)] == [("stalled", "deal-42")]
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, before)
+
+
 def test_a_lateness_lowered_to_zero_by_a_reload_applies_the_buffered_events_and_never_loops():
     """An item's next event waited in the lateness buffer when a reload set the allowed lateness to 0:
     the buffer was never released again and the item, still 'pending', was deferred by 0 seconds at its
