@@ -246,6 +246,7 @@ def backtest(
     import json as _json
 
     from monitor.backtest import print_summary, run_backtest
+    from monitor.inputs import input_problem, read_problem
     from monitor.progress import count_progress
     from monitor.readers import READ_ERRORS, STDIN
 
@@ -267,9 +268,9 @@ def backtest(
                                          step=tick, mapping=mapping, feedback=feedback, partitions=partitions,
                                          order=order))
     settings = _settings(config, tz=tz)  # the log's local time: its working hours are in that zone too
-    if not stdin and (not events.exists() or events.is_dir()):
-        typer.secho(f"{events}: {'a directory, not an events file' if events.exists() else 'no such file'}",
-                    fg="red", err=True)
+    problem = None if stdin else input_problem(events)
+    if problem:
+        typer.secho(problem, fg="red", err=True)
         raise typer.Exit(2)
     if dlq_out is None and alerts_out is None:
         dlq_out = Path(("stdin" if stdin else events.name) + ".dlq.jsonl")  # bad input is kept, with or without -o
@@ -281,13 +282,8 @@ def backtest(
         summary = run_backtest(events, alerts_out, settings, fmt=fmt, mapping=mapping, step=tick,
                                dlq_out=dlq_out, progress=None if json_summary else count_progress,
                                partitions=partitions, order=order)
-    except ValueError as exc:
-        said = str(exc)
-        typer.secho(said if said.startswith(str(events)) else f"cannot read {events}: {said}", fg="red", err=True)
-        raise typer.Exit(2) from None
-    except READ_ERRORS as exc:  # a file that cannot be opened or written, a .gz that is not gzip
-        what = f"{exc.filename}: {exc.strerror}" if isinstance(exc, OSError) and exc.filename else f"{events}: {exc}"
-        typer.secho(f"cannot read or write {what}", fg="red", err=True)
+    except (ValueError, *READ_ERRORS) as exc:  # no time column, a file that cannot be opened or written, ...
+        typer.secho(read_problem(exc, events), fg="red", err=True)
         raise typer.Exit(2) from None
     if json_summary:
         typer.echo(_json.dumps(summary.as_dict()))

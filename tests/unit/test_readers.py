@@ -553,7 +553,7 @@ def test_backtest_keeps_bad_input_without_o_and_never_writes_over_its_input(tmp_
     assert r.exit_code == 2 and "cannot read or write new: Is a directory" in r.output, r.output
     (tmp_path / "not.csv.gz").write_bytes(b"case,activity,timestamp\n")
     r = runner.invoke(app, ["backtest", "not.csv.gz"])
-    assert r.exit_code == 2 and "cannot read or write not.csv.gz: Not a gzipped file" in r.output, r.output
+    assert r.exit_code == 2 and "cannot read not.csv.gz: Not a gzipped file" in r.output, r.output
 
 
 def test_backtest_reads_standard_input_once_in_every_format(tmp_path, monkeypatch):
@@ -630,7 +630,7 @@ def test_backtest_checks_its_options_first_and_a_run_that_fails_keeps_the_last_o
     assert summary["events_read"] == 20 and summary["alerts_path"] == "alerts.jsonl"
     assert (summary["stages"], summary["warm_stages"]) == (1, 0)  # "no alerts" from a stage that never learned
     r = runner.invoke(app, ["backtest", "."])
-    assert r.exit_code == 2 and "a directory, not an events file" in r.output, r.output
+    assert r.exit_code == 2 and "a directory, not a file" in r.output, r.output
     (tmp_path / "alerts.jsonl").write_text("the last run's alerts\n")
     for bad, said in ((["--delimiter", "ab"], "give one character, or 'tab'"),
                       (["--encoding", "latin9x"], "not a text encoding"),
