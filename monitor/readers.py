@@ -337,10 +337,12 @@ def _read_jsonl(path: Path) -> Iterator[Pair]:
 
 
 MIN_EPOCH_TEXT = 1e8  # 1973-03-03: a number in a time column below it is no epoch time (20260302, Excel's 45353.5)
+_COMPACT = {8: "%Y%m%d", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}  # digits only, by length
 
 
 def _local_time(text: str, tz: ZoneInfo, fmt: str | None = None) -> datetime | float:
-    """ISO-8601 (also ``2011/10/01 00:38:44.546``, as process-mining tools export it, and ``20260302``) or
+    """ISO-8601 (also ``2011/10/01 00:38:44.546``, as process-mining tools export it, and ``20260302``,
+    ``202603021430``, ``20260302143015``) or
     epoch text (seconds or milliseconds, from 1973 on), or ``fmt`` (strptime) when given; a time without an offset is read in ``tz``. An aware datetime
     (its offset tells the engine where the source's day is), or epoch seconds for epoch text."""
     s = text.strip()
@@ -352,9 +354,13 @@ def _local_time(text: str, tz: ZoneInfo, fmt: str | None = None) -> datetime | f
         except ValueError:
             raise ValidationError(f"timestamp: {s[:64]!r} does not match the format {fmt!r}") from None
         return dt if dt.tzinfo is not None else dt.replace(tzinfo=tz)
+    compact = _COMPACT.get(len(s)) if s[:2] in ("19", "20") and s.isdigit() else None
+    if compact is not None and _parses(s, compact):
+        # a date written compactly (YYYYMMDD, YYYYMMDDhhmm, YYYYMMDDhhmmss), not seconds in 1970 or
+        # milliseconds in 1976
+        return datetime.strptime(s, compact).replace(tzinfo=tz)
     try:
-        # eight digits are a date (YYYYMMDD, as ISO-8601 writes it compactly), not seconds in 1970
-        number = None if len(s) == 8 and s.isdigit() else float(s)
+        number = float(s)
     except ValueError:
         number = None
     if number is not None:

@@ -409,14 +409,16 @@ def test_wide_or_free_text_csv_and_xes_records_keep_their_events(tmp_path, capsy
 
 
 def test_csv_compact_dates_are_dates_and_small_numbers_are_no_epoch_time(tmp_path):
-    """``20260302`` is a date (ISO-8601's compact form), not epoch seconds in August 1970; a number that
+    """``20260302`` (and ``202603021430``, ``20260302143015``) is a date (ISO-8601's compact form), not epoch
+    seconds in August 1970 (milliseconds in 1976); a number that
     would be a time before 1973 (a spreadsheet's day number) is a bad record naming it, not 1970-01-01."""
     p = tmp_path / "x.csv"
     p.write_text("case_id,activity,date\nc1,a,20260302\nc1,b,45353.5\nc1,c,1772460300\nc1,d,1772460300000\n"
-                 "c1,e,1234567\n")
+                 "c1,e,1234567\nc1,f,202603021430\nc1,g,20260302143015\n")
     pairs = list(read_events(p, order="file"))
     good = [e.timestamp for e, _ in pairs if e is not None]
-    assert good == [parse_timestamp("2026-03-02T00:00:00Z")] + [parse_timestamp("2026-03-02T14:05:00Z")] * 2
+    assert good == [parse_timestamp("2026-03-02T00:00:00Z")] + [parse_timestamp("2026-03-02T14:05:00Z")] * 2 + [
+        parse_timestamp("2026-03-02T14:30:00Z"), parse_timestamp("2026-03-02T14:30:15Z")]  # not 1976, not 2612
     bad = [b.reason for _, b in pairs if b is not None]
     assert bad == [f"line {n}: timestamp: {v!r} is not a time: as epoch seconds or milliseconds it would be before "
                    "1973 (a spreadsheet's day number? export the column as a date)"
