@@ -1076,7 +1076,11 @@ class Engine:
             moved = base.quantile(0.99)
             late = base.censored_fraction() * st.moved_on  # items that moved on only past their limit
             resting = st.wip
-            if not moved or resting < self.ec.terminal_learn_min_items // 2 or late > END_LATE * (late + resting):
+            # (the movers' p99 from END_MIN_MOVED durations at least: a stage worked once a week, taken for
+            # an end and watched again when its items came back, was an end again two days later on the p99
+            # of the one item it had seen move on, and flipped so every week)
+            if (not moved or base.n < END_MIN_MOVED or resting < self.ec.terminal_learn_min_items // 2
+                    or late > END_LATE * (late + resting)):
                 return
             # the items resting there longer than END_AGE x the movers' p99. Working time never runs
             # ahead of the wall clock: fewer than half of them that old in wall time, fewer in working

@@ -489,6 +489,33 @@ def test_a_slow_stage_taken_for_an_end_is_watched_again_once_its_items_come_back
     assert [a.kind for a in fired if a.entity_id == "stuck" and a.status == "firing"] == ["stalled"]
 
 
+def test_a_stage_worked_once_a_week_stays_watched_and_learns_its_waits():
+    """Invoices wait in "payment_run" for Monday's run (0-7 days). Before the first run it reads as an
+    end; when its invoices come back it is watched again, and must stay so: it became an end again two
+    days later, on the p99 of the one invoice it had seen leave, and flipped every week, learning from
+    almost nothing (an invoice stuck for weeks went unpaged, the waits of the rest paged)."""
+    eng = Engine(_open_stage_settings())
+    rng = random.Random(23)
+    monday = T0 + 4 * DAY  # 2026-01-05
+    events, t, flips, was = [], T0, 0, False
+    for i in range(1200):
+        t += rng.expovariate(20 / DAY)
+        entered = t + 6 * 3600 * rng.lognormvariate(0, 0.6)
+        week = monday + ((entered - monday) // (7 * DAY)) * 7 * DAY
+        run = week + 9 * 3600 if entered <= week + 11 * 3600 else week + 7 * DAY + 9 * 3600
+        events += [ev(f"inv-{i}", "submitted", t), ev(f"inv-{i}", "payment_run", entered),
+                   ev(f"inv-{i}", "paid", max(run, entered) + rng.uniform(0, 3 * 3600))]
+    events.sort(key=lambda e: e.timestamp)
+    for k in range(0, len(events), 200):
+        feed(eng, events[k:k + 200])
+        st = eng.workflows["sales"].states.get(("payment_run", None))
+        if st is not None and st.terminal != was:
+            flips, was = flips + 1, st.terminal
+    st = eng.workflows["sales"].states[("payment_run", None)]
+    assert not st.terminal and flips <= 2  # taken for an end once, watched again once
+    assert st.all.baseline.n > 500 and 2 * DAY < st.all.baseline.typical() < 5 * DAY
+
+
 def _minutely(eng: Engine, clock: EventClock, start: float, end: float, fired: list) -> None:
     """One event a minute of workflow "ops" in [start, end), ticked like a backtest."""
     t = start
