@@ -530,6 +530,17 @@ class Engine:
             return attributes.get("segment", DEFAULT_SEGMENT)
         return "/".join(attributes.get(k, "-") for k in keys) or DEFAULT_SEGMENT
 
+    @staticmethod
+    def _segment_named(wf: WorkflowState, attributes: dict[str, str]) -> str | None:
+        """The segment an event of an open item names, or None when it names none (later events often
+        carry no attributes: the item keeps the segment it had)."""
+        keys = wf.cfg.segment_by
+        if keys is None:
+            return attributes.get("segment")
+        if not keys or not all(k in attributes for k in keys):
+            return None
+        return "/".join(attributes[k] for k in keys)
+
     def _segment_stats(self, st: StageState, segment: str) -> tuple[str, SegmentStats]:
         seg = st.segments.get(segment)
         if seg is None:
@@ -620,6 +631,12 @@ class Engine:
             segment = self._segment_stats(st, segment)[0] if segment not in st.segments else segment
             item = Item(ev.entity_id, wf, st, segment, ts)
             self.items[ev.entity_id] = item
+        elif ev.attributes:
+            # relabelled on its way (an smb deal upgraded to enterprise at contract): judged as one of
+            # its new segment from this stage on; the stage it left was learned in the old one
+            named = self._segment_named(wf, ev.attributes)
+            if named is not None and named != item.segment:
+                item.segment = self._segment_stats(st, named)[0]
         item.ids = (item.ids + (ev.event_id,))[-4:]
         self._enter(item, st, ts)
         if self.dirty is not None:

@@ -852,6 +852,19 @@ def test_an_item_that_entered_before_its_stage_was_warm_pages_on_the_stage_limit
     assert parse_timestamp(paged[0].at) - (T0 - 1800) < 12 * DAY  # typical 2 days: its limit about 8
 
 
+def test_an_item_relabelled_on_its_way_is_judged_as_one_of_its_new_segment():
+    """A deal upgraded from smb to enterprise at contract was judged by smb's limits to the end ("typical
+    for smb is 2.0 days" where its events said enterprise); an event naming no segment keeps it."""
+    eng, t = _warm(_reload_settings())
+    eng.process(ev("deal-9", "lead", t + 60, segment="smb"))
+    eng.process(ev("deal-9", "contract", t + 120, segment="enterprise"))
+    assert eng.items["deal-9"].segment == "enterprise"
+    eng.process(Event("e3", "sales", "deal-9", "legal", t + 180, {}, None))
+    assert eng.items["deal-9"].segment == "enterprise"
+    lead = eng.workflows["sales"].states[("lead", None)]
+    assert lead.segments["smb"].baseline.n > 0 and "enterprise" not in lead.segments  # learned where it was
+
+
 def test_an_item_whose_deadline_rounds_to_now_is_judged_at_the_next_tick_not_again_and_again():
     """Its age a hair under its limit, entered + limit rounded to the tick's instant: the item was pushed
     at that instant and the same tick judged it again, forever (a public review log froze the replay)."""
