@@ -853,9 +853,10 @@ class Engine:
                     # the age is still under the limit, that tick judged it again and again, forever
                     due = math.nextafter(now, math.inf)
             if basis == "workflow" and recheck < due:
-                # a borrowed limit (the stage's, while the item's segment warms; the workflow's, while
-                # the stage does): the workflow's spans every stage, often hundreds of days in the
-                # first days of a stream; the item's own limit is taken once it is there
+                # the workflow's limit, borrowed while the stage warms, spans every stage (hundreds of
+                # days in the first days of a stream): the stage's own is taken once it is there. (Not
+                # the stage's while a segment warms: a two-mode stage's first limits, from its quick
+                # kind, would page the slow kind's early items)
                 due = recheck
         self._push(item, due if due < idle else idle)
 
