@@ -647,8 +647,13 @@ class ActivityProfile:
         hour (date-only exports put every event at midnight), or a once-a-day batch. Its other hours
         are not off-hours: days are its unit, wall time measures them (a business calendar of its one
         busy hour a day said "60 working hours" for 60 days)."""
-        by_hour = sorted(self.by_hour())
-        return by_hour[-1] + by_hour[-2] >= COARSE_SHARE * self.n
+        first = second = 0
+        for c in self.by_hour():
+            if c > first:
+                first, second = c, first
+            elif c > second:
+                second = c
+        return self.n > 0 and first + second >= COARSE_SHARE * self.n
 
     def _decide(self) -> BusinessCalendar | WallClock:
         if self.coarse():

@@ -634,8 +634,10 @@ class Engine:
         elif ev.attributes:
             # relabelled on its way (an smb deal upgraded to enterprise at contract): judged as one of
             # its new segment from this stage on; the stage it left was learned in the old one
+            # (not into "other": an item whose segment overflowed would be counted again at every stage)
             named = self._segment_named(wf, ev.attributes)
-            if named is not None and named != item.segment:
+            if (named is not None and named != item.segment
+                    and (named in st.segments or len(st.segments) < self.ec.max_segments_per_stage)):
                 item.segment = self._segment_stats(st, named)[0]
         item.ids = (item.ids + (ev.event_id,))[-4:]
         self._enter(item, st, ts)
@@ -1755,9 +1757,9 @@ class Engine:
         ended: list[StageState] = []
         warmup = self.ec.warmup
         for wf in self.workflows.values():
-            if wf.all.baseline.warmup != warmup:  # what is learned already pages after the new warm-up
-                for stats in (wf.all, *(seg for st in wf.states.values() for seg in (st.all, *st.segments.values()))):
-                    stats.baseline.warmup = warmup
+            # what is learned already pages after the new warm-up (a no-op where it is the same)
+            for stats in (wf.all, *(seg for st in wf.states.values() for seg in (st.all, *st.segments.values()))):
+                stats.baseline.warmup = warmup
             old_calendar = wf.cfg.calendar
             wf.cfg = settings.workflow(wf.name)
             if wf.cfg.calendar.zone_given:

@@ -382,8 +382,9 @@ impl DurationBaseline {
         let wide = if lower > INSTANT_SPREAD { spread } else { upper };
         let cap = if wide <= CAP_SPREAD { LOG_MAX_FACTOR } else { LOG_MAX_FACTOR + CAP_SLOPE * (wide - CAP_SPREAD) };
         let skew = if upper > MIN_SPREAD { lower / upper } else { 1.0 };
-        // the shape of the upper side is read only on a stage of no instant steps (above) once a fourth
-        // of its window is learned: its first completions are its quick ones, the slow ones still open
+        // the shape of the upper side is read only where no instant steps widen the lower half (of a stage
+        // of instant and worked steps, its worked kind's: above) once a fourth of its window is learned:
+        // its first completions are its quick ones, the slow ones still open
         let shaped = lower <= INSTANT_SPREAD && self.n * 4 >= self.window;
         let mut excess = if skew > SKEW_FROM && shaped {
             // clearly wider below the median than above it in log space (gamma, Weibull, exponential

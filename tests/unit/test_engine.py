@@ -819,6 +819,11 @@ def test_a_stage_made_terminal_by_a_reload_ends_its_items_and_their_pages():
     assert not st.terminal and not st.configured_terminal
 
 
+def _baselines(eng):
+    return [s.baseline for wf in eng.workflows.values()
+            for s in (wf.all, *(x for st in wf.states.values() for x in (st.all, *st.segments.values())))]
+
+
 def test_a_changed_warmup_applies_to_what_is_learned_on_a_reload_and_on_a_restore():
     """The warm-up was fixed in each baseline when it was created: raising ``engine.warmup`` left every
     stage already seen paging after the old one, even after a restart."""
@@ -828,6 +833,9 @@ def test_a_changed_warmup_applies_to_what_is_learned_on_a_reload_and_on_a_restor
     assert eng.reconfigure(_reload_settings(warmup=100_000)) == []
     assert eng.item_view("deal-42", t + 180).threshold_seconds is None  # warming again
     assert _ticks(eng, t + 120, 24 * 20, "deal-42") == []
+    mixed, _ = _warm(_reload_settings())
+    mixed.workflows["sales"].states[("contract", None)].all.baseline.warmup = 50  # as an older reload left it
+    assert {b.warmup for b in _baselines(Engine.restore(mixed.snapshot(), _reload_settings()))} == {10}
     restored = Engine.restore(eng.snapshot(), _reload_settings())  # a restart with the warm-up back
     later = t + 24 * 20 * 3600  # (the item is looked at again at its warming re-check, at most a week)
     assert [(a.kind, a.status) for a in _ticks(restored, later, 24 * 7, "deal-42")] == [("stalled", "firing")]
@@ -863,6 +871,14 @@ def test_an_item_relabelled_on_its_way_is_judged_as_one_of_its_new_segment():
     assert eng.items["deal-9"].segment == "enterprise"
     lead = eng.workflows["sales"].states[("lead", None)]
     assert lead.segments["smb"].baseline.n > 0 and "enterprise" not in lead.segments  # learned where it was
+    # an item whose segment overflowed into "other" is not counted again at every stage
+    capped = Engine(_reload_settings(max_segments_per_stage=1))
+    stages = ("lead", "contract", "legal", "signed", "won")
+    for i, stage in enumerate(stages):  # every stage holds segment "a"
+        capped.process(ev("a", stage, T0 + i * 60, segment="a"))
+    for i, stage in enumerate(stages[:-1]):
+        capped.process(ev("b", stage, T0 + 600 + i * 60, segment="b"))
+    assert capped.items["b"].segment == "other" and capped.counters.overflow == {"segment": 1}
 
 
 def test_an_item_whose_deadline_rounds_to_now_is_judged_at_the_next_tick_not_again_and_again():
