@@ -541,6 +541,17 @@ class Engine:
             return None
         return "/".join(attributes[k] for k in keys)
 
+    def _relabel(self, item: Item, wf: WorkflowState, st: StageState, attributes: dict[str, str]) -> bool:
+        """An item relabelled on its way (an smb deal upgraded to enterprise at contract) is judged as one
+        of its new segment from now on; whether it was. Never into "other": an item whose segment
+        overflowed would be counted again at every event."""
+        named = self._segment_named(wf, attributes)
+        if (named is None or named == item.segment
+                or (named not in st.segments and len(st.segments) >= self.ec.max_segments_per_stage)):
+            return False
+        item.segment = self._segment_stats(st, named)[0]
+        return True
+
     def _segment_stats(self, st: StageState, segment: str) -> tuple[str, SegmentStats]:
         seg = st.segments.get(segment)
         if seg is None:
@@ -607,9 +618,11 @@ class Engine:
 
         st = self._state(wf, ev.stage, ev.waiting_on)
         if item is not None and item.state is st:
-            # the same stage-state again: a heartbeat, not a transition
+            # the same stage-state again: a heartbeat, not a transition (a field update may relabel it)
             item.ids = (item.ids + (ev.event_id,))[-4:]
             item.last_ts = ts
+            if ev.attributes and self._relabel(item, wf, st, ev.attributes) and not item.fired:
+                self._schedule(item, ts)  # judged by its new segment's limit from now on
             if self.dirty is not None:
                 self.dirty.add(ev.entity_id)
             return
@@ -632,13 +645,7 @@ class Engine:
             item = Item(ev.entity_id, wf, st, segment, ts)
             self.items[ev.entity_id] = item
         elif ev.attributes:
-            # relabelled on its way (an smb deal upgraded to enterprise at contract): judged as one of
-            # its new segment from this stage on; the stage it left was learned in the old one
-            # (not into "other": an item whose segment overflowed would be counted again at every stage)
-            named = self._segment_named(wf, ev.attributes)
-            if (named is not None and named != item.segment
-                    and (named in st.segments or len(st.segments) < self.ec.max_segments_per_stage)):
-                item.segment = self._segment_stats(st, named)[0]
+            self._relabel(item, wf, st, ev.attributes)  # the stage it left was learned in the old segment
         item.ids = (item.ids + (ev.event_id,))[-4:]
         self._enter(item, st, ts)
         if self.dirty is not None:

@@ -869,6 +869,8 @@ def test_an_item_relabelled_on_its_way_is_judged_as_one_of_its_new_segment():
     assert eng.items["deal-9"].segment == "enterprise"
     eng.process(Event("e3", "sales", "deal-9", "legal", t + 180, {}, None))
     assert eng.items["deal-9"].segment == "enterprise"
+    eng.process(ev("deal-9", "legal", t + 240, segment="smb"))  # a field update within the stage
+    assert eng.items["deal-9"].segment == "smb"
     lead = eng.workflows["sales"].states[("lead", None)]
     assert lead.segments["smb"].baseline.n > 0 and "enterprise" not in lead.segments  # learned where it was
     # an item whose segment overflowed into "other" is not counted again at every stage
