@@ -177,6 +177,44 @@ def test_a_bursty_source_is_learned_as_such_and_not_called_silent_between_bursts
     assert again.dispersion() == s.dispersion() and again.silent_after(last) == s.silent_after(last)
 
 
+def clumped_items(rng: random.Random, days: float, items_per_day: float, steps: int) -> list[float]:
+    """A small workflow: items arrive at Poisson times, each item's steps follow within a few hours."""
+    out: list[float] = []
+    t = T0
+    while (t := t + rng.expovariate(items_per_day / 86400)) < T0 + days * 86400:
+        step = t
+        for _ in range(steps):
+            out.append(step)
+            step += rng.expovariate(1 / 3600)
+    return sorted(out)
+
+
+def test_a_sparse_source_whose_events_come_per_item_is_not_called_silent_between_items() -> None:
+    # 15-30 events a day, but in clumps of 5 (an item's steps within hours): the gaps between items
+    # are far longer than the event rate says. Too few gaps reach many expected events for their
+    # frequencies to show it; the gaps' spread (E[s^2] / 2 E[s]^2: ~1 for Poisson traffic) does.
+    class ByFrequenciesOnly(SourceRate):
+        def dispersion(self) -> float:
+            return max([1.0, *(level / math.log(self.gaps / count)
+                               for level, count in zip((2, 4, 8, 16), self.exceed, strict=True) if 5 <= count < self.gaps)])
+
+    ours, before = 0, 0
+    for items_per_day in (3, 6):
+        for seed in range(4):
+            events = clumped_items(random.Random(seed), 150, items_per_day, 5)
+            s = SourceRate()
+            ours += false_silences(events, s)
+            before += false_silences(events, ByFrequenciesOnly())
+            assert s.dispersion() > 2
+            last = events[-1]
+            assert s.silent_after(last) - last < 5 * 86400 / items_per_day * 3  # a stop is still called
+    assert before >= 10 and ours * 3 <= before  # measured: 4 vs 16
+    poisson = SourceRate()
+    for t in round_the_clock(random.Random(3), 40, 120):
+        poisson.observe(t)
+    assert poisson.dispersion() == 1.0
+
+
 def test_the_weekly_pattern_lends_strength_to_thin_hour_bins() -> None:
     """Three weeks of 240 events a day, round the clock: each hour-of-week bin holds ~30 events, so
     its own lower bound alone put the limit up to 149 minutes after a stop (ideal: ln(1e6) / 10
