@@ -113,7 +113,11 @@ Alert budget
     item would page. So censored durations are also kept by bin (weights only), and when more than
     5 % of completions lie past the limit, the limit is raised to where only 5 % do. A stage whose
     stalls stay within the budget (the usual case) never sees the floor. On the permit-office log
-    above it cut stalled pages from 684 to 194 and slow-stage tickets from 216 to 19.
+    above it cut stalled pages from 684 to 194 and slow-stage tickets from 216 to 19. Durations
+    learned during warm-up that the first limit moves out as stalls (below) count at once: read
+    before that move, the budget let a step of ~20 s typical, a fifth of whose items wait hours,
+    page items after 6 minutes with its p95 at 15 (the receipt log: pages and tickets at limits
+    under an hour 20 -> 4, stalled pages 199 -> 182; 3 of the 56 simulated runs moved, by 0.001).
 
 Censoring
     A duration at or above 98 % of the current threshold (or passed with ``censored=True``: the

@@ -336,6 +336,25 @@ def test_a_two_mode_stage_pages_within_the_alert_budget() -> None:
     assert share < 0.08  # without the budget floor: 0.15 (every waiting item)
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_budget_counts_the_warm_up_stalls_the_first_limit_moves_out(seed: int) -> None:
+    """A step done in ~20 s by four items in five, the fifth waiting hours to weeks (the permit-office
+    log's "Determine necessity of stop advice"), all learned before there was a limit. The first
+    limit moves the long ones out of the histogram as censored; the budget must count them then, not
+    at the next refresh: it paged items after 6 minutes with the step's p95 at 15."""
+    rng = random.Random(seed)
+    values = [20 * rng.lognormvariate(0, 0.3) if rng.random() > 0.2 else 86400 * rng.lognormvariate(0, 1.0)
+              for _ in range(80)]
+    b = DurationBaseline()
+    worst = 0.0
+    for i, d in enumerate(values):
+        b.learn_one(d)
+        t = b.threshold()
+        if t is not None:  # the share of what it learned that its limit, as an item is judged now, pages
+            worst = max(worst, sum(x > t for x in values[:i + 1]) / (i + 1))
+    assert worst <= 0.08  # before: ~a fifth past a limit of minutes, until the next refresh
+
+
 def test_the_budget_floor_leaves_a_well_behaved_stage_alone() -> None:
     """Lognormal durations with 3 % stalls: the censored share is inside the budget, no floor."""
     rng = random.Random(6)
