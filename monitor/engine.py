@@ -733,7 +733,7 @@ class Engine:
             and self._calendar_settled(wf)
             and self._representative(st, limit, ts)
         ):
-            shift = st.drift.update(seconds / typical, ts)
+            shift = st.drift.update(seconds / typical, ts, st.flow.inflow_share())
             if shift is not None:
                 before = st.all.baseline.typical() or typical
                 self._shift(st, Shift(before, before * shift.ratio, shift.ratio, shift.detected_at), ts, out)

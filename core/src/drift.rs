@@ -64,6 +64,13 @@ fn int_div(a: i64, b: i64) -> PyResult<f64> {
 
 /// The module's `_median`: `sorted`, then the middle item or the mean of the middle two
 /// (an empty list raises as indexing it did).
+/// A change of `log_ratio` against the stage's flow: a slowdown while more leave than arrive (the
+/// slow items of an earlier burst of arrivals finishing: a real slowdown holds items back, so work
+/// piles up), a speedup while more arrive than leave (a burst's quick items finishing first).
+fn against_the_flow(log_ratio: f64, inflow: f64) -> bool {
+    (log_ratio > 0.0 && inflow < 0.0) || (log_ratio < 0.0 && inflow > 0.0)
+}
+
 fn median(xs: &[f64]) -> PyResult<f64> {
     if xs.is_empty() {
         return Err(PyIndexError::new_err("list index out of range"));
@@ -405,7 +412,7 @@ impl ShiftDetector {
         Ok(threshold)
     }
 
-    fn step(&mut self, py: Python<'_>, seconds: &Bound<'_, PyAny>, ts: &Bound<'_, PyAny>) -> PyResult<PyObject> {
+    fn step(&mut self, py: Python<'_>, seconds: &Bound<'_, PyAny>, ts: &Bound<'_, PyAny>, inflow: f64) -> PyResult<PyObject> {
         let value: f64 = match seconds.downcast_exact::<PyFloat>() {
             Ok(f) => f.value(),
             Err(_) => seconds.extract()?,
@@ -445,7 +452,7 @@ impl ShiftDetector {
             // an alarm's new level awaits confirmation; the test goes on
             ph_clear_alarm(&ph)?;
             return if self.n - pending >= self.confirm {
-                self.confirmed(py, ts)
+                self.confirmed(py, ts, inflow)
             } else {
                 Ok(py.None())
             };
@@ -468,17 +475,23 @@ impl ShiftDetector {
             self.pending_len = changed.len() as i64;
             return Ok(py.None());
         }
+        if against_the_flow(after - before, inflow) {
+            return Ok(py.None());
+        }
         self.declare(py, after, ts)
     }
 
     /// ``confirm`` items after an alarm: the new level holds if they too lie on its side of the
     /// old one, at least half the meaningful factor away.
-    fn confirmed(&mut self, py: Python<'_>, ts: &Bound<'_, PyAny>) -> PyResult<PyObject> {
+    fn confirmed(&mut self, py: Python<'_>, ts: &Bound<'_, PyAny>, inflow: f64) -> PyResult<PyObject> {
         self.pending = None;
         let before = self.m;
         let check = median(&self.last(self.confirm)?)? - before;
         let after = median(&self.last((self.pending_len + self.confirm).min(self.buffer))?)?;
         if check.abs() < 0.5 * self.min_ratio.ln() || check * (after - before) <= 0.0 {
+            return Ok(py.None());
+        }
+        if against_the_flow(after - before, inflow) {
             return Ok(py.None());
         }
         self.declare(py, after, ts)
@@ -627,8 +640,13 @@ impl ShiftDetector {
     }
 
     /// Feed one completed (unclipped) duration; a :class:`Shift` once per detected change.
-    fn update(&mut self, py: Python<'_>, seconds: &Bound<'_, PyAny>, ts: &Bound<'_, PyAny>) -> PyResult<PyObject> {
-        self.step(py, seconds, ts)
+    /// ``inflow``: the stage's net inflow as a share, -1..1 (``FlowTracker.inflow_share``; 0:
+    /// unknown). A slowdown is not called while work drains from the stage, nor a speedup while it
+    /// piles up: completions then come from an earlier burst of arrivals, its quick items first
+    /// and its slow ones after, at durations unchanged.
+    #[pyo3(signature = (seconds, ts, inflow = 0.0))]
+    fn update(&mut self, py: Python<'_>, seconds: &Bound<'_, PyAny>, ts: &Bound<'_, PyAny>, inflow: f64) -> PyResult<PyObject> {
+        self.step(py, seconds, ts, inflow)
     }
 
     /// The last ``k`` durations in seconds (oldest first), to seed ``DurationBaseline.reset``.

@@ -537,6 +537,13 @@ impl FlowTracker {
         self.rate(self.rd)
     }
 
+    /// Net inflow as a share, -1..1: (arrivals - departures) / (arrivals + departures), decayed
+    /// rates; 0 while nothing moved. Above 0 work piles up in the stage, below it drains.
+    fn inflow_share(&self) -> PyResult<f64> {
+        let (a, d) = (self.arrival_rate_of()?, self.rate(self.rd)?);
+        Ok(if a + d > 0.0 { (a - d) / (a + d) } else { 0.0 })
+    }
+
     /// (observed time-weighted mean WIP, arrival rate x mean time in stage).
     fn littles_law(&self) -> PyResult<(f64, f64)> {
         Ok((self.wip_avg, self.arrival_rate_of()? * self.normal_d()))

@@ -41,6 +41,23 @@ def test_a_permanent_2x_change_is_reported_once_within_150_items(sigma: float, f
         assert shift.direction == ("slowdown" if factor > 1 else "speedup")
 
 
+@pytest.mark.parametrize("factor", [2.0, 0.5])
+def test_a_change_against_the_stage_flow_is_not_called_until_the_flow_agrees(factor: float) -> None:
+    # a slowdown while work drains from the stage (or a speedup while it piles up) is a burst of
+    # arrivals finishing, not a change: not called then; the same values with the flow along are
+    values = stream(3, 0.5, 1200, change_at=300, factor=factor)
+    against = -0.2 if factor > 1 else 0.2
+
+    def run(flow_of) -> list[int]:
+        d = ShiftDetector()
+        return [i for i, v in enumerate(values) if d.update(v, 1_700_000_000.0 + i, flow_of(i)) is not None]
+
+    assert run(lambda i: 0.0) == run(lambda i: -against)  # the flow along: as without it
+    assert run(lambda i: against) == []
+    late = run(lambda i: against if i < 600 else 0.0)  # called once the drain ends
+    assert len(late) == 1 and late[0] >= 600
+
+
 def test_stationary_streams_with_outliers_raise_almost_no_shift() -> None:
     # requirement: < 1 false shift per 5000 items, i.e. < 18 here; measured: 2 in these 90 000
     # items (seed 102 holds a real 200-item excursion, found at sigma 0.6 and 0.9), 3 in 600 000
