@@ -33,8 +33,8 @@ item's steps within hours), too few gaps reach many expected events for their fr
 it. So the spread of the gaps' scores counts too: scored in expected events, a Poisson source's gaps
 are exponential with mean 1 (``E[s^2] = 2 E[s]^2``), a source in clumps of ``b`` events has ``1/b`` of
 its gaps between clumps, ``b`` times longer (``E[s^2] ~ 2 b E[s]^2``). The ratio (scores capped at 16
-expected events, so a silence is not taken for a clump; from the source's second week on, when its
-rates are formed) counts from 1.5 (Poisson traffic: 0.8-1.1; 2-4 for such workflows) once 50 gaps
+expected events, and a gap that reached the silence limit not at all, so an outage is not taken
+for a clump; from the source's second week on, when its rates are formed) counts from 1.5 (Poisson traffic: 0.8-1.1; 2-4 for such workflows) once 50 gaps
 are scored. 50 such workflows over five months (a reviewer's stream): false silence pages 16 -> 1
 (and 13 -> 10 in the last weeks, when the stream's items ran out); the 56 simulated quality runs are
 unchanged; public logs: the permit-office receipt log 6 -> 1 silences, BPI 2013 incidents 6 -> 3,
@@ -59,7 +59,8 @@ instant leaves the period of constant offset it last answered for. ``observe`` c
 ``silent_after`` ~0.25 us (Python: ~2.9 and 4.3-6.7 us; 1000 events a day). The snapshot format
 (``snapshot()``/``restore()``) and pickles (by the name ``detectors.silence.SourceRate``, every
 protocol; the Python class's pickles at protocol 2 and up, which the engine writes, load) are
-unchanged. A subclass's own ``learning``/``dispersion``/``pace`` are honoured by the limits.
+unchanged but for the gaps' spread (``scores``, twenty-second session), which snapshots and states
+without it start at zero. A subclass's own ``learning``/``dispersion``/``pace`` are honoured by the limits.
 
 >>> s = SourceRate()
 >>> for i in range(8 * 1440):              # one event a minute for eight days

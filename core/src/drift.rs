@@ -62,8 +62,6 @@ fn int_div(a: i64, b: i64) -> PyResult<f64> {
     }
 }
 
-/// The module's `_median`: `sorted`, then the middle item or the mean of the middle two
-/// (an empty list raises as indexing it did).
 /// A change of `log_ratio` against the stage's flow: a slowdown while more leave than arrive (the
 /// slow items of an earlier burst of arrivals finishing: a real slowdown holds items back, so work
 /// piles up), a speedup while more arrive than leave (a burst's quick items finishing first).
@@ -71,6 +69,8 @@ fn against_the_flow(log_ratio: f64, inflow: f64) -> bool {
     (log_ratio > 0.0 && inflow < 0.0) || (log_ratio < 0.0 && inflow > 0.0)
 }
 
+/// The module's `_median`: `sorted`, then the middle item or the mean of the middle two
+/// (an empty list raises as indexing it did).
 fn median(xs: &[f64]) -> PyResult<f64> {
     if xs.is_empty() {
         return Err(PyIndexError::new_err("list index out of range"));

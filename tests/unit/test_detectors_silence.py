@@ -215,6 +215,23 @@ def test_a_sparse_source_whose_events_come_per_item_is_not_called_silent_between
     assert poisson.dispersion() == 1.0
 
 
+def test_an_outage_is_not_taken_for_a_clump() -> None:
+    # one real outage of a Poisson source of 5 events a day: scored with the other gaps, it made the
+    # gaps' spread 3.1 and the next outage was never called
+    rng = random.Random(1)
+    before = round_the_clock(rng, 70, 5)
+    after = [t + 81 * 86400 for t in round_the_clock(rng, 28, 5)]  # 11 days without an event
+    s = SourceRate()
+    for t in before:
+        s.observe(t)
+    limit = s.silent_after(before[-1])
+    assert limit is not None and limit < after[0]  # it was an outage
+    for t in after:
+        s.observe(t)
+    assert s.dispersion() == 1.0
+    assert s.silent_after(after[-1]) - after[-1] < 10 * 86400
+
+
 def test_the_weekly_pattern_lends_strength_to_thin_hour_bins() -> None:
     """Three weeks of 240 events a day, round the clock: each hour-of-week bin holds ~30 events, so
     its own lower bound alone put the limit up to 149 minutes after a stop (ideal: ln(1e6) / 10
