@@ -246,7 +246,7 @@ def backtest(
     import json as _json
 
     from monitor.backtest import print_summary, run_backtest
-    from monitor.inputs import input_problem, read_problem
+    from monitor.inputs import input_problem, nothing_read, read_problem
     from monitor.progress import count_progress
     from monitor.readers import READ_ERRORS, STDIN
 
@@ -289,8 +289,11 @@ def backtest(
         typer.echo(_json.dumps(summary.as_dict()))
     else:
         print_summary(summary)
-    if not summary.events_read and (summary.invalid or summary.reading.skipped):
-        raise typer.Exit(1)  # records, but not one event replayed: a script must not take it for a replay
+    problem = nothing_read(events, summary.events_read, summary.invalid, summary.first_invalid,
+                           summary.reading.not_replayed())
+    if problem:  # records, but not one event replayed: a script must not take it for a replay
+        typer.secho(problem, fg="red", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()

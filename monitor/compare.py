@@ -298,7 +298,7 @@ def compare_command(
     else:
         print_comparison(result)
     s = result.a.summary
-    problem = nothing_read(events, s.events_read, s.invalid, s.first_invalid)
+    problem = nothing_read(events, s.events_read, s.invalid, s.first_invalid, s.reading.not_replayed())
     if problem:
         err.print(f"[red]{problem}[/red]")
         return 1

@@ -29,9 +29,15 @@ def read_problem(exc: BaseException, path: str | Path) -> str:
     return said if said.startswith(str(path)) else f"cannot read {path}: {said}"
 
 
-def nothing_read(path: str | Path, events: int, invalid: int, first_invalid: str | None) -> str | None:
-    """A file of which not one record could be read (every one invalid) is an error: the command says so and
-    exits 1, as ``backtest`` does (a script must not take it for a replay). An empty file is not one."""
-    if invalid and not events:
+def nothing_read(path: str | Path, events: int, invalid: int, first_invalid: str | None,
+                 not_replayed: str | None = None) -> str | None:
+    """A file of which not one record could be read (every one invalid, or skipped by its lifecycle
+    transition) is an error: every command says so and exits 1 (a script must not take it for a replay).
+    An empty file is not one."""
+    if events:
+        return None
+    if invalid:
         return f"not one of the {invalid:,} records of {path} could be read; the first: {first_invalid}"
+    if not_replayed:  # ReadStats.not_replayed: the events skipped for their lifecycle transition
+        return f"not one event of {path} was replayed: {not_replayed}"
     return None

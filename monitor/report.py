@@ -710,7 +710,7 @@ def report_command(
         f"{path}: {s.events_read:,} events, {sum(s.firing.values()):,} alerts fired; "
         f"replay {data.collect_seconds:.1f} s, plots {time.perf_counter() - started:.1f} s"
     )
-    problem = nothing_read(events, s.events_read, s.invalid, s.first_invalid)
+    problem = nothing_read(events, s.events_read, s.invalid, s.first_invalid, s.reading.not_replayed())
     if problem:  # the report is written: its data health says why each record was invalid
         err.print(f"[red]{problem}[/red]")
         return 1

@@ -127,6 +127,12 @@ def test_compare_on_unreadable_input_says_so_in_one_line(configs, tmp_path):
     bad.write_text('{"a": 1}\nnot json\n')
     r = cli("backtest", "--compare", a, b, str(bad))
     assert r.exit_code == 1 and "not one of the 2 records" in " ".join(r.output.split())  # as backtest
+    starts = tmp_path / "starts.csv"  # every event a lifecycle "start": read, and not one replayed
+    starts.write_text("case_id,activity,timestamp,lifecycle:transition\n"
+                      "c1,a,2026-01-01T00:00:00Z,start\nc1,b,2026-01-01T01:00:00Z,start\n")
+    for args in (("backtest", "--compare", a, b, str(starts)), ("backtest", str(starts))):
+        r = cli(*args)
+        assert r.exit_code == 1 and "not one event of" in " ".join(r.output.split()), r.output
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     assert cli("backtest", "--compare", a, b, str(empty)).exit_code == 0  # as backtest: no error, no alerts

@@ -179,6 +179,11 @@ def test_a_file_of_which_no_record_could_be_read_exits_1_as_backtest_does(tmp_pa
     assert report_command(bad, tmp_path / "r.html", SETTINGS) == 1
     assert "not one of the 2 records" in capsys.readouterr().err
     assert "Why records were invalid" in (tmp_path / "r.html").read_text(encoding="utf-8")  # written: it says why
+    starts = tmp_path / "starts.csv"  # every event a lifecycle "start": read, and not one replayed
+    starts.write_text("case_id,activity,timestamp,lifecycle:transition\n"
+                      "c1,a,2026-01-01T00:00:00Z,start\nc1,b,2026-01-01T01:00:00Z,start\n")
+    assert report_command(starts, tmp_path / "s.html", SETTINGS) == 1
+    assert "not one event of" in capsys.readouterr().err  # as backtest (it exited 0 before)
 
 
 def test_what_report_could_not_write_or_read_is_said_in_one_line_before_the_replay(tmp_path: Path, capsys,
