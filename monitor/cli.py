@@ -246,7 +246,7 @@ def backtest(
     import json as _json
 
     from monitor.backtest import print_summary, run_backtest
-    from monitor.inputs import input_problem, nothing_read, read_problem
+    from monitor.inputs import input_problem, nothing_replayed, read_problem
     from monitor.progress import count_progress
     from monitor.readers import READ_ERRORS, STDIN
 
@@ -289,8 +289,7 @@ def backtest(
         typer.echo(_json.dumps(summary.as_dict()))
     else:
         print_summary(summary)
-    problem = nothing_read(events, summary.events_read, summary.invalid, summary.first_invalid,
-                           summary.reading.not_replayed())
+    problem = nothing_replayed(events, summary)
     if problem:  # records, but not one event replayed: a script must not take it for a replay
         typer.secho(problem, fg="red", err=True)
         raise typer.Exit(1)
@@ -382,11 +381,10 @@ def evaluate(
     from monitor.evaluate import print_evaluation
     from monitor.inputs import input_problem, read_problem
 
-    for p in (truth, alerts, events):
-        problem = input_problem(p) if p is not None else None
-        if problem:
-            typer.secho(problem, fg="red", err=True)
-            raise typer.Exit(2)
+    problem = input_problem(truth, alerts, events)
+    if problem:
+        typer.secho(problem, fg="red", err=True)
+        raise typer.Exit(2)
     try:
         result = run_evaluate(truth, alerts, events)
     except OSError as exc:  # e.g. a file it may not open: the error names it

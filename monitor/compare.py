@@ -269,15 +269,14 @@ def compare_command(
 
     from rich.console import Console
 
-    from monitor.inputs import input_problem, nothing_read, read_problem
+    from monitor.inputs import input_problem, nothing_replayed, read_problem
     from monitor.readers import READ_ERRORS
 
     err = Console(stderr=True, soft_wrap=True)  # an error is one line, however long
-    for p in (events, truth, feedback):
-        problem = input_problem(p) if p is not None else None
-        if problem:
-            err.print(f"[red]{problem}[/red]")
-            return 2
+    problem = input_problem(events, truth, feedback)
+    if problem:
+        err.print(f"[red]{problem}[/red]")
+        return 2
     try:
         with err.status("replaying with both configurations..."):
             result = compare(settings[0], settings[1], events, names=(str(configs[0]), str(configs[1])),
@@ -297,8 +296,7 @@ def compare_command(
         print(json.dumps(result.as_dict(), indent=1))
     else:
         print_comparison(result)
-    s = result.a.summary
-    problem = nothing_read(events, s.events_read, s.invalid, s.first_invalid, s.reading.not_replayed())
+    problem = nothing_replayed(events, result.a.summary)
     if problem:
         err.print(f"[red]{problem}[/red]")
         return 1

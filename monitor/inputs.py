@@ -8,14 +8,22 @@ record of the events could be read (:func:`nothing_read`).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from monitor.backtest import BacktestSummary
 
 
-def input_problem(path: Path) -> str | None:
-    """Why ``path`` cannot be read as an input file, or None; checked before anything is read or written."""
-    if path.is_dir():
-        return f"{path}: a directory, not a file"
-    if not path.exists():
-        return f"{path}: no such file"
+def input_problem(*paths: Path | None) -> str | None:
+    """Why the first of ``paths`` that cannot be read as an input file cannot be, or None (a None path:
+    an optional input not given); checked before anything is read or written."""
+    for path in paths:
+        if path is None:
+            continue
+        if path.is_dir():
+            return f"{path}: a directory, not a file"
+        if not path.exists():
+            return f"{path}: no such file"
     return None
 
 
@@ -41,3 +49,9 @@ def nothing_read(path: str | Path, events: int, invalid: int, first_invalid: str
     if not_replayed:  # ReadStats.not_replayed: the events skipped for their lifecycle transition
         return f"not one event of {path} was replayed: {not_replayed}"
     return None
+
+
+def nothing_replayed(path: str | Path, summary: BacktestSummary) -> str | None:
+    """:func:`nothing_read` for a replay, from its summary."""
+    return nothing_read(path, summary.events_read, summary.invalid, summary.first_invalid,
+                        summary.reading.not_replayed())

@@ -665,16 +665,15 @@ def report_command(
     """``stagewatch report``: replay, write the HTML, print where; returns the exit code."""
     from rich.console import Console
 
-    from monitor.inputs import input_problem, nothing_read, read_problem
+    from monitor.inputs import input_problem, nothing_replayed, read_problem
     from monitor.outputs import check_writable
     from monitor.readers import READ_ERRORS
 
     err = Console(stderr=True, soft_wrap=True)  # an error is one line, however long
-    for p in (events, truth):
-        problem = input_problem(p) if p is not None else None
-        if problem:
-            err.print(f"[red]{problem}[/red]")
-            return 2
+    problem = input_problem(events, truth)
+    if problem:
+        err.print(f"[red]{problem}[/red]")
+        return 2
     if same_file(out, events):
         err.print(f"[red]the report would be written over the events file itself ({out}): choose another --out[/red]")
         return 2
@@ -710,7 +709,7 @@ def report_command(
         f"{path}: {s.events_read:,} events, {sum(s.firing.values()):,} alerts fired; "
         f"replay {data.collect_seconds:.1f} s, plots {time.perf_counter() - started:.1f} s"
     )
-    problem = nothing_read(events, s.events_read, s.invalid, s.first_invalid, s.reading.not_replayed())
+    problem = nothing_replayed(events, s)
     if problem:  # the report is written: its data health says why each record was invalid
         err.print(f"[red]{problem}[/red]")
         return 1
