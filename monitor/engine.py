@@ -97,6 +97,12 @@ def _burst(recent: int, expected: float) -> bool:
     return recent >= STAGE_WIDE_MIN_OVERDUE and recent > 3.0 * expected + 3.0 * math.sqrt(expected)
 
 
+def _recheck_at(item: Item, now: float) -> float:
+    """When to look again at an item judged without a limit of its own stage (warming): after a quarter of
+    its age (at least a few minutes), so once the baseline is warm it is judged at most ~25 % of its age late."""
+    return now + min(max((now - item.entered_at) * 0.25, WARMING_RECHECK), MAX_RECHECK)
+
+
 def state_name(stage: str, waiting_on: str | None) -> str:
     """How a stage-state is named in views and metrics: the stage, or the stage while waiting on someone."""
     return stage if waiting_on is None else f"{stage} (waiting on {waiting_on})"
@@ -850,11 +856,8 @@ class Engine:
             self._park(item)
             return
         idle = self._idle_at(item)
-        # warming: look again after a quarter of the item's age (at least a few minutes), so once the
-        # baseline is warm the item is judged at most ~25 % of its age late
-        recheck = now + min(max((now - item.entered_at) * 0.25, WARMING_RECHECK), MAX_RECHECK)
         if limit is None:
-            due = recheck
+            due = _recheck_at(item, now)
         else:
             clock = item.wf.clock
             if limit > LONG_LIMIT and idle < math.inf and clock.business_seconds(item.entered_at, idle) < limit:
@@ -867,12 +870,12 @@ class Engine:
                     # judged at the next tick. Not at `now`: when entered + limit rounds to `now` while
                     # the age is still under the limit, that tick judged it again and again, forever
                     due = math.nextafter(now, math.inf)
-            if basis == "workflow" and recheck < due:
+            if basis == "workflow":
                 # the workflow's limit, borrowed while the stage warms, spans every stage (hundreds of
                 # days in the first days of a stream): the stage's own is taken once it is there. (Not
                 # the stage's while a segment warms: a two-mode stage's first limits, from its quick
                 # kind, would page the slow kind's early items)
-                due = recheck
+                due = min(due, _recheck_at(item, now))
         self._push(item, due if due < idle else idle)
 
     def _idle_at(self, item: Item) -> float:
