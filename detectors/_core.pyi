@@ -7,6 +7,8 @@ from typing import Any, Self
 from detectors.drift import Shift
 from detectors.throughput import Backlog
 
+INSTANT_SECONDS: float  # steps done within this are the instant kind (see core/src/baseline.rs)
+
 class DurationBaseline:
     warmup: int
     window: int

@@ -11,7 +11,10 @@ is fed and how its alarms are read:
   buffer of the last ``buffer`` items, so a change in progress does not leak into the reference
   before the test has judged it.
 * Inputs are residuals ``(log d - median) / sigma`` winsorized at ``clip`` sigmas: a 10x outlier
-  counts like a 3-sigma item, so sparse outliers cannot trigger a shift.
+  counts like a 3-sigma item, so sparse outliers cannot trigger a shift. Never below twice the
+  meaningful factor (``2 ln(min_ratio)``, log units): a stage of near-constant durations (a
+  system's step, dates without a time: every item one day) has the floor sigma, and at 3 of those
+  no deviation outweighed the slack; its change from one day to three was never called.
 * The Page-Hinkley slack ``delta`` is ``max(slack_sigmas, ln(min_ratio) / (2 sigma))`` sigmas:
   only changes of a meaningful factor (>= ~``min_ratio``) accumulate, whatever the spread; the
   decision limit ``threshold`` is ``threshold_sigmas``, raised by ``1 + min_samples / n`` while

@@ -251,7 +251,8 @@ def run_backtest(
     for eng in engines:  # events too late to apply are kept as well, with the reason
         eng.on_late = lambda ev, why: on_bad(BadRecord(encode(ev.to_wire()),
                                                        f"{why} (is the input in time order? --order time)"))
-    records = read_events(events_path, fmt=fmt, mapping=mapping or {}, order=order, stats=summary.reading)
+    records = read_events(events_path, fmt=fmt, mapping=mapping or {}, order=order, stats=summary.reading,
+                          keep=engines[0].settings.segment_keys())
     if progress is not None:
         records = progress(records, summary)
     with files:

@@ -462,7 +462,7 @@ def produce(
     settings = _settings(config, bootstrap)
     console = Console(stderr=True, soft_wrap=True)  # a message is one line, however long
     bad: list = []
-    stream = read_valid(events, fmt=fmt, mapping=mapping, on_bad=bad.append)
+    stream = read_valid(events, fmt=fmt, mapping=mapping, on_bad=bad.append, keep=settings.segment_keys())
     n = 0
     try:
         first = next(stream, None)  # a file that cannot be read says so before Kafka is asked

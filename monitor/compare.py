@@ -134,7 +134,8 @@ def run_one(
 
     summary = BacktestSummary()
     started = time.perf_counter()
-    records = read_events(events_path, fmt=fmt, mapping=mapping or {}, order=order, stats=summary.reading)
+    records = read_events(events_path, fmt=fmt, mapping=mapping or {}, order=order, stats=summary.reading,
+                          keep=settings.segment_keys())
     alerts = list(replay(partition_engines(settings, partitions), records, step=step, summary=summary))
     summary.seconds = time.perf_counter() - started
     summary.alert_changes = len(alerts)

@@ -206,6 +206,12 @@ class Settings(BaseSettings):
         default = WorkflowConfig(calendar=CalendarConfig(timezone=zone))
         return self.model_copy(update={"workflows": {**self.workflows, "*": default}})
 
+    def segment_keys(self) -> tuple[str, ...]:
+        """Every attribute a workflow's ``segment_by`` names (``segment`` when one names none): what a
+        reader keeps however many other columns a log has."""
+        keys = [k for wf in self.workflows.values() for k in (wf.segment_by or ())]
+        return tuple(dict.fromkeys(("segment", *keys)))
+
     def stage(self, workflow: str, stage: str) -> StageConfig:
         return self.workflow(workflow).stages.get(stage) or _DEFAULT_STAGE
 

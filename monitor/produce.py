@@ -174,12 +174,14 @@ def produce(
 
 
 def read_valid(
-    path: Path, fmt: str = "auto", mapping: dict[str, Any] | None = None, on_bad: Callable[[Any], None] | None = None
+    path: Path, fmt: str = "auto", mapping: dict[str, Any] | None = None, on_bad: Callable[[Any], None] | None = None,
+    keep: Iterable[str] = (),
 ) -> Iterator[Event]:
-    """The valid events of a file; each bad record goes to ``on_bad`` (never silently dropped)."""
+    """The valid events of a file; each bad record goes to ``on_bad`` (never silently dropped). ``keep``: see
+    :func:`monitor.readers.read_events`."""
     from monitor.readers import read_events
 
-    for ev, bad in read_events(path, fmt=fmt, mapping=mapping or {}):
+    for ev, bad in read_events(path, fmt=fmt, mapping=mapping or {}, keep=keep):
         if ev is not None:
             yield ev
         elif on_bad is not None:

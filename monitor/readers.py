@@ -33,7 +33,7 @@ import xml.etree.ElementTree as ET
 import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -87,6 +87,7 @@ class CsvMapping:
     extra_attributes: bool = True  # keep the other columns as attributes
     lifecycle_col: str | None = None  # None: the column "lifecycle:transition" (or "lifecycle") if present
     transitions: tuple[str, ...] = ("complete",)  # lifecycle values kept, as for XES ("*": all)
+    keep: tuple[str, ...] = ()  # attributes kept past the cap, as the mapped ones (see read_events)
 
 
 # usual names of the CSV columns, in order of preference (process-mining exports use the XES keys)
@@ -142,6 +143,7 @@ class XesMapping:
     workflow_attr: str = "workflow"
     tz: str = "UTC"  # for timestamps without an offset
     rename: dict[str, str] = field(default_factory=lambda: {"org:resource": "owner", "identity:id": "event_id"})
+    keep: tuple[str, ...] = ()  # attributes kept past the cap, as the mapped ones (see read_events)
 
 
 STDIN = "-"  # the path that reads standard input (once: a pipe cannot be opened again)
@@ -226,13 +228,16 @@ def read_events(
     mapping: CsvMapping | XesMapping | dict[str, Any] | None = None,  # a dict of field names: see _mapping
     order: str = "auto",
     stats: ReadStats | None = None,
+    keep: Iterable[str] = (),
 ) -> Iterator[Pair]:
     """Stream ``(Event, None)`` / ``(None, BadRecord)`` pairs from a file (``-``: standard input), opened once.
 
     ``order``: ``file`` keeps the file's order; ``time`` sorts events by timestamp (bad records
     pass through unsorted); ``auto`` sorts XES and CSV logs (exports of process-mining tools are
     grouped by case) and keeps JSONL as it is (a capture of a stream: near time order already, and
-    the engine's allowed lateness absorbs small disorder)."""
+    the engine's allowed lateness absorbs small disorder). ``keep``: attributes kept whatever their
+    column (the settings' ``segment_by`` keys: :meth:`monitor.config.Settings.segment_keys`); of a
+    log's other columns only the first ``MAX_ATTRIBUTES`` are."""
     if order not in ORDERS:
         raise MappingError(f"unknown order {order!r}; known: {', '.join(ORDERS)}")
     p = Path(path)
@@ -241,9 +246,9 @@ def read_events(
     if kind == "jsonl":
         pairs = _read_jsonl(p)
     elif kind == "csv":
-        pairs = _read_csv(p, _mapping(CsvMapping, mapping, "CSV"), stats)
+        pairs = _read_csv(p, _keeping(_mapping(CsvMapping, mapping, "CSV"), keep), stats)
     elif kind == "xes":
-        pairs = _read_xes(p, _mapping(XesMapping, mapping, "XES"), stats)
+        pairs = _read_xes(p, _keeping(_mapping(XesMapping, mapping, "XES"), keep), stats)
     else:
         raise MappingError(f"unknown format {fmt!r}; known: jsonl, csv, xes")
     if order == "time" or (order == "auto" and kind in ("xes", "csv")):
@@ -288,6 +293,11 @@ def _mapping(cls: type[Any], mapping: Any, what: str) -> Any:
                 raise MappingError(f"unknown time zone {mapping['tz']!r}") from None
         return cls(**mapping)
     raise MappingError(f"a {what} file needs a {cls.__name__} or a dict, got {type(mapping).__name__}")
+
+
+def _keeping(m: Any, keep: Iterable[str]) -> Any:
+    more = tuple(k for k in keep if k not in m.keep)
+    return replace(m, keep=(*m.keep, *more)) if more else m
 
 
 def events_only(pairs: Iterable[Pair]) -> Iterator[Event]:
@@ -670,7 +680,7 @@ def _read_csv(path: Path, m: CsvMapping, stats: ReadStats) -> Iterator[Pair]:
                 "stage": row[i_stage],
                 "timestamp": ts,
                 "event_id": row[i_id] if i_id is not None and row[i_id] else None,
-                "attributes": _fit_attributes(attrs, MAPPED_ATTRIBUTES, stats),
+                "attributes": _fit_attributes(attrs, (*MAPPED_ATTRIBUTES, *m.keep), stats),
                 "waiting_on": row[i_wait] if i_wait is not None and row[i_wait] else None,
             }
             yield _to_event(fields, lines.raw, f"line {lineno}")
@@ -782,7 +792,7 @@ def _emit_trace(
     case_attrs = {
         m.rename.get(k, k): v for k, v in trace_attrs.items() if k not in ("concept:name", m.workflow_attr)
     }
-    mapped = (*MAPPED_ATTRIBUTES, *m.rename.values())
+    mapped = (*MAPPED_ATTRIBUTES, *m.rename.values(), *m.keep)
     for n, raw_ev in enumerate(events, 1):
         ev = {**defaults, **raw_ev}
         transition = ev.get("lifecycle:transition", "complete").lower()

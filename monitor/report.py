@@ -174,7 +174,8 @@ def collect(
                 transitions.see(ev)
             yield ev, bad
 
-    records = read_events(events_path, fmt=fmt, mapping=mapping or {}, stats=summary.reading)
+    records = read_events(events_path, fmt=fmt, mapping=mapping or {}, stats=summary.reading,
+                          keep=engine.settings.segment_keys())
     alerts = list(replay(engine, watched(records), step=step, on_bad=on_bad, summary=summary))
     end = summary.last_ts if summary.last_ts is not None else (samples[-1].at if samples else 0.0)
     take(end)

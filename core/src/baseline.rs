@@ -23,8 +23,11 @@ const LOG_MAX_FACTOR: f64 = 2.0794415416798357; // ln 8: the cap while the sprea
 const CAP_SPREAD: f64 = 0.9;
 const CAP_SLOPE: f64 = 6.7;
 const INSTANT_SPREAD: f64 = 2.5; // lower-half spread of a stage where a tenth pass in under 1/25 of typical
-const LOG_INSTANT: f64 = std::f64::consts::LN_10; // ln 10: steps done within 10 s are the instant kind ...
-const INSTANT_SHARE: f64 = 0.02; // ... when at least this share of completions are such steps
+/// Steps done within this many seconds are the instant kind (a system's own step, an auto-approval):
+/// the baseline reads such a stage's worked kind apart, and the engine's drift test does not tell
+/// one such duration from another (`detectors._core.INSTANT_SECONDS`).
+pub const INSTANT_SECONDS: f64 = 10.0;
+const INSTANT_SHARE: f64 = 0.02; // a stage has an instant kind when at least this share of completions do
 const MIN_SPREAD: f64 = 0.05; // log units: constant data still gets a sane spread
 const SKEW_FROM: f64 = 1.15; // lower / upper spread above which the upper tail is read as light ...
 const SKEW_SLOPE: f64 = 2.3; // ... the limit's reach, in upper spreads, falling by this per unit of it ...
@@ -356,7 +359,7 @@ impl DurationBaseline {
     /// instant kind. (A worked kind that is itself wide keeps the wide spread's limit below.)
     fn worked_summary(&self) -> Option<([f64; 3], f64)> {
         // the bins are ordered: the worked kind starts at the first bin wholly past 10 s
-        let from = ((LOG_INSTANT - LOG_MIN) / BIN).ceil() as i64 - self.lo;
+        let from = ((INSTANT_SECONDS.ln() - LOG_MIN) / BIN).ceil() as i64 - self.lo;
         if from <= 0 || from as usize >= self.wt.len() {
             return None;
         }

@@ -372,7 +372,7 @@ impl ShiftDetector {
     fn after_change(&self, since: i64) -> PyResult<Vec<f64>> {
         let xs = self.last(since)?;
         let len = xs.len();
-        let c = self.clip * self.s;
+        let c = self.clip_log();
         let (mut best_len, mut best, mut acc) = (len, -1.0_f64, 0.0_f64);
         let at_least = len.min(3);
         for length in 1..=len {
@@ -397,9 +397,18 @@ impl ShiftDetector {
         Ok(())
     }
 
-    /// The log-duration's deviation from the reference in sigmas, winsorized at ``clip``.
+    /// Where deviations are winsorized, in log units: ``clip`` sigmas, and never below twice the
+    /// meaningful factor. (A stage of near-constant durations - a system's step, dates without a
+    /// time - has the floor sigma; at ``clip`` sigmas there, a deviation of any size counted less
+    /// than the slack, and a stage from 0 s to 3 hours was never called slower.)
+    fn clip_log(&self) -> f64 {
+        pmax(self.clip * self.s, 2.0 * self.min_ratio.ln())
+    }
+
+    /// The log-duration's deviation from the reference in sigmas, winsorized (``clip_log``).
     fn residual(&self, x: f64) -> PyResult<f64> {
-        Ok(pmin(pmax(div(x - self.m, self.s)?, -self.clip), self.clip))
+        let c = div(self.clip_log(), self.s)?;
+        Ok(pmin(pmax(div(x - self.m, self.s)?, -c), c))
     }
 
     /// Set slack and decision limit on the test; returns the limit.

@@ -20,6 +20,7 @@ mod throughput;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<baseline::DurationBaseline>()?;
+    m.add("INSTANT_SECONDS", baseline::INSTANT_SECONDS)?;
     m.add_class::<silence::SourceRate>()?;
     m.add_function(wrap_pyfunction!(silence::silent_after_combined, m)?)?;
     m.add_function(wrap_pyfunction!(silence::pooled_rates, m)?)?;

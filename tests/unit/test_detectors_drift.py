@@ -26,6 +26,18 @@ def shifts_of(values: list[float], detector: ShiftDetector | None = None) -> lis
     return found
 
 
+@pytest.mark.parametrize("factor", [3.0, 1 / 3])
+def test_a_stage_of_constant_durations_shows_its_change(factor: float) -> None:
+    # dates without a time: every item a day (a few two), then three days. Its spread is the floor
+    # sigma, where a deviation winsorized at 3 sigmas counted less than the test's slack: never called
+    rng = random.Random(1)
+    days = [86400.0 * (2 if rng.random() < 0.05 else 1) for _ in range(300)]
+    days += [86400.0 * round(factor * (2 if rng.random() < 0.05 else 1), 3) for _ in range(300)]
+    found = shifts_of(days)
+    assert len(found) == 1 and 300 <= found[0][0] < 320
+    assert found[0][1].ratio == pytest.approx(factor, rel=0.01)
+
+
 @pytest.mark.parametrize("sigma", [0.3, 0.6, 0.9])
 @pytest.mark.parametrize("factor", [2.0, 0.5])
 def test_a_permanent_2x_change_is_reported_once_within_150_items(sigma: float, factor: float) -> None:

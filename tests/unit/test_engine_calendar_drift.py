@@ -277,3 +277,55 @@ def test_a_stage_that_keeps_changing_pace_is_ticketed_twice_not_every_time(seed:
     assert len(found) == 3  # the detector saw the changes (the last three kept) ...
     assert len(pages) == 2  # ... the first two ticketed, the second saying the rest are not
     assert "2 slowdowns in" in pages[1].summary and "re-learn without a ticket" in pages[1].summary
+
+
+def _system_step(seed: int, later: float) -> list:
+    """Orders through a step a system does (0 s, now and then a few seconds), then a manual review of
+    ~2 hours; from order 1500 on the step takes ``later`` seconds (about)."""
+    import random
+
+    from monitor.events import Event
+
+    rng = random.Random(seed)
+    t, out = 1_767_225_600.0, []
+    for i in range(3000):
+        t += rng.expovariate(1 / 600)
+        if i < 1500:
+            d = 0.0 if rng.random() < 0.9 else rng.uniform(1, 3)
+        else:
+            d = later * rng.lognormvariate(0, 0.3)
+        r = 7200 * rng.lognormvariate(0, 0.4)
+        out += [Event(f"o{i}-a", "ops", f"o{i}", "booked", t), Event(f"o{i}-b", "ops", f"o{i}", "review", t + d),
+                Event(f"o{i}-c", "ops", f"o{i}", "done", t + d + r)]
+    return sorted(out, key=lambda e: e.timestamp)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_seconds_of_a_system_step_are_no_bottleneck_but_hours_are(seed: int) -> None:
+    # BPI 2012: "A_ACTIVATED got 16211.5x slower: typical is now 2.3 working hours, was 0.5 s", of a
+    # step whose completions went from 0 s to 8 s: on a log scale the largest change of the log
+    from monitor.config import load_settings
+
+    settings = load_settings(None, workflows={"ops": {"terminal_stages": ["done"], "calendar": {"mode": "wall"}}})
+    seconds = list(replay(Engine(settings), ((e, None) for e in _system_step(seed, 6.0))))
+    assert [a.summary for a in seconds if a.kind == "bottleneck_shift"] == []
+    hours = list(replay(Engine(settings), ((e, None) for e in _system_step(seed, 3 * 3600.0))))
+    found = [a for a in hours if a.kind == "bottleneck_shift" and a.status == "firing"]
+    assert len(found) == 1 and found[0].stage == "booked"
+    assert "was within 10 s" in found[0].summary and 2 * 3600 < found[0].observed_seconds < 4 * 3600
+
+
+def test_a_slowdown_is_claimed_at_the_smaller_factor_and_against_a_reference_that_was_no_normal() -> None:
+    from detectors.drift import Shift
+    from monitor.engine import claimed_ratio
+
+    # levels in units of the segment's typical: the reference at the typical, the new level 2.4x it
+    assert claimed_ratio(Shift(1.05, 2.4, 2.29, 0.0), 1.5) == 2.29
+    assert claimed_ratio(Shift(1.0, 0.5, 0.5, 0.0), 1.5) == 0.5  # a speedup stays one
+    # BPI 2019: a reference at 1/700 of the typical (a stage of minutes and months): "794x slower" of a
+    # new level 1.1x the typical is none; 3x the typical is claimed as 3x
+    assert claimed_ratio(Shift(0.0014, 1.1, 794.0, 0.0), 1.5) < 1.0
+    assert claimed_ratio(Shift(0.0014, 3.0, 2143.0, 0.0), 1.5) == 3.0
+    # a reference above the typical: its own, smaller, factor
+    assert claimed_ratio(Shift(2.0, 5.0, 2.5, 0.0), 1.5) == 2.5
+    assert claimed_ratio(Shift(2.0, 2.4, 1.2, 0.0), 1.5) < 1.0

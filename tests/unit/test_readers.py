@@ -408,6 +408,26 @@ def test_wide_or_free_text_csv_and_xes_records_keep_their_events(tmp_path, capsy
     assert bad.reason == "line 1: attributes.note: longer than 512 characters"
 
 
+def test_a_segment_by_column_past_the_64th_is_kept(tmp_path):
+    """A CRM export of 100 columns whose region is the 90th: the replay keeps what ``segment_by`` names
+    (it was left out with the other columns past the 64th, and every item was of segment "-")."""
+    from monitor.backtest import run_backtest
+    from monitor.config import load_settings
+    from monitor.engine import Engine
+
+    extra = [f"c{i}" for i in range(100)]
+    p = tmp_path / "crm.csv"
+    p.write_text(",".join(["case_id", "activity", "timestamp", *extra]) + "\n" + "".join(
+        ",".join([f"k{n}", "a", f"2026-03-02T14:{n:02d}:00Z", *[f"r{n % 2}" if i == 90 else "v" for i in range(100)]])
+        + "\n" for n in range(4)))
+    settings = load_settings(None, workflows={"*": {"segment_by": ["c90"]}})
+    ev = next(events_only(read_events(p, keep=settings.segment_keys())))
+    assert len(ev.attributes) == 64 and ev.attributes["c90"] == "r0" and "c63" not in ev.attributes
+    engine = Engine(settings)
+    run_backtest(p, None, engine=engine)
+    assert sorted(item.segment for item in engine.items.values()) == ["r0", "r0", "r1", "r1"]
+
+
 def test_csv_compact_dates_are_dates_and_small_numbers_are_no_epoch_time(tmp_path):
     """``20260302`` (and ``202603021430``, ``20260302143015``) is a date (ISO-8601's compact form), not epoch
     seconds in August 1970 (milliseconds in 1976); a number that
