@@ -767,7 +767,7 @@ class Engine:
             elif st.shift_alert is not None:
                 st.shift_remaining -= 1
                 if st.shift_remaining <= 0:
-                    self._resolve(st.shift_alert.alert_id, ts, out, f"{st.name} has settled at its new normal")
+                    self._resolve(st.shift_alert.alert_id, ts, out, self._settled(st, st.shift_alert))
                     st.shift_alert = None
 
     def _wake(self, st: StageState, leaving: Item, ts: float) -> None:
@@ -1194,6 +1194,17 @@ class Engine:
         st.shift_alert = alert
         st.shift_remaining = SHIFT_RESOLVE_AFTER
         self._fire(alert, out)
+
+    @staticmethod
+    def _settled(st: StageState, shift: Alert) -> str:
+        """Why a bottleneck_shift resolves, with the new normal as now learned: the ticket's figures are
+        from the first completions after the change, the quick ones (the slow ones are still inside)."""
+        now, was = st.all.baseline.typical(), shift.expected_seconds
+        if now is None or not was:
+            return f"{st.name} has settled at its new normal"
+        business = st.wf.business
+        return (f"{st.name} has settled at its new normal: typical is {human_duration(now, business)}, "
+                f"{now / was:.1f}x the {human_duration(was, business)} before")
 
     def _check_backlog(self, st: StageState, now: float, out: list[Alert]) -> None:
         flow = st.flow

@@ -329,3 +329,18 @@ def test_a_slowdown_is_claimed_at_the_smaller_factor_and_against_a_reference_tha
     # a reference above the typical: its own, smaller, factor
     assert claimed_ratio(Shift(2.0, 5.0, 2.5, 0.0), 1.5) == 2.5
     assert claimed_ratio(Shift(2.0, 2.4, 1.2, 0.0), 1.5) < 1.0
+
+
+def test_a_shift_resolves_with_the_new_normal_as_learned_by_then() -> None:
+    # the ticket is written from the first completions after the change, the quick ones: the simulated
+    # 2.5x slowdown was ticketed as 1.5x; settled, it says 2.5x
+    sim = simulate("slowdown", items=6000, seed=1)
+    events = sorted((e.to_event() for e in sim.events), key=lambda e: e.timestamp)
+    shift = [a for a in replay(Engine(), ((e, None) for e in events)) if a.kind == "bottleneck_shift"]
+    assert [a.status for a in shift] == ["firing", "resolved"]
+    import re
+
+    ticketed = float(re.search(r"got ([0-9.]+)x slower", shift[0].summary).group(1))
+    said = re.search(r"settled at its new normal: typical is [0-9.]+ days, ([0-9.]+)x the [0-9.]+ days before",
+                     shift[1].details["resolution"])
+    assert ticketed < 2.0 and said is not None and 2.0 <= float(said.group(1)) <= 3.0  # 1.5x, 2.5x
