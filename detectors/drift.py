@@ -11,10 +11,12 @@ is fed and how its alarms are read:
   buffer of the last ``buffer`` items, so a change in progress does not leak into the reference
   before the test has judged it.
 * Inputs are residuals ``(log d - median) / sigma`` winsorized at ``clip`` sigmas: a 10x outlier
-  counts like a 3-sigma item, so sparse outliers cannot trigger a shift. Never below twice the
-  meaningful factor (``2 ln(min_ratio)``, log units): a stage of near-constant durations (a
-  system's step, dates without a time: every item one day) has the floor sigma, and at 3 of those
-  no deviation outweighed the slack; its change from one day to three was never called.
+  counts like a 3-sigma item, so sparse outliers cannot trigger a shift. The reference's sigma is
+  at least ``ln(min_ratio) / clip``: a stage of near-constant durations (a system's step, dates
+  without a time: most items one day) has no spread of its own, and at the former 0.05 floor its
+  deviations were winsorized below the test's slack: a change from one day to three was never
+  called. (A winsorizing limit of twice the meaningful factor instead called runs of two-day items
+  among one-day ones slowdowns.)
 * The Page-Hinkley slack ``delta`` is ``max(slack_sigmas, ln(min_ratio) / (2 sigma))`` sigmas:
   only changes of a meaningful factor (>= ~``min_ratio``) accumulate, whatever the spread; the
   decision limit ``threshold`` is ``threshold_sigmas``, raised by ``1 + min_samples / n`` while

@@ -410,15 +410,19 @@ def _parses(text: str, fmt: str) -> bool:
 MAPPED_ATTRIBUTES = ("segment", "lifecycle")  # attributes a reader sets from its mapping: kept first, as they are
 
 
-def _fit_attributes(attrs: dict[str, str], first: Iterable[str], stats: ReadStats) -> dict[str, str]:
+def _fit_attributes(attrs: dict[str, str], first: Iterable[str], stats: ReadStats,
+                    keep: Iterable[str] = ()) -> dict[str, str]:
     """A CSV row's or an XES event's attributes within the event contract's bounds. Most are incidental (a
     log's other columns, a free-text comment): one over ``MAX_ATTR_VALUE_LEN`` characters, and the ones past
     the ``MAX_ATTRIBUTES``-th, are left out and counted in ``stats``, not a reason to lose the event. The
     ones named in ``first`` (what the mapping put there) come first and are kept as they are, for
-    :func:`validate` to judge. (JSONL is the contract itself: there, validation rejects what does not fit.)"""
+    :func:`validate` to judge; then those in ``keep`` (the settings' segment keys), past the cap too.
+    (JSONL is the contract itself: there, validation rejects what does not fit.)"""
     if len(attrs) <= MAX_ATTRIBUTES and max(map(len, attrs.values()), default=0) <= MAX_ATTR_VALUE_LEN:
         return attrs
     fitted = {k: attrs[k] for k in first if k in attrs}
+    # then the kept ones, wherever their column (a long value is left out below, as any other)
+    fitted.update((k, attrs[k]) for k in keep if k in attrs and k not in fitted and len(attrs[k]) <= MAX_ATTR_VALUE_LEN)
     for k, v in attrs.items():
         if k in fitted:
             continue
@@ -680,7 +684,7 @@ def _read_csv(path: Path, m: CsvMapping, stats: ReadStats) -> Iterator[Pair]:
                 "stage": row[i_stage],
                 "timestamp": ts,
                 "event_id": row[i_id] if i_id is not None and row[i_id] else None,
-                "attributes": _fit_attributes(attrs, (*MAPPED_ATTRIBUTES, *m.keep), stats),
+                "attributes": _fit_attributes(attrs, MAPPED_ATTRIBUTES, stats, m.keep),
                 "waiting_on": row[i_wait] if i_wait is not None and row[i_wait] else None,
             }
             yield _to_event(fields, lines.raw, f"line {lineno}")
@@ -792,7 +796,7 @@ def _emit_trace(
     case_attrs = {
         m.rename.get(k, k): v for k, v in trace_attrs.items() if k not in ("concept:name", m.workflow_attr)
     }
-    mapped = (*MAPPED_ATTRIBUTES, *m.rename.values(), *m.keep)
+    mapped = (*MAPPED_ATTRIBUTES, *m.rename.values())
     for n, raw_ev in enumerate(events, 1):
         ev = {**defaults, **raw_ev}
         transition = ev.get("lifecycle:transition", "complete").lower()
@@ -820,7 +824,7 @@ def _emit_trace(
         if event is not None:
             yield event, None
             continue
-        attrs = _fit_attributes(attrs, mapped, stats)
+        attrs = _fit_attributes(attrs, mapped, stats, m.keep)
         where = f"trace {trace_no} ({entity[:64]!r}) event {n}"
         raw = msgspec.json.encode({"trace": entity, "event": raw_ev})
         try:

@@ -358,6 +358,16 @@ impl DurationBaseline {
     /// 10^12 seconds and more (a 30-day stall of a 2-day approval never paged). Also the share of the
     /// instant kind. (A worked kind that is itself wide keeps the wide spread's limit below.)
     fn worked_summary(&self) -> Option<([f64; 3], f64)> {
+        let (from, worked, s) = self.instant_kind()?;
+        self.log_quantiles_from(from, worked, &SUMMARY_QS).map(|v| ([v[0], v[1], v[2]], s))
+    }
+
+    /// Where the worked kind's bins start, its weight and the instant kind's share, when the instant
+    /// steps are the smaller kind (``INSTANT_SHARE`` up to half); None otherwise: the instant steps
+    /// the norm (half or more), an item not done at once is most likely one that ends here (BPI
+    /// 2012: cancelled applications, nearly always followed within seconds, and when not, the case
+    /// is over), not a worked one stalled.
+    fn instant_kind(&self) -> Option<(usize, f64, f64)> {
         // the bins are ordered: the worked kind starts at the first bin wholly past 10 s
         let from = ((INSTANT_SECONDS.ln() - LOG_MIN) / BIN).ceil() as i64 - self.lo;
         if from <= 0 || from as usize >= self.wt.len() {
@@ -366,13 +376,7 @@ impl DurationBaseline {
         let from = from as usize;
         let worked = psum(self.wt[from..].iter().copied());
         let s = 1.0 - worked / self.total;
-        if !(INSTANT_SHARE..0.5).contains(&s) {
-            // the instant steps the norm (half or more): an item not done at once is most likely one
-            // that ends here (BPI 2012: cancelled applications, nearly always followed within seconds,
-            // and when not, the case is over), not a worked one stalled
-            return None;
-        }
-        self.log_quantiles_from(from, worked, &SUMMARY_QS).map(|v| ([v[0], v[1], v[2]], s))
+        (INSTANT_SHARE..0.5).contains(&s).then_some((from, worked, s))
     }
 
     fn log_threshold(&self, sensitivity: f64) -> Option<f64> {
@@ -511,6 +515,12 @@ impl DurationBaseline {
         } else {
             Ok(None)
         }
+    }
+
+    /// Whether steps done within ``INSTANT_SECONDS`` are a smaller kind beside worked ones (2 % to
+    /// half of the completions): then how many of them there are is the stage's mix, not its pace.
+    fn instant_minority(&self) -> bool {
+        self.instant_kind().is_some()
     }
 
     /// The median as of the last summary refresh (at most 16 updates old): O(1).

@@ -351,7 +351,7 @@ impl ShiftDetector {
         let xs = self.last(self.n - self.learn_from)?;
         let m = median(&xs)?;
         let dev: Vec<f64> = xs.iter().map(|x| (x - m).abs()).collect();
-        let s = pmax(MAD_TO_SIGMA * median(&dev)?, MIN_SIGMA);
+        let s = pmax(MAD_TO_SIGMA * median(&dev)?, self.floor_sigma());
         self.m = m;
         self.s = s;
         self.mad = s / MEAN_ABS_TO_SIGMA;
@@ -372,7 +372,7 @@ impl ShiftDetector {
     fn after_change(&self, since: i64) -> PyResult<Vec<f64>> {
         let xs = self.last(since)?;
         let len = xs.len();
-        let c = self.clip_log();
+        let c = self.clip * self.s;
         let (mut best_len, mut best, mut acc) = (len, -1.0_f64, 0.0_f64);
         let at_least = len.min(3);
         for length in 1..=len {
@@ -393,22 +393,25 @@ impl ShiftDetector {
         self.m += a * pmin(pmax(x - self.m, -s), s) / HUBER_SCALE;
         let c = self.clip * s;
         self.mad += a * (pmin((x - self.m).abs(), c) - self.mad);
-        self.s = pmax(MEAN_ABS_TO_SIGMA * self.mad, MIN_SIGMA);
+        self.s = pmax(MEAN_ABS_TO_SIGMA * self.mad, self.floor_sigma());
         Ok(())
     }
 
-    /// Where deviations are winsorized, in log units: ``clip`` sigmas, and never below twice the
-    /// meaningful factor. (A stage of near-constant durations - a system's step, dates without a
-    /// time - has the floor sigma; at ``clip`` sigmas there, a deviation of any size counted less
-    /// than the slack, and a stage from 0 s to 3 hours was never called slower.)
-    fn clip_log(&self) -> f64 {
-        pmax(self.clip * self.s, 2.0 * self.min_ratio.ln())
+    /// The log-duration's deviation from the reference in sigmas, winsorized at ``clip``.
+    fn residual(&self, x: f64) -> PyResult<f64> {
+        Ok(pmin(pmax(div(x - self.m, self.s)?, -self.clip), self.clip))
     }
 
-    /// The log-duration's deviation from the reference in sigmas, winsorized (``clip_log``).
-    fn residual(&self, x: f64) -> PyResult<f64> {
-        let c = div(self.clip_log(), self.s)?;
-        Ok(pmin(pmax(div(x - self.m, self.s)?, -c), c))
+    /// The least spread the reference is given (log units): at ``clip`` of it, a change of the
+    /// meaningful factor. A stage of near-constant durations (a system's step, dates without a time:
+    /// most items one day) has no spread of its own to speak of; at the 0.05 floor its deviations
+    /// were winsorized below the test's slack, and a change from one day to three was never called.
+    fn floor_sigma(&self) -> f64 {
+        if self.clip > 0.0 {
+            pmax(MIN_SIGMA, self.min_ratio.ln() / self.clip)
+        } else {
+            MIN_SIGMA
+        }
     }
 
     /// Set slack and decision limit on the test; returns the limit.
@@ -491,13 +494,16 @@ impl ShiftDetector {
     }
 
     /// ``confirm`` items after an alarm: the new level holds if they too lie on its side of the
-    /// old one, at least half the meaningful factor away.
+    /// old one, and they and the new level (the alarm's items with them) at least half the
+    /// meaningful factor away.
     fn confirmed(&mut self, py: Python<'_>, ts: &Bound<'_, PyAny>, inflow: f64) -> PyResult<PyObject> {
         self.pending = None;
         let before = self.m;
         let check = median(&self.last(self.confirm)?)? - before;
         let after = median(&self.last((self.pending_len + self.confirm).min(self.buffer))?)?;
-        if check.abs() < 0.5 * self.min_ratio.ln() || check * (after - before) <= 0.0 {
+        let half = 0.5 * self.min_ratio.ln();
+        // the new level too (the alarm's items with the confirming ones): a "1.1x slower" ticket is none
+        if check.abs() < half || (after - before).abs() < half || check * (after - before) <= 0.0 {
             return Ok(py.None());
         }
         if against_the_flow(after - before, inflow) {

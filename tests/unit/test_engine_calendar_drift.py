@@ -3,6 +3,8 @@ weekends inside a stage look like slowdowns: no bottleneck_shift may come of tha
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from monitor.backtest import replay
@@ -329,6 +331,10 @@ def test_a_slowdown_is_claimed_at_the_smaller_factor_and_against_a_reference_tha
     # a reference above the typical: its own, smaller, factor
     assert claimed_ratio(Shift(2.0, 5.0, 2.5, 0.0), 1.5) == 2.5
     assert claimed_ratio(Shift(2.0, 2.4, 1.2, 0.0), 1.5) < 1.0
+    # never below half the meaningful factor (the test's own confirmation): the new level at the
+    # typical, a reference 0.7x it, is no "1.02x slower"; nor is NaN anything
+    assert claimed_ratio(Shift(0.7, 1.02, 1.457, 0.0), 1.5) < 1.0
+    assert claimed_ratio(Shift(1.0, math.nan, math.nan, 0.0), 1.5) < 1.0
 
 
 def test_a_shift_resolves_with_the_new_normal_as_learned_by_then() -> None:
@@ -344,3 +350,50 @@ def test_a_shift_resolves_with_the_new_normal_as_learned_by_then() -> None:
     said = re.search(r"settled at its new normal: typical is [0-9.]+ days, ([0-9.]+)x the [0-9.]+ days before",
                      shift[1].details["resolution"])
     assert ticketed < 2.0 and said is not None and 2.0 <= float(said.group(1)) <= 3.0  # 1.5x, 2.5x
+
+
+def _invoices(seed: int, slowdown_at: int | None) -> list:
+    """Invoices through one step: most take about a day of a clerk's work, and once a week a vendor's
+    batch of 40 is booked at once (0-3 s each); optionally the clerks' invoices take 3x as long from
+    invoice ``slowdown_at`` on."""
+    import random
+
+    from monitor.events import Event
+
+    rng = random.Random(seed)
+    t, out, i = 1_767_225_600.0, [], 0
+    while i < 3000:
+        t += rng.expovariate(1 / 3600)
+        batch = 40 if rng.random() < 1 / 150 else 1
+        for _ in range(batch):
+            d = rng.uniform(0, 3) if batch > 1 else 86400 * rng.lognormvariate(0, 0.5)
+            if batch == 1 and slowdown_at is not None and i >= slowdown_at:
+                d *= 3
+            out += [Event(f"i{i}-a", "ap", f"i{i}", "booking", t), Event(f"i{i}-b", "ap", f"i{i}", "paid", t + d)]
+            i += 1
+    return sorted(out, key=lambda e: e.timestamp)
+
+
+def test_a_batch_booked_at_once_is_no_speedup_of_a_worked_step() -> None:
+    # BPI 2019's invoices: 30 quiet "speedups" in a year, each re-learning the step from a batch, and
+    # "29471x slower: typical is now 10216 days" tickets in between (2 such a seed here, before)
+    import re
+
+    from monitor.config import load_settings
+
+    settings = load_settings(None, workflows={"ap": {"terminal_stages": ["paid"], "calendar": {"mode": "wall"}}})
+    tickets = []
+    for seed in range(1, 7):
+        engine = Engine(settings)
+        alerts = list(replay(engine, ((e, None) for e in _invoices(seed, None))))
+        shifts = [a.summary for a in alerts if a.kind == "bottleneck_shift" and a.status == "firing"]
+        assert engine.workflows["ap"].states[("booking", None)].drift.snapshot()["shifts"] == len(shifts)  # no speedup
+        assert all(float(re.search(r"got ([0-9.]+)x", s).group(1)) < 5 for s in shifts), shifts
+        tickets += shifts
+    # known: the stage's typical, a median of both kinds, sits below the worked kind's; a few false
+    # tickets of 1.5-3x remain (measured: 2 in these 6 streams)
+    assert len(tickets) <= 2, tickets
+    for seed in (1, 2):
+        slow = list(replay(Engine(settings), ((e, None) for e in _invoices(seed, 2000))))
+        found = [a for a in slow if a.kind == "bottleneck_shift" and a.status == "firing"]
+        assert found and "booking in ap got" in found[-1].summary

@@ -426,6 +426,13 @@ def test_a_segment_by_column_past_the_64th_is_kept(tmp_path):
     engine = Engine(settings)
     run_backtest(p, None, engine=engine)
     assert sorted(item.segment for item in engine.items.values()) == ["r0", "r0", "r1", "r1"]
+    # kept past the cap, not past the contract: a kept value over 512 characters is left out, the event kept
+    q = tmp_path / "long.csv"
+    q.write_text("case_id,activity,timestamp," + ",".join(extra) + "\n"
+                 + ",".join(["k0", "a", "2026-03-02T14:00:00Z", *["x" * 600 if i == 90 else "v" for i in range(100)]]) + "\n")
+    stats = ReadStats()
+    ((ev, bad),) = read_events(q, keep=settings.segment_keys(), stats=stats)
+    assert bad is None and "c90" not in ev.attributes and stats.long_values == 1
 
 
 def test_csv_compact_dates_are_dates_and_small_numbers_are_no_epoch_time(tmp_path):
