@@ -80,6 +80,7 @@ MAX_RECHECK = 7 * 86400.0
 LONG_LIMIT = 30 * 86400.0  # a limit (working seconds) past which the item's idle time is looked at first
 RECENT_PER_SEGMENT = 48  # durations kept per segment to re-seed a baseline after a shift
 SHIFT_RESOLVE_AFTER = 30  # completed items in the new normal before a bottleneck_shift resolves
+CLAIM_FROM_LATEST = 10  # a slowdown is claimed no larger than the median of this many latest completions says
 FLAP_WINDOW = 90 * 86400.0  # a stage that got slower more than FLAP_PAGES times in this window (event time) ...
 FLAP_PAGES = 2  # ... keeps changing its pace (a monthly cycle, batches): its further slowdowns re-learn quietly
 
@@ -103,16 +104,17 @@ def _recheck_at(item: Item, now: float) -> float:
     return now + min(max((now - item.entered_at) * 0.25, WARMING_RECHECK), MAX_RECHECK)
 
 
-def claimed_ratio(shift: Shift, meaningful: float) -> float:
+def claimed_ratio(shift: Shift, meaningful: float, seen: float = math.inf) -> float:
     """The factor a slowdown the drift test found is claimed at (below 1: none is). The test's levels are
     in units of the segment's typical, its ratio the new level over the reference it left. On a stage of
     two kinds (minutes and months) that reference can sit far from the typical: a new level at the
     typical was called "996x slower" (BPI 2019). The smaller factor is claimed; and a reference a
     ``meaningful`` factor off the typical was no normal: against it the slowdown must show against the
-    typical too (a "1.1x slower" ticket where the test saw 794x). NaN claims none."""
+    typical too (a "1.1x slower" ticket where the test saw 794x). Nor more than ``seen``, the latest
+    completions' median in the test's unit. NaN claims none."""
     if shift.ratio <= 1.0:
         return shift.ratio
-    ratio = min(shift.ratio, shift.after_seconds)
+    ratio = min(shift.ratio, shift.after_seconds, seen)
     off = shift.before_seconds > meaningful or shift.before_seconds * meaningful < 1.0
     # and never below half the meaningful factor (the test's own confirmation): "1.1x slower" is none
     return ratio if ratio >= (meaningful if off else math.sqrt(meaningful)) else 0.0
@@ -768,7 +770,12 @@ class Engine:
             shift = st.drift.update(max(seconds, INSTANT_SECONDS) / unit, ts, inflow)
             if shift is not None:
                 before = max(st.all.baseline.typical() or typical, INSTANT_SECONDS)
-                ratio = claimed_ratio(shift, st.drift.min_ratio)
+                # what the segment's latest completions took, in the test's unit: residuals taken with a
+                # unit that has moved since (a stage of several kinds) put the new level where no
+                # completion is ("303x slower: typical is now 7732 working hours", of a log a year long)
+                latest = sorted(max(wf.clock.business_seconds(a, b), INSTANT_SECONDS)
+                                for a, b in list(seg.recent)[-CLAIM_FROM_LATEST:])
+                ratio = claimed_ratio(shift, st.drift.min_ratio, latest[len(latest) // 2] / unit)
                 now = max(seg.baseline.typical() or typical, INSTANT_SECONDS)
                 if max(now / unit, unit / now) > st.drift.min_ratio:
                     # the test's unit, the typical of a few completions ago, is no longer the typical: the
