@@ -753,7 +753,9 @@ class Engine:
         # The detector sees each duration relative to its own segment's typical one, so a change in
         # the mix (a week of enterprise deals in a stage shared with smb) is not a shift; and only
         # once that typical is warm: resting on a handful of items, it still moves as it learns.
-        typical = seg.baseline.recent_typical() if seg.baseline.n >= seg.baseline.warmup else None
+        # (of a stage of worked steps beside a smaller kind of instant ones, the worked kind's typical:
+        # the median of both falls in the gap between them and moves with their mix)
+        typical = seg.baseline.worked_typical() if seg.baseline.n >= seg.baseline.warmup else None
         if (
             typical is not None  # 0 s when most of its steps are done at once: the floor below
             # a step done at once in a stage of worked ones: how many there are is the stage's mix (a
@@ -776,7 +778,9 @@ class Engine:
                 latest = sorted(max(wf.clock.business_seconds(a, b), INSTANT_SECONDS)
                                 for a, b in list(seg.recent)[-CLAIM_FROM_LATEST:])
                 ratio = claimed_ratio(shift, st.drift.min_ratio, latest[len(latest) // 2] / unit)
-                now = max(seg.baseline.typical() or typical, INSTANT_SECONDS)
+                # (the worked kind's typical is read afresh; the median of both, as of the last refresh)
+                now = unit if seg.baseline.instant_minority() else max(seg.baseline.typical() or typical,
+                                                                      INSTANT_SECONDS)
                 if max(now / unit, unit / now) > st.drift.min_ratio:
                     # the test's unit, the typical of a few completions ago, is no longer the typical: the
                     # median of a stage of two kinds (seconds and a day) crossed from one kind to the other,
@@ -1220,9 +1224,20 @@ class Engine:
         """Why a bottleneck_shift resolves, with the new normal as now learned: the ticket's figures are
         from the first completions after the change, the quick ones (the slow ones are still inside)."""
         now, was = st.all.baseline.typical(), shift.expected_seconds
+        business = st.wf.business
+        if len(st.segments) > 1:
+            # the test reads each item against its own segment's typical, and one segment may have slowed
+            # alone: the stage's typical would say another thing than the ticket; each segment's, largest first
+            typicals = [(seg.count, name, seg.baseline.typical()) for name, seg in st.segments.items()]
+            said = [f"{human_duration(t, business)} for {name}" for _n, name, t in sorted(typicals, reverse=True)[:3]
+                    if t is not None]
+            return f"{st.name} has settled at its new normal: typical is {', '.join(said)}" if said else \
+                f"{st.name} has settled at its new normal"
         if now is None or not was:
             return f"{st.name} has settled at its new normal"
-        business = st.wf.business
+        if was <= INSTANT_SECONDS:
+            return f"{st.name} has settled at its new normal: typical is {human_duration(now, business)}, was within " \
+                   f"{human_duration(INSTANT_SECONDS)}"
         return (f"{st.name} has settled at its new normal: typical is {human_duration(now, business)}, "
                 f"{now / was:.1f}x the {human_duration(was, business)} before")
 

@@ -350,10 +350,15 @@ def test_a_shift_resolves_with_the_new_normal_as_learned_by_then() -> None:
     assert [a.status for a in shift] == ["firing", "resolved"]
     import re
 
+    # the stage's two segments (each item is read against its own segment's typical): each one's
     ticketed = float(re.search(r"got ([0-9.]+)x slower", shift[0].summary).group(1))
-    said = re.search(r"settled at its new normal: typical is [0-9.]+ days, ([0-9.]+)x the [0-9.]+ days before",
-                     shift[1].details["resolution"])
-    assert ticketed < 2.0 and said is not None and 2.0 <= float(said.group(1)) <= 3.0  # 1.5x, 2.5x
+    said = re.fullmatch(r"fulfillment has settled at its new normal: typical is ([0-9.]+) days for (\w+), "
+                        r"([0-9.]+) days for (\w+)", shift[1].details["resolution"])
+    assert ticketed < 2.0 and said is not None, shift[1].details["resolution"]
+    # the simulated 2.5x slowdown of a stage typically 2.3 days: 3.5 days in the ticket; settled, smb 5.0,
+    # enterprise 8.5
+    now = float(re.search(r"typical is now ([0-9.]+) days", shift[0].summary).group(1))
+    assert min(float(said.group(1)), float(said.group(3))) > now
 
 
 def _invoices(seed: int, slowdown_at: int | None) -> list:
@@ -401,3 +406,25 @@ def test_a_batch_booked_at_once_is_no_speedup_of_a_worked_step() -> None:
         slow = list(replay(Engine(settings), ((e, None) for e in _invoices(seed, 2000))))
         found = [a for a in slow if a.kind == "bottleneck_shift" and a.status == "firing"]
         assert found and "booking in ap got" in found[-1].summary
+
+
+def test_dates_without_a_time_where_a_third_finish_the_same_day_raise_no_shift() -> None:
+    # the median of both kinds (0 s and whole days) falls in the gap between them and moves with the
+    # mix: read against it, the whole-day items looked slower and slower (a reviewer's streams: 20 false
+    # tickets in 6 x 6000 items at a same-day share of 35 %); the test reads them against the days' typical
+    import random
+
+    from monitor.config import load_settings
+    from monitor.events import Event
+
+    settings = load_settings(None, workflows={"ops": {"terminal_stages": ["done"], "calendar": {"mode": "wall"}}})
+    for seed in (9, 10, 11):
+        rng = random.Random(seed)
+        day0, events = 1_767_225_600.0, []
+        for i in range(6000):
+            k = 0 if rng.random() < 0.35 else 1 + int(rng.expovariate(1.0))
+            t = day0 + 86400 * (i // 20)
+            events += [Event(f"{i}-a", "ops", f"e{i}", "work", t), Event(f"{i}-b", "ops", f"e{i}", "done", t + 86400 * k)]
+        events.sort(key=lambda e: e.timestamp)
+        alerts = replay(Engine(settings), ((e, None) for e in events))
+        assert [a.summary for a in alerts if a.kind == "bottleneck_shift"] == []
