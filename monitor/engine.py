@@ -214,9 +214,13 @@ class SegmentStats(Pickled):
         self.recent.append((entered, left))
         self.baseline.learn_one(seconds, censored)
 
+    def latest(self, clock: Any, last: int = RECENT_PER_SEGMENT) -> list[float]:
+        """The durations of the ``last`` latest completions (oldest first), measured with ``clock``."""
+        return [clock.business_seconds(a, b) for a, b in list(self.recent)[-last:]]
+
     def relearn(self, clock: Any, last: int = RECENT_PER_SEGMENT) -> None:
         """Start the baseline over from the latest completions, measured with ``clock``."""
-        self.baseline.reset(keep_recent=[clock.business_seconds(a, b) for a, b in list(self.recent)[-last:]])
+        self.baseline.reset(keep_recent=self.latest(clock, last))
 
 
 # a stage-state's fields
@@ -775,8 +779,7 @@ class Engine:
                 # what the segment's latest completions took, in the test's unit: residuals taken with a
                 # unit that has moved since (a stage of several kinds) put the new level where no
                 # completion is ("303x slower: typical is now 7732 working hours", of a log a year long)
-                latest = sorted(max(wf.clock.business_seconds(a, b), INSTANT_SECONDS)
-                                for a, b in list(seg.recent)[-CLAIM_FROM_LATEST:])
+                latest = sorted(max(d, INSTANT_SECONDS) for d in seg.latest(wf.clock, CLAIM_FROM_LATEST))
                 ratio = claimed_ratio(shift, st.drift.min_ratio, latest[len(latest) // 2] / unit)
                 # (the worked kind's typical is read afresh; the median of both, as of the last refresh)
                 now = unit if seg.baseline.instant_minority() else max(seg.baseline.typical() or typical,

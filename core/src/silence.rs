@@ -669,7 +669,12 @@ impl SourceRate {
 
     /// Expected events in a gap that make it a silence: the Poisson tail, widened and paced.
     fn need(&self) -> PyResult<f64> {
-        div(self.tail_events()? * self.dispersion_of()?, self.pace_of()?)
+        self.need_with(self.dispersion_of()?, self.pace_of()?)
+    }
+
+    /// ``need`` at a given spread and pace (a subclass's own, see `need_of`).
+    fn need_with(&self, dispersion: f64, pace: f64) -> PyResult<f64> {
+        div(self.tail_events()? * dispersion, pace)
     }
 
     /// Whether a gap worth `expected` events reached the silence limit as the source stands.
@@ -853,9 +858,8 @@ fn need_of(p: &Bound<'_, SourceRate>, exact: bool) -> PyResult<f64> {
     if exact {
         return p.borrow().need();
     }
-    let tail = p.borrow().tail_events()?;
     let (dispersion, pace): (f64, f64) = (p.call_method0("dispersion")?.extract()?, p.call_method0("pace")?.extract()?);
-    div(tail * dispersion, pace)
+    p.borrow().need_with(dispersion, pace)
 }
 
 /// `silent_after_combined(parts, last_ts)`.
