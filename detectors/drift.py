@@ -44,9 +44,10 @@ is fed and how its alarms are read:
   once the flow agrees. A reviewer's 9-month stream with 10x arrivals in each quarter's last week:
   6 false tickets -> 0; simulated seeds 1-8: the one false shift in 56 runs gone, the slowdowns
   found on the same days; public logs (the README's table): shift tickets BPI 2012 6 -> 5, BPI 2017
-  offers 7 -> 4, applications 15 -> 11, BPI 2020 3 -> 1, BPI 2013 1 -> 2, BPI 2019 11 -> 12. The flow is read before the completing item leaves: read after, a stage holding an item
-  at a time looked drained at most completions (3x slowdowns found after a median 35 completions
-  instead of 15).
+  offers 7 -> 4, applications 15 -> 11, BPI 2020 3 -> 1, BPI 2013 1 -> 2, BPI 2019 11 -> 12. The
+  flow is read before the completing item leaves: read after, a stage holding an item at a time
+  looked drained at most completions (3x slowdowns found after a median 35 completions instead of
+  15).
 
 Measured by ``bench/drift_quality.py`` (seeded streams with 2 % 10x outliers, 20 runs a cell,
 the change at item 300) against the hand-written CUSUM it replaced (``--against d222dc4``), in the

@@ -34,8 +34,8 @@ it. So the spread of the gaps' scores counts too: scored in expected events, a P
 are exponential with mean 1 (``E[s^2] = 2 E[s]^2``), a source in clumps of ``b`` events has ``1/b`` of
 its gaps between clumps, ``b`` times longer (``E[s^2] ~ 2 b E[s]^2``). The ratio (scores capped at 16
 expected events, and a gap that reached the silence limit not at all, so an outage is not taken
-for a clump; from the source's second week on, when its rates are formed) counts from 1.5 (Poisson traffic: 0.8-1.1; 2-4 for such workflows) once 50 gaps
-are scored. 50 such workflows over five months (a reviewer's stream): false silence pages 16 -> 1
+for a clump; from the source's second week on, when its rates are formed) counts from 1.5 (Poisson
+traffic: 0.8-1.1; 2-4 for such workflows) once 50 gaps are scored. 50 such workflows over five months (a reviewer's stream): false silence pages 16 -> 1
 (and 13 -> 10 in the last weeks, when the stream's items ran out); the 56 simulated quality runs are
 unchanged; public logs: the permit-office receipt log 6 -> 1 silences, BPI 2013 incidents 6 -> 3,
 BPI 2019 11 -> 7, BPI 2020 travel permits 10 -> 7, the others unchanged.
@@ -60,7 +60,8 @@ instant leaves the period of constant offset it last answered for. ``observe`` c
 (``snapshot()``/``restore()``) and pickles (by the name ``detectors.silence.SourceRate``, every
 protocol; the Python class's pickles at protocol 2 and up, which the engine writes, load) are
 unchanged but for the gaps' spread (``scores``, twenty-second session), which snapshots and states
-without it start at zero. A subclass's own ``learning``/``dispersion``/``pace`` are honoured by the limits.
+without it start at zero. A subclass's own ``learning``/``dispersion``/``pace`` are honoured by the
+limits.
 
 >>> s = SourceRate()
 >>> for i in range(8 * 1440):              # one event a minute for eight days
