@@ -51,7 +51,7 @@ from detectors._core import INSTANT_SECONDS, DeadlineHeap
 from detectors.calendar import ZoneFinder, zone_turn
 from detectors.drift import Shift
 from monitor.config import Settings, WorkflowConfig
-from monitor.events import Alert, Event, alert_id, format_ts, human_duration
+from monitor.events import Alert, Event, alert_id, format_ts, human_duration, parse_timestamp
 from monitor.metrics import DURATION_BUCKETS
 from monitor.views import BaselineView, Counters, HistogramView, ItemView, SourceView, StageView
 
@@ -83,6 +83,10 @@ SHIFT_RESOLVE_AFTER = 30  # completed items in the new normal before a bottlenec
 CLAIM_FROM_LATEST = 10  # a slowdown is claimed no larger than the median of this many latest completions says
 FLAP_WINDOW = 90 * 86400.0  # a stage that got slower more than FLAP_PAGES times in this window (event time) ...
 FLAP_PAGES = 2  # ... keeps changing its pace (a monthly cycle, batches): its further slowdowns re-learn quietly
+SEGMENT_SLOWED_Z = 3.0  # a segment's latest completions this many standard errors slow: the slowdown is in it
+SEGMENT_STEADY_Z = 2.0  # ... under this many: the segment is not slowed
+MIN_SEGMENT_SPREAD = 0.1  # the least spread (log units) a segment's durations are read with for the above
+FACTOR_SAID_UNDER = 100.0  # a slowdown's factor is said below this; from it on, the typicals before and after
 
 SEVERITY = {
     "stalled": None,  # from config (workflow/stage severity), default "page"
@@ -118,6 +122,34 @@ def claimed_ratio(shift: Shift, meaningful: float, seen: float = math.inf) -> fl
     off = shift.before_seconds > meaningful or shift.before_seconds * meaningful < 1.0
     # and never below half the meaningful factor (the test's own confirmation): "1.1x slower" is none
     return ratio if ratio >= (meaningful if off else math.sqrt(meaningful)) else 0.0
+
+
+def slower(ratio: float) -> str:
+    """A slowdown's factor in words, "2.5x slower"; from FACTOR_SAID_UNDER on, "much slower": a step most
+    items passed within seconds that now takes hours (the mix of a stage of two kinds changed: the receipt
+    log's "4161.1x slower: typical is now 31.0 working hours, was 27 s"), where the two typicals say it."""
+    return f"{ratio:.1f}x slower" if ratio < FACTOR_SAID_UNDER else "much slower"
+
+
+def _slow_z(ratios: list[float], spread: float) -> float:
+    """How many standard errors durations (``ratios`` to their typical) ran slow, each clipped at 3 spreads."""
+    return sum(min(max(math.log(r) / spread, -3.0), 3.0) for r in ratios) / math.sqrt(len(ratios))
+
+
+def _compared(now: float, was: float | None, same: float, business: bool) -> str:
+    """A typical against the one before: "2.5x the 2.3 days before"; "was within 10 s" of a step once done
+    at once; "was 27 s" for a factor no reader pictures (``slower``); "about as before" within a factor of
+    ``same``'s square root (half the meaningful factor; 1: never said); empty when there was none before."""
+    if not was:
+        return ""
+    if was <= INSTANT_SECONDS:
+        return f"was within {human_duration(INSTANT_SECONDS)}"
+    ratio = now / was
+    if ratio >= FACTOR_SAID_UNDER or ratio * FACTOR_SAID_UNDER <= 1.0:
+        return f"was {human_duration(was, business)}"
+    if abs(math.log(ratio)) < 0.5 * math.log(same):
+        return "about as before"
+    return f"{ratio:.1f}x the {human_duration(was, business)} before"
 
 
 def state_name(stage: str, waiting_on: str | None) -> str:
@@ -790,12 +822,56 @@ class Engine:
                     # and the test's levels say nothing in seconds ("29471x slower: typical is now 10216
                     # days"): re-learned quietly
                     ratio = 0.0
-                self._shift(st, Shift(before, before * ratio, ratio, shift.detected_at), ts, out)
+                slowed = self._slowed_segments(st, wf.clock) if ratio > 1.0 else []
+                if len(slowed) == 1:  # one segment's slowdown, in that segment's figures
+                    before = max(st.segments[slowed[0]].baseline.typical() or before, INSTANT_SECONDS)
+                self._shift(st, Shift(before, before * ratio, ratio, shift.detected_at), ts, out, slowed)
             elif st.shift_alert is not None:
                 st.shift_remaining -= 1
                 if st.shift_remaining <= 0:
                     self._resolve(st.shift_alert.alert_id, ts, out, self._settled(st, st.shift_alert))
                     st.shift_alert = None
+
+    @staticmethod
+    def _slowed_segments(st: StageState, clock: Any) -> list[str]:
+        """Of a stage of several segments, the ones a slowdown is in, when the others clearly are not. The test
+        reads every item against its own segment's typical, so one segment slowing alone moves it; the ticket
+        then names it ("got 2.5x slower for enterprise"). A segment slowed when its latest completions took
+        at least half the meaningful factor over its typical, well beyond its spread (SEGMENT_SLOWED_Z). The
+        others are steady when theirs show no such sign (under SEGMENT_STEADY_Z), counting only items that
+        entered since the slowed ones' did: a slower segment's latest completions entered long before the
+        change, and say nothing of it yet. The test fires when its latest completions ran slow, those of the
+        steady segments too: a segment that is neither, or has too few such completions, leaves the stage's
+        slowdown unattributed (empty), as does one where every segment slowed."""
+        if len(st.segments) < 2:
+            return []
+        half = math.sqrt(st.drift.min_ratio)
+        slowed: list[str] = []
+        since: list[float] = []
+        others: list[tuple[SegmentStats, float, float]] = []
+        for name, seg in st.segments.items():
+            base = seg.baseline
+            typical = base.worked_typical() if base.n >= base.warmup else None
+            if typical is None:
+                continue
+            unit = max(typical, INSTANT_SECONDS)
+            spread = max(base.spread() or 0.0, MIN_SEGMENT_SPREAD)
+            recent = list(seg.recent)[-CLAIM_FROM_LATEST:]
+            latest = sorted(max(clock.business_seconds(a, b), INSTANT_SECONDS) / unit for a, b in recent)
+            if latest[len(latest) // 2] >= half and _slow_z(latest, spread) >= SEGMENT_SLOWED_Z:
+                slowed.append(name)
+                since.append(sorted(a for a, _b in recent)[len(recent) // 2])
+            else:
+                others.append((seg, unit, spread))
+        if not slowed or not others:
+            return []
+        entered = min(since)  # the slowed segments' latest completions entered from about then on
+        for seg, unit, spread in others:
+            recent = [(a, b) for a, b in seg.recent if a >= entered][-CLAIM_FROM_LATEST:]
+            latest = [max(clock.business_seconds(a, b), INSTANT_SECONDS) / unit for a, b in recent]
+            if len(latest) < CLAIM_FROM_LATEST // 2 or _slow_z(latest, spread) >= SEGMENT_STEADY_Z:
+                return []
+        return slowed
 
     def _wake(self, st: StageState, leaving: Item, ts: float) -> None:
         """The stage's first completion: its parked items are warming from now on (once per stage,
@@ -1177,8 +1253,12 @@ class Engine:
                 st.terminal = True
 
     # ---------------------------------------------------------- stage alerts
-    def _shift(self, st: StageState, shift: Any, ts: float, out: list[Alert]) -> None:
+    def _shift(self, st: StageState, shift: Any, ts: float, out: list[Alert], slowed: list[str] | None = None) -> None:
+        """A shift found by the stage's test: the baselines re-learn, and a slowdown is ticketed (``slowed``:
+        the segments it is in, when not all of them)."""
         wf = st.wf
+        # each segment's typical before the change (not re-learned yet), for the resolution to compare with
+        before = {name: round(t, 3) for name, seg in st.segments.items() if (t := seg.baseline.typical()) is not None}
         for seg in st.segments.values():
             seg.relearn(wf.clock, SHIFT_RESOLVE_AFTER)
         st.all.relearn(wf.clock, SHIFT_RESOLVE_AFTER)
@@ -1198,10 +1278,12 @@ class Engine:
                         f"{human_duration(FLAP_WINDOW)} re-learn without a ticket")
         if self._held_elsewhere("bottleneck_shift", wf, st.stage):
             return  # another partition found it first: one ticket for the stage
-        words = "slower" if shift.ratio >= 1 else "faster"
         # a step that was done within seconds (the test does not tell such steps apart): "was within 10 s"
         was = (f"within {human_duration(INSTANT_SECONDS)}" if shift.before_seconds <= INSTANT_SECONDS
                else human_duration(shift.before_seconds, wf.business))
+        named = slowed or []
+        where = f" for {' and '.join(named)}" if named else ""
+
         aid = alert_id("bottleneck_shift", wf.name, st.stage, None, self.scope)
         if aid in self.active:
             self._resolve(aid, ts, out, "superseded by a new shift")
@@ -1212,11 +1294,14 @@ class Engine:
             threshold=shift.before_seconds * 1.5,
             score=round(min(1.0, abs(math.log(max(shift.ratio, 1e-9))) / math.log(4)), 3),
             summary=(
-                f"{st.name} in {wf.name} got {shift.ratio:.1f}x {words}: typical is now "
+                f"{st.name} in {wf.name} got {slower(shift.ratio)}{where}: typical is now "
                 f"{human_duration(shift.after_seconds, wf.business)}, was {was}{flapping}"
             ),
             waiting_on=st.waiting_on,
-            details={"ratio": round(shift.ratio, 3)},
+            segment=named[0] if len(named) == 1 else None,
+            details={"ratio": round(shift.ratio, 3), **({"segments": named} if named else {}),
+                     # each segment's typical before, for the resolution to say which changed (several)
+                     **({"typical_before": before} if len(before) > 1 else {})},
         )
         st.shift_alert = alert
         st.shift_remaining = SHIFT_RESOLVE_AFTER
@@ -1225,24 +1310,38 @@ class Engine:
     @staticmethod
     def _settled(st: StageState, shift: Alert) -> str:
         """Why a bottleneck_shift resolves, with the new normal as now learned: the ticket's figures are
-        from the first completions after the change, the quick ones (the slow ones are still inside)."""
-        now, was = st.all.baseline.typical(), shift.expected_seconds
+        from the first completions after the change, the quick ones (the slow ones are still inside). A
+        stage whose typical is back within half the meaningful factor of the one before had a spell, no
+        new normal: it "is back to its earlier pace"."""
         business = st.wf.business
+        half = math.sqrt(st.drift.min_ratio)
+        ratios: list[float] = []  # each typical now over the one before, where compared
+        said: list[str] = []
         if len(st.segments) > 1:
             # the test reads each item against its own segment's typical, and one segment may have slowed
-            # alone: the stage's typical would say another thing than the ticket; each segment's, largest first
+            # alone: the stage's typical would say another thing than the ticket; each segment's, largest
+            # first, against its own before the change (where the ticket kept it), where enough items that
+            # entered since the ticket have finished (a slower segment's slowed items may still be inside)
+            before = shift.details.get("typical_before") or {}
+            since = parse_timestamp(shift.at)
             typicals = [(seg.count, name, seg.baseline.typical()) for name, seg in st.segments.items()]
-            said = [f"{human_duration(t, business)} for {name}" for _n, name, t in sorted(typicals, reverse=True)[:3]
-                    if t is not None]
-            return f"{st.name} has settled at its new normal: typical is {', '.join(said)}" if said else \
-                f"{st.name} has settled at its new normal"
-        if now is None or not was:
-            return f"{st.name} has settled at its new normal"
-        if was <= INSTANT_SECONDS:
-            return f"{st.name} has settled at its new normal: typical is {human_duration(now, business)}, was within " \
-                   f"{human_duration(INSTANT_SECONDS)}"
-        return (f"{st.name} has settled at its new normal: typical is {human_duration(now, business)}, "
-                f"{now / was:.1f}x the {human_duration(was, business)} before")
+            for _n, name, t in sorted(typicals, reverse=True)[:3]:
+                if t is None:
+                    continue
+                was = before.get(name) if sum(a >= since for a, _b in st.segments[name].recent) >= \
+                    CLAIM_FROM_LATEST // 2 else None
+                change = _compared(t, was, st.drift.min_ratio, business)
+                said.append(f"{human_duration(t, business)} for {name}" + (f" ({change})" if change else ""))
+                if was:
+                    ratios.append(t / was)
+        else:
+            now, was = st.all.baseline.typical(), shift.expected_seconds
+            if now is not None and was:
+                said.append(f"{human_duration(now, business)}, {_compared(now, was, 1.0, business)}")
+                ratios.append(now / was)
+        back = bool(ratios) and len(ratios) == len(said) and max(ratios) < half  # every one said compared
+        words = f"{st.name} is back to its earlier pace" if back else f"{st.name} has settled at its new normal"
+        return f"{words}: typical is {', '.join(said)}" if said else words
 
     def _check_backlog(self, st: StageState, now: float, out: list[Alert]) -> None:
         flow = st.flow
@@ -1432,9 +1531,11 @@ class Engine:
         score: float,
         summary: str,
         waiting_on: str | None = None,
+        segment: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> Alert:
-        """A firing alert about a whole stage or workflow (no item), identified within this engine's scope."""
+        """A firing alert about a whole stage or workflow (no item), identified within this engine's scope
+        (``segment``: the one segment it is about, if so)."""
         return Alert(
             alert_id=alert_id(kind, wf.name, stage, None, self.scope),
             kind=kind,
@@ -1442,7 +1543,7 @@ class Engine:
             workflow=wf.name,
             stage=stage,
             entity_id=None,
-            segment=None,
+            segment=segment,
             at=format_ts(at),
             observed_seconds=round(observed, 3),
             expected_seconds=round(expected, 3),
