@@ -434,6 +434,32 @@ def test_a_shift_that_passed_resolves_as_back_to_the_earlier_pace() -> None:
     assert settled(typical / 400) == "review has settled at its new normal: typical is 3.0 hours, was 27 s"
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_parked_items_finishing_among_quick_ones_are_paged_not_a_new_typical(seed: int) -> None:
+    import random
+
+    from monitor.config import load_settings
+    from monitor.events import Event
+
+    # permits confirmed in ~30 s; for a month half of them are parked for 3-10 days, and finish among the
+    # quick ones: each one is a stall, the typical permit still takes 30 s ("got much slower: typical is
+    # now 3.2 days, was 30 s" before, and the stage re-learned: a third of the parked ones never paged)
+    rng = random.Random(seed)
+    settings = load_settings(None, workflows={"permits": {"terminal_stages": ["done"], "calendar": {"mode": "wall"}}})
+    events, parked = [], 0
+    for i in range(1600):
+        t = 1_767_225_600.0 + i * 4 * 3600.0
+        d = 30 * rng.lognormvariate(0, 0.3)
+        if 1000 <= i < 1120 and rng.random() < 0.5:
+            d = rng.uniform(3, 10) * 86400
+            parked += 1
+        events += [Event(f"p{i}-a", "permits", f"p{i}", "confirm", t, {}),
+                   Event(f"p{i}-b", "permits", f"p{i}", "done", t + d, {})]
+    alerts = list(replay(Engine(settings), ((e, None) for e in sorted(events, key=lambda e: e.timestamp))))
+    assert [a.summary for a in alerts if a.kind == "bottleneck_shift"] == []
+    assert sum(a.kind == "stalled" and a.status == "firing" for a in alerts) >= 0.75 * parked
+
+
 def _invoices(seed: int, slowdown_at: int | None) -> list:
     """Invoices through one step: most take about a day of a clerk's work, and once a week a vendor's
     batch of 40 is booked at once (0-3 s each); optionally the clerks' invoices take 3x as long from
