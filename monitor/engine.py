@@ -83,9 +83,6 @@ SHIFT_RESOLVE_AFTER = 30  # completed items in the new normal before a bottlenec
 CLAIM_FROM_LATEST = 10  # a slowdown is claimed no larger than the median of this many latest completions says
 FLAP_WINDOW = 90 * 86400.0  # a stage that got slower more than FLAP_PAGES times in this window (event time) ...
 FLAP_PAGES = 2  # ... keeps changing its pace (a monthly cycle, batches): its further slowdowns re-learn quietly
-SEGMENT_SLOWED_Z = 3.0  # a segment's latest completions this many standard errors slow: the slowdown is in it
-SEGMENT_STEADY_Z = 2.0  # ... under this many: the segment is not slowed
-MIN_SEGMENT_SPREAD = 0.1  # the least spread (log units) a segment's durations are read with for the above
 FACTOR_SAID_UNDER = 100.0  # a slowdown's factor is said below this; from it on, the typicals before and after
 
 SEVERITY = {
@@ -129,11 +126,6 @@ def slower(ratio: float) -> str:
     items passed within seconds that now takes hours (the mix of a stage of two kinds changed: the receipt
     log's "4161.1x slower: typical is now 31.0 working hours, was 27 s"), where the two typicals say it."""
     return f"{ratio:.1f}x slower" if ratio < FACTOR_SAID_UNDER else "much slower"
-
-
-def _slow_z(ratios: list[float], spread: float) -> float:
-    """How many standard errors durations (``ratios`` to their typical) ran slow, each clipped at 3 spreads."""
-    return sum(min(max(math.log(r) / spread, -3.0), 3.0) for r in ratios) / math.sqrt(len(ratios))
 
 
 def _compared(now: float, was: float | None, same: float, business: bool) -> str:
@@ -828,56 +820,12 @@ class Engine:
                     # and the test's levels say nothing in seconds ("29471x slower: typical is now 10216
                     # days"): re-learned quietly
                     ratio = 0.0
-                slowed = self._slowed_segments(st, wf.clock) if ratio > 1.0 else []
-                if len(slowed) == 1:  # one segment's slowdown, in that segment's figures
-                    before = max(st.segments[slowed[0]].baseline.typical() or before, INSTANT_SECONDS)
-                self._shift(st, Shift(before, before * ratio, ratio, shift.detected_at), ts, out, slowed)
+                self._shift(st, Shift(before, before * ratio, ratio, shift.detected_at), ts, out)
             elif st.shift_alert is not None:
                 st.shift_remaining -= 1
                 if st.shift_remaining <= 0:
                     self._resolve(st.shift_alert.alert_id, ts, out, self._settled(st, st.shift_alert))
                     st.shift_alert = None
-
-    @staticmethod
-    def _slowed_segments(st: StageState, clock: Any) -> list[str]:
-        """Of a stage of several segments, the ones a slowdown is in, when the others clearly are not. The test
-        reads every item against its own segment's typical, so one segment slowing alone moves it; the ticket
-        then names it ("got 2.5x slower for enterprise"). A segment slowed when its latest completions took
-        at least half the meaningful factor over its typical, well beyond its spread (SEGMENT_SLOWED_Z). The
-        others are steady when theirs show no such sign (under SEGMENT_STEADY_Z), counting only items that
-        entered since the slowed ones' did: a slower segment's latest completions entered long before the
-        change, and say nothing of it yet. The test fires when its latest completions ran slow, those of the
-        steady segments too: a segment that is neither, or has too few such completions, leaves the stage's
-        slowdown unattributed (empty), as does one where every segment slowed."""
-        if len(st.segments) < 2:
-            return []
-        half = math.sqrt(st.drift.min_ratio)
-        slowed: list[str] = []
-        since: list[float] = []
-        others: list[tuple[SegmentStats, float, float]] = []
-        for name, seg in st.segments.items():
-            base = seg.baseline
-            typical = base.worked_typical() if base.n >= base.warmup else None
-            if typical is None:
-                continue
-            unit = max(typical, INSTANT_SECONDS)
-            spread = max(base.spread() or 0.0, MIN_SEGMENT_SPREAD)
-            recent = list(seg.recent)[-CLAIM_FROM_LATEST:]
-            latest = sorted(max(clock.business_seconds(a, b), INSTANT_SECONDS) / unit for a, b in recent)
-            if latest[len(latest) // 2] >= half and _slow_z(latest, spread) >= SEGMENT_SLOWED_Z:
-                slowed.append(name)
-                since.append(sorted(a for a, _b in recent)[len(recent) // 2])
-            else:
-                others.append((seg, unit, spread))
-        if not slowed or not others:
-            return []
-        entered = min(since)  # the slowed segments' latest completions entered from about then on
-        for seg, unit, spread in others:
-            recent = [(a, b) for a, b in seg.recent if a >= entered][-CLAIM_FROM_LATEST:]
-            latest = [max(clock.business_seconds(a, b), INSTANT_SECONDS) / unit for a, b in recent]
-            if len(latest) < CLAIM_FROM_LATEST // 2 or _slow_z(latest, spread) >= SEGMENT_STEADY_Z:
-                return []
-        return slowed
 
     def _wake(self, st: StageState, leaving: Item, ts: float) -> None:
         """The stage's first completion: its parked items are warming from now on (once per stage,
@@ -1259,9 +1207,11 @@ class Engine:
                 st.terminal = True
 
     # ---------------------------------------------------------- stage alerts
-    def _shift(self, st: StageState, shift: Any, ts: float, out: list[Alert], slowed: list[str] | None = None) -> None:
-        """A shift found by the stage's test: the baselines re-learn, and a slowdown is ticketed (``slowed``:
-        the segments it is in, when not all of them)."""
+    def _shift(self, st: StageState, shift: Any, ts: float, out: list[Alert]) -> None:
+        """A shift found by the stage's test: the baselines re-learn, and a slowdown is ticketed. (The ticket
+        names no segment: when it is written, the items of a slower segment that entered since the change
+        have mostly not finished, and whether that segment slowed too is not known yet; the resolution
+        compares each segment with its own typical before.)"""
         wf = st.wf
         # each segment's typical before the change (not re-learned yet), for the resolution to compare with
         before = {name: round(t, 3) for name, seg in st.segments.items() if (t := seg.baseline.typical()) is not None}
@@ -1287,9 +1237,6 @@ class Engine:
         # a step that was done within seconds (the test does not tell such steps apart): "was within 10 s"
         was = (f"within {human_duration(INSTANT_SECONDS)}" if shift.before_seconds <= INSTANT_SECONDS
                else human_duration(shift.before_seconds, wf.business))
-        named = slowed or []
-        where = f" for {' and '.join(named)}" if named else ""
-
         aid = alert_id("bottleneck_shift", wf.name, st.stage, None, self.scope)
         if aid in self.active:
             self._resolve(aid, ts, out, "superseded by a new shift")
@@ -1300,14 +1247,12 @@ class Engine:
             threshold=shift.before_seconds * 1.5,
             score=round(min(1.0, abs(math.log(max(shift.ratio, 1e-9))) / math.log(4)), 3),
             summary=(
-                f"{st.name} in {wf.name} got {slower(shift.ratio)}{where}: typical is now "
+                f"{st.name} in {wf.name} got {slower(shift.ratio)}: typical is now "
                 f"{human_duration(shift.after_seconds, wf.business)}, was {was}{flapping}"
             ),
             waiting_on=st.waiting_on,
-            segment=named[0] if len(named) == 1 else None,
-            details={"ratio": round(shift.ratio, 3), **({"segments": named} if named else {}),
-                     # each segment's typical before, for the resolution to say which changed (several)
-                     **({"typical_before": before} if len(before) > 1 else {})},
+            # each segment's typical before, for the resolution to say which changed (of several)
+            details={"ratio": round(shift.ratio, 3), **({"typical_before": before} if len(before) > 1 else {})},
         )
         st.shift_alert = alert
         st.shift_remaining = SHIFT_RESOLVE_AFTER
@@ -1537,11 +1482,9 @@ class Engine:
         score: float,
         summary: str,
         waiting_on: str | None = None,
-        segment: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> Alert:
-        """A firing alert about a whole stage or workflow (no item), identified within this engine's scope
-        (``segment``: the one segment it is about, if so)."""
+        """A firing alert about a whole stage or workflow (no item), identified within this engine's scope."""
         return Alert(
             alert_id=alert_id(kind, wf.name, stage, None, self.scope),
             kind=kind,
@@ -1549,7 +1492,7 @@ class Engine:
             workflow=wf.name,
             stage=stage,
             entity_id=None,
-            segment=segment,
+            segment=None,
             at=format_ts(at),
             observed_seconds=round(observed, 3),
             expected_seconds=round(expected, 3),

@@ -4,6 +4,7 @@ weekends inside a stage look like slowdowns: no bottleneck_shift may come of tha
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -57,7 +58,7 @@ def test_a_change_in_segment_mix_is_not_a_bottleneck_shift_but_a_slowdown_is(see
     assert len(found) >= 1 and "review in sales got" in found[0].summary and "slower" in found[0].summary
 
 
-def test_a_slowdown_of_one_segment_is_ticketed_for_that_segment_in_its_own_figures() -> None:
+def test_the_resolution_of_a_shift_says_which_segment_slowed() -> None:
     from monitor.config import load_settings
 
     settings = load_settings(None, workflows={"sales": {"terminal_stages": ["done"], "calendar": {"mode": "wall"}}})
@@ -66,27 +67,20 @@ def test_a_slowdown_of_one_segment_is_ticketed_for_that_segment_in_its_own_figur
         events = _mixed_stage(seed, 1500, flip=False, slowed=slowed)
         return [a for a in replay(Engine(settings), ((e, None) for e in events)) if a.kind == "bottleneck_shift"]
 
-    named = 0
-    for seed in range(1, 7):
+    compared = 0
+    for seed in range(1, 4):
+        # the ticket names no segment (the slower one's items that entered since the change have not
+        # finished when the test fires); settled, each segment against its own typical before, where enough
+        # items that entered since have finished: smb's (enterprise's slowed items are mostly still inside)
         alone = shifts(seed, ("enterprise",))
-        tickets = [a for a in alone if a.status == "firing"]
-        assert all(a.segment in ("enterprise", None) for a in tickets), [a.summary for a in tickets]
-        for a in tickets:
-            if a.segment == "enterprise":
-                named += 1
-                assert " slower for enterprise: typical is now " in a.summary
-                # enterprise's own typical (~15 hours; the stage's, mostly smb, ~4): the ticket's "was"
-                assert 10 * 3600 < a.expected_seconds < 20 * 3600, a.summary
-        # settled: smb compared with its typical before, enterprise (its slowed items mostly still inside) not
+        assert all(a.segment is None and " for " not in a.summary for a in alone)
         said = [a.details["resolution"] for a in alone if a.status == "resolved"]
-        assert all("for smb (about as before)" in r for r in said), said
-        # the slower segment's items that entered since the change have not finished when the test fires:
-        # nothing tells yet whether it slowed too, and no single segment is named
+        assert said and all("for smb (about as before)" in r and r.startswith("review has settled") for r in said)
         for both in (shifts(seed, ("smb",)), shifts(seed, ("enterprise", "smb"))):
-            assert all(a.segment is None and " for " not in a.summary for a in both if a.status == "firing")
-            assert all("for smb (" in a.details["resolution"] and "x the " in a.details["resolution"]
-                       for a in both if a.status == "resolved"), [a.details for a in both]
-    assert named >= 4
+            said = [a.details["resolution"] for a in both if a.status == "resolved"]
+            assert all(re.search(r"for smb \(([0-9.]+)x the [0-9.]+ hours before\)", r) for r in said), said
+            compared += len(said)
+    assert compared >= 4
 
 
 def test_a_factor_no_reader_can_picture_is_said_as_the_two_typicals() -> None:
