@@ -790,12 +790,6 @@ class Engine:
             # vendor's batch booked in one go), not its pace; the test follows the worked kind (BPI 2019:
             # 30 quiet "speedups" of invoices in a year, each re-learning the stage from a batch)
             and not (seconds < INSTANT_SECONDS and seg.baseline.instant_minority())
-            # an item paged as stalled: its wait was said on its own, and a run of them finishing is a
-            # backlog of old items cleared, not the stage's pace (the receipt log: items stalled 2-7 days
-            # finished in one week among fresh ones done in 30 s as ever, ticketed "typical is now 31
-            # working hours, was 27 s"). A stage that slowed down holds its late items as one slowdown
-            # (``StageState.stage_wide``): its test sees them
-            and not item.fired
             and self.drift_enabled
             and self._calendar_settled(wf)
             and self._representative(st, limit, ts)
@@ -1262,8 +1256,8 @@ class Engine:
     def _settled(st: StageState, shift: Alert) -> str:
         """Why a bottleneck_shift resolves, with the new normal as now learned: the ticket's figures are
         from the first completions after the change, the quick ones (the slow ones are still inside). A
-        stage whose typical is back within half the meaningful factor of the one before had a spell, no
-        new normal: it "is back to its earlier pace"."""
+        stage whose typical is back under half the meaningful factor over the one before had a spell, no
+        new normal: "its slowdown has passed"."""
         business = st.wf.business
         half = math.sqrt(st.drift.min_ratio)
         ratios: list[float] = []  # each typical now over the one before, where compared
@@ -1291,7 +1285,7 @@ class Engine:
                 said.append(f"{human_duration(now, business)}, {_compared(now, was, 1.0, business)}")
                 ratios.append(now / was)
         back = bool(ratios) and len(ratios) == len(said) and max(ratios) < half  # every one said compared
-        words = f"{st.name} is back to its earlier pace" if back else f"{st.name} has settled at its new normal"
+        words = f"{st.name}'s slowdown has passed" if back else f"{st.name} has settled at its new normal"
         return f"{words}: typical is {', '.join(said)}" if said else words
 
     def _check_backlog(self, st: StageState, now: float, out: list[Alert]) -> None:

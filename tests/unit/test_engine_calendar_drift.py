@@ -398,7 +398,7 @@ def test_a_shift_resolves_with_the_new_normal_as_learned_by_then() -> None:
     assert min(float(said.group(3)), float(said.group(6))) > 2.0
 
 
-def test_a_shift_that_passed_resolves_as_back_to_the_earlier_pace() -> None:
+def test_a_shift_that_passed_resolves_as_passed() -> None:
     import random
 
     from monitor.config import load_settings
@@ -423,35 +423,33 @@ def test_a_shift_that_passed_resolves_as_back_to_the_earlier_pace() -> None:
                                     threshold=1.5 * before, score=1.0, summary="")
         return engine._settled(st, shift)
 
-    assert settled(1.8 * typical).startswith("review is back to its earlier pace: typical is 3.0 hours, 0.6x the ")
+    assert settled(1.8 * typical).startswith("review's slowdown has passed: typical is 3.0 hours, 0.6x the ")
     assert settled(0.5 * typical).startswith("review has settled at its new normal: typical is 3.0 hours, 2.0x the ")
     assert settled(typical / 400) == "review has settled at its new normal: typical is 3.0 hours, was 27 s"
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_parked_items_finishing_among_quick_ones_are_paged_not_a_new_typical(seed: int) -> None:
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_stage_of_few_items_that_got_ten_times_slower_is_ticketed_though_its_items_page(seed: int) -> None:
     import random
 
     from monitor.config import load_settings
     from monitor.events import Event
 
-    # permits confirmed in ~30 s; for a month half of them are parked for 3-10 days, and finish among the
-    # quick ones: each one is a stall, the typical permit still takes 30 s ("got much slower: typical is
-    # now 3.2 days, was 30 s" before, and the stage re-learned: a third of the parked ones never paged)
+    # three reviews a day, 3 hours each, then 30: most new reviews pass their limit and page one by one
+    # (no burst), and those pages are the slowdown's first evidence (a version of the shift test that left
+    # paged items out, to tell a backlog of parked items cleared from a slowdown, found it after 18-22 days)
     rng = random.Random(seed)
-    settings = load_settings(None, workflows={"permits": {"terminal_stages": ["done"], "calendar": {"mode": "wall"}}})
-    events, parked = [], 0
-    for i in range(1600):
-        t = 1_767_225_600.0 + i * 4 * 3600.0
-        d = 30 * rng.lognormvariate(0, 0.3)
-        if 1000 <= i < 1120 and rng.random() < 0.5:
-            d = rng.uniform(3, 10) * 86400
-            parked += 1
-        events += [Event(f"p{i}-a", "permits", f"p{i}", "confirm", t, {}),
-                   Event(f"p{i}-b", "permits", f"p{i}", "done", t + d, {})]
+    settings = load_settings(None, workflows={"ops": {"terminal_stages": ["done"], "calendar": {"mode": "wall"}}})
+    t0, events = 1_767_225_600.0, []
+    for i in range(1200):
+        t = t0 + i * 8 * 3600.0
+        d = 3 * 3600 * rng.lognormvariate(0, 0.4) * (10 if i >= 800 else 1)
+        events += [Event(f"r{i}-a", "ops", f"r{i}", "review", t, {}), Event(f"r{i}-b", "ops", f"r{i}", "done", t + d, {})]
     alerts = list(replay(Engine(settings), ((e, None) for e in sorted(events, key=lambda e: e.timestamp))))
-    assert [a.summary for a in alerts if a.kind == "bottleneck_shift"] == []
-    assert sum(a.kind == "stalled" and a.status == "firing" for a in alerts) >= 0.75 * parked
+    from monitor.events import parse_timestamp
+
+    found = [parse_timestamp(a.at) for a in alerts if a.kind == "bottleneck_shift" and a.status == "firing"]
+    assert found and found[0] - (t0 + 800 * 8 * 3600.0) < 8 * 86400.0
 
 
 def _invoices(seed: int, slowdown_at: int | None) -> list:
