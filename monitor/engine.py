@@ -83,8 +83,6 @@ SHIFT_RESOLVE_AFTER = 30  # completed items in the new normal before a bottlenec
 CLAIM_FROM_LATEST = 10  # a slowdown is claimed no larger than the median of this many latest completions says
 FLAP_WINDOW = 90 * 86400.0  # a stage that got slower more than FLAP_PAGES times in this window (event time) ...
 FLAP_PAGES = 2  # ... keeps changing its pace (a monthly cycle, batches): its further slowdowns re-learn quietly
-CLEARED_LOOKBACK = 2 * CLAIM_FROM_LATEST  # latest completions read to tell a cleared backlog from a slowdown
-CLEARED_MIN_PAGED = 3  # ... of which at least this many were paged as stalled
 FACTOR_SAID_UNDER = 100.0  # a slowdown's factor is said below this; from it on, the typicals before and after
 
 SEVERITY = {
@@ -121,24 +119,6 @@ def claimed_ratio(shift: Shift, meaningful: float, seen: float = math.inf) -> fl
     off = shift.before_seconds > meaningful or shift.before_seconds * meaningful < 1.0
     # and never below half the meaningful factor (the test's own confirmation): "1.1x slower" is none
     return ratio if ratio >= (meaningful if off else math.sqrt(meaningful)) else 0.0
-
-
-def _backlog_cleared(tested: Iterable[tuple[float, bool, float]], nearer: float) -> bool:
-    """A slowdown the shift test found is items paged as stalled finishing, not the stage's pace: of its
-    latest completions (``tested``: entered, paged, duration in the test's unit), those not paged that
-    entered since the first paged one did are at least CLAIM_FROM_LATEST / 2, and took under ``nearer``
-    (the geometric middle of the old typical and the slowdown claimed) on the median. A slowdown slows the
-    items entering after it, paged or not; a backlog of parked items cleared among fresh ones leaves the
-    fresh ones at the old pace (permits parked 2-7 days finishing in one week among fresh ones done in 30 s
-    as ever: "got much slower: typical is now 31 working hours, was 27 s", and the stage re-learned the
-    stalls as its normal, leaving a third of the next ones unpaged)."""
-    done = list(tested)
-    paged = [entered for entered, was_paged, _r in done if was_paged]
-    if len(paged) < CLEARED_MIN_PAGED:
-        return False
-    since = min(paged)
-    fresh = sorted(r for entered, was_paged, r in done if not was_paged and entered >= since)
-    return len(fresh) >= CLAIM_FROM_LATEST // 2 and fresh[len(fresh) // 2] < nearer
 
 
 def slower(ratio: float) -> str:
@@ -272,7 +252,7 @@ STAGE_FIELDS = (
     "wf", "name", "stage", "waiting_on", "segments", "all", "drift", "flow", "terminal",
     "configured_terminal", "wip", "stalled", "first_arrival", "shift_alert", "shift_remaining",
     "backlog_alert", "held", "cfg", "terminal_checked", "crossings", "crossings_total", "moved_on",
-    "late_returns", "slowdowns", "tested",
+    "late_returns", "slowdowns",
 )
 
 
@@ -312,13 +292,9 @@ class StageState(Pickled):
         # the open items in this stage-state (entity id -> item), in no useful order: for counts; what
         # is done to each of them goes in the engine's order (``Engine._items_in``)
         self.members: dict[str, Item] = {}
-        # (entered, paged, duration in the test's unit) of the latest completions the shift test read: to
-        # tell a backlog of paged items cleared from a slowdown (``_backlog_cleared``)
-        self.tested: deque[tuple[float, bool, float]] = deque(maxlen=CLEARED_LOOKBACK)
 
     def __setstate__(self, state: Any) -> None:
         self.slowdowns = []  # a snapshot from before flapping was judged has none
-        self.tested = deque(maxlen=CLEARED_LOOKBACK)  # ... nor one from before a cleared backlog was told
         super().__setstate__(state)
         self.members = {}  # filled by ``Engine._rebind`` from the open items
 
@@ -821,7 +797,6 @@ class Engine:
             # steps done within seconds are one kind to the test: a system step now taking 8 s instead
             # of 0 s is no bottleneck to anyone, and on a log scale it looked like a 10,000-fold change
             unit = max(typical, INSTANT_SECONDS)
-            st.tested.append((item.entered_at, item.fired, max(seconds, INSTANT_SECONDS) / unit))
             shift = st.drift.update(max(seconds, INSTANT_SECONDS) / unit, ts, inflow)
             if shift is not None:
                 before = max(st.all.baseline.typical() or typical, INSTANT_SECONDS)
@@ -839,8 +814,6 @@ class Engine:
                     # and the test's levels say nothing in seconds ("29471x slower: typical is now 10216
                     # days"): re-learned quietly
                     ratio = 0.0
-                if ratio > 1.0 and _backlog_cleared(st.tested, math.sqrt(max(ratio, st.drift.min_ratio))):
-                    return  # the stage's pace is as it was: its baselines stay; the test re-arms on what comes
                 self._shift(st, Shift(before, before * ratio, ratio, shift.detected_at), ts, out)
             elif st.shift_alert is not None:
                 st.shift_remaining -= 1
@@ -1305,12 +1278,12 @@ class Engine:
                 change = _compared(t, was, st.drift.min_ratio, business)
                 said.append(f"{human_duration(t, business)} for {name}" + (f" ({change})" if change else ""))
                 if was:
-                    ratios.append(t / was)
+                    ratios.append(max(t, INSTANT_SECONDS) / max(was, INSTANT_SECONDS))
         else:
             now, was = st.all.baseline.typical(), shift.expected_seconds
             if now is not None and was:
                 said.append(f"{human_duration(now, business)}, {_compared(now, was, 1.0, business)}")
-                ratios.append(now / was)
+                ratios.append(max(now, INSTANT_SECONDS) / max(was, INSTANT_SECONDS))  # seconds are one, as to the test
         back = bool(ratios) and len(ratios) == len(said) and max(ratios) < half  # every one said compared
         words = f"{st.name}'s slowdown has passed" if back else f"{st.name} has settled at its new normal"
         return f"{words}: typical is {', '.join(said)}" if said else words

@@ -426,32 +426,34 @@ def test_a_shift_that_passed_resolves_as_passed() -> None:
     assert settled(1.8 * typical).startswith("review's slowdown has passed: typical is 3.0 hours, 0.6x the ")
     assert settled(0.5 * typical).startswith("review has settled at its new normal: typical is 3.0 hours, 2.0x the ")
     assert settled(typical / 400) == "review has settled at its new normal: typical is 3.0 hours, was 27 s"
+    # a step once done at once, back within seconds: passed, though 5 s is 2.5x the 2 s before
+    st.all.baseline.reset(keep_recent=[5.0] * 40)
+    assert settled(2.0) == "review's slowdown has passed: typical is 5.0 s, was within 10 s"
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_parked_items_finishing_among_quick_ones_are_paged_not_a_new_typical(seed: int) -> None:
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_new_check_that_most_items_now_wait_for_is_ticketed(seed: int) -> None:
     import random
 
     from monitor.config import load_settings
     from monitor.events import Event
 
-    # permits confirmed in ~30 s; for a month half of them are parked for 3-10 days, and finish among the
-    # quick ones: each one is a stall, the typical permit still takes 30 s ("got much slower: typical is
-    # now 3.2 days, was 30 s" before, and the stage re-learned: a third of the parked ones never paged)
+    # reviews of about an hour; from review 1000 on, 60 % of them wait for a new manual check, 10x longer:
+    # the slowed ones page one by one while the rest pass at the old pace, as when a backlog of parked items
+    # is cleared among fresh ones; but this one stays, and the stage's typical moved (a rule that took such
+    # a slowdown for a cleared backlog when the test fired lost its ticket in 6 of 8 runs)
     rng = random.Random(seed)
-    settings = load_settings(None, workflows={"permits": {"terminal_stages": ["done"], "calendar": {"mode": "wall"}}})
-    events, parked = [], 0
+    settings = load_settings(None, workflows={"ops": {"terminal_stages": ["done"], "calendar": {"mode": "wall"}}})
+    t0, events = 1_767_225_600.0, []
     for i in range(1600):
-        t = 1_767_225_600.0 + i * 4 * 3600.0
-        d = 30 * rng.lognormvariate(0, 0.3)
-        if 1000 <= i < 1120 and rng.random() < 0.5:
-            d = rng.uniform(3, 10) * 86400
-            parked += 1
-        events += [Event(f"p{i}-a", "permits", f"p{i}", "confirm", t, {}),
-                   Event(f"p{i}-b", "permits", f"p{i}", "done", t + d, {})]
+        t = t0 + i * 4 * 3600.0
+        d = 3600 * rng.lognormvariate(0, 0.4) * (10 if i >= 1000 and rng.random() < 0.6 else 1)
+        events += [Event(f"r{i}-a", "ops", f"r{i}", "review", t, {}), Event(f"r{i}-b", "ops", f"r{i}", "done", t + d, {})]
     alerts = list(replay(Engine(settings), ((e, None) for e in sorted(events, key=lambda e: e.timestamp))))
-    assert [a.summary for a in alerts if a.kind == "bottleneck_shift"] == []
-    assert sum(a.kind == "stalled" and a.status == "firing" for a in alerts) >= 0.75 * parked
+    from monitor.events import parse_timestamp
+
+    found = [parse_timestamp(a.at) for a in alerts if a.kind == "bottleneck_shift" and a.status == "firing"]
+    assert found and found[0] - (t0 + 1000 * 4 * 3600.0) < 8 * 86400.0
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -462,8 +464,8 @@ def test_a_stage_of_few_items_that_got_ten_times_slower_is_ticketed_though_its_i
     from monitor.events import Event
 
     # three reviews a day, 3 hours each, then 30: most new reviews pass their limit and page one by one
-    # (no burst), and those pages are the slowdown's first evidence, no backlog of parked items cleared (a
-    # version of the shift test that left paged items out found it after 18-22 days)
+    # (no burst), and those pages are the slowdown's first evidence (a version of the shift test that left
+    # paged items out found it after 18-22 days)
     rng = random.Random(seed)
     settings = load_settings(None, workflows={"ops": {"terminal_stages": ["done"], "calendar": {"mode": "wall"}}})
     t0, events = 1_767_225_600.0, []
