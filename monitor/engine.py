@@ -128,17 +128,21 @@ def slower(ratio: float) -> str:
     return f"{ratio:.1f}x slower" if ratio < FACTOR_SAID_UNDER else "much slower"
 
 
+def _typical_words(seconds: float, business: bool) -> str:
+    """A typical as said beside another: "within 10 s" for a step done at once (the shift test does not tell
+    such steps apart), else its duration."""
+    return f"within {human_duration(INSTANT_SECONDS)}" if seconds <= INSTANT_SECONDS else human_duration(seconds, business)
+
+
 def _compared(now: float, was: float | None, same: float, business: bool) -> str:
     """A typical against the one before: "2.5x the 2.3 days before"; "was within 10 s" of a step once done
     at once; "was 27 s" for a factor no reader pictures (``slower``); "about as before" within a factor of
     ``same``'s square root (half the meaningful factor; 1: never said); empty when there was none before."""
     if not was:
         return ""
-    if was <= INSTANT_SECONDS:
-        return f"was within {human_duration(INSTANT_SECONDS)}"
     ratio = now / was
-    if ratio >= FACTOR_SAID_UNDER or ratio * FACTOR_SAID_UNDER <= 1.0:
-        return f"was {human_duration(was, business)}"
+    if was <= INSTANT_SECONDS or ratio >= FACTOR_SAID_UNDER or ratio * FACTOR_SAID_UNDER <= 1.0:
+        return f"was {_typical_words(was, business)}"
     if abs(math.log(ratio)) < 0.5 * math.log(same):
         return "about as before"
     return f"{ratio:.1f}x the {human_duration(was, business)} before"
@@ -1228,9 +1232,6 @@ class Engine:
                         f"{human_duration(FLAP_WINDOW)} re-learn without a ticket")
         if self._held_elsewhere("bottleneck_shift", wf, st.stage):
             return  # another partition found it first: one ticket for the stage
-        # a step that was done within seconds (the test does not tell such steps apart): "was within 10 s"
-        was = (f"within {human_duration(INSTANT_SECONDS)}" if shift.before_seconds <= INSTANT_SECONDS
-               else human_duration(shift.before_seconds, wf.business))
         aid = alert_id("bottleneck_shift", wf.name, st.stage, None, self.scope)
         if aid in self.active:
             self._resolve(aid, ts, out, "superseded by a new shift")
@@ -1242,7 +1243,8 @@ class Engine:
             score=round(min(1.0, abs(math.log(max(shift.ratio, 1e-9))) / math.log(4)), 3),
             summary=(
                 f"{st.name} in {wf.name} got {slower(shift.ratio)}: typical is now "
-                f"{human_duration(shift.after_seconds, wf.business)}, was {was}{flapping}"
+                f"{human_duration(shift.after_seconds, wf.business)}, was {_typical_words(shift.before_seconds, wf.business)}"
+                f"{flapping}"
             ),
             waiting_on=st.waiting_on,
             # each segment's typical before, for the resolution to say which changed (of several)
@@ -1259,8 +1261,7 @@ class Engine:
         stage whose typical is back under half the meaningful factor over the one before had a spell, no
         new normal: "its slowdown has passed"."""
         business = st.wf.business
-        half = math.sqrt(st.drift.min_ratio)
-        ratios: list[float] = []  # each typical now over the one before, where compared
+        compared: list[tuple[float, float]] = []  # (typical now, the one before) where compared
         said: list[str] = []
         if len(st.segments) > 1:
             # the test reads each item against its own segment's typical, and one segment may have slowed
@@ -1269,22 +1270,24 @@ class Engine:
             # entered since the ticket have finished (a slower segment's slowed items may still be inside)
             before = shift.details.get("typical_before") or {}
             since = parse_timestamp(shift.at)
-            typicals = [(seg.count, name, seg.baseline.typical()) for name, seg in st.segments.items()]
-            for _n, name, t in sorted(typicals, reverse=True)[:3]:
+            typicals = [(seg.count, name, seg) for name, seg in st.segments.items()]
+            for _n, name, seg in sorted(typicals, key=lambda c: (c[0], c[1]), reverse=True)[:3]:
+                t = seg.baseline.typical()
                 if t is None:
                     continue
-                was = before.get(name) if sum(a >= since for a, _b in st.segments[name].recent) >= \
-                    CLAIM_FROM_LATEST // 2 else None
+                was = before.get(name) if sum(a >= since for a, _b in seg.recent) >= CLAIM_FROM_LATEST // 2 else None
                 change = _compared(t, was, st.drift.min_ratio, business)
                 said.append(f"{human_duration(t, business)} for {name}" + (f" ({change})" if change else ""))
                 if was:
-                    ratios.append(max(t, INSTANT_SECONDS) / max(was, INSTANT_SECONDS))
+                    compared.append((t, was))
         else:
             now, was = st.all.baseline.typical(), shift.expected_seconds
             if now is not None and was:
                 said.append(f"{human_duration(now, business)}, {_compared(now, was, 1.0, business)}")
-                ratios.append(max(now, INSTANT_SECONDS) / max(was, INSTANT_SECONDS))  # seconds are one, as to the test
-        back = bool(ratios) and len(ratios) == len(said) and max(ratios) < half  # every one said compared
+                compared.append((now, was))
+        # seconds are one, as to the test; passed when every one said was compared, each under half the factor
+        back = len(compared) == len(said) > 0 and all(
+            max(now, INSTANT_SECONDS) / max(was, INSTANT_SECONDS) < math.sqrt(st.drift.min_ratio) for now, was in compared)
         words = f"{st.name}'s slowdown has passed" if back else f"{st.name} has settled at its new normal"
         return f"{words}: typical is {', '.join(said)}" if said else words
 
