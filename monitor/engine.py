@@ -83,6 +83,10 @@ SHIFT_RESOLVE_AFTER = 30  # completed items in the new normal before a bottlenec
 CLAIM_FROM_LATEST = 10  # a slowdown is claimed no larger than the median of this many latest completions says
 FLAP_WINDOW = 90 * 86400.0  # a stage that got slower more than FLAP_PAGES times in this window (event time) ...
 FLAP_PAGES = 2  # ... keeps changing its pace (a monthly cycle, batches): its further slowdowns re-learn quietly
+# a minority segment's own shift test asks this much more evidence than its stage's: each segment is one test
+# more (a 56-run check raised two false tickets at the stage's threshold: "1.2x slower for premium", and a
+# spell of a heavy-tailed waiting step)
+SEGMENT_TEST_STRICTER = 1.5
 FACTOR_SAID_UNDER = 100.0  # a slowdown's factor is said below this; from it on, the typicals before and after
 
 SEVERITY = {
@@ -216,7 +220,7 @@ class Item(Pickled):
         self.due = 0.0  # when the item is judged next (its heap entry's time)
 
 
-SEGMENT_FIELDS = ("baseline", "buckets", "sum", "count", "recent")
+SEGMENT_FIELDS = ("baseline", "buckets", "sum", "count", "recent", "drift")
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -233,6 +237,12 @@ class SegmentStats(Pickled):
         self.count = 0
         # (entered, left) of the latest completions: re-seed after a shift, re-measure on a new calendar
         self.recent: deque[tuple[float, float]] = deque(maxlen=RECENT_PER_SEGMENT)
+        # the segment's own shift test, once it is a minority of its stage (``Engine._segment_test``)
+        self.drift: ShiftDetector | None = None
+
+    def __setstate__(self, state: Any) -> None:
+        self.drift = None  # a snapshot from before segments were tested alone has none
+        super().__setstate__(state)
 
     def observe(self, seconds: float, censored: bool, entered: float, left: float) -> None:
         """A completed duration; ``censored``: it broke the limit, so it only says "at least this long"."""
@@ -292,7 +302,8 @@ class StageState(Pickled):
         self.crossings_total = 0
         self.moved_on = 0  # items that left for another stage (not closed or expired here)
         self.late_returns = 0  # items closed here as ended that came back after a long rest
-        self.slowdowns: list[float] = []  # when slowdowns were found, the last FLAP_WINDOW only
+        # when slowdowns were found, and by whose test (a segment's, "": the stage's), the last FLAP_WINDOW only
+        self.slowdowns: list[tuple[float, str]] = []
         # the open items in this stage-state (entity id -> item), in no useful order: for counts; what
         # is done to each of them goes in the engine's order (``Engine._items_in``)
         self.members: dict[str, Item] = {}
@@ -300,6 +311,8 @@ class StageState(Pickled):
     def __setstate__(self, state: Any) -> None:
         self.slowdowns = []  # a snapshot from before flapping was judged has none
         super().__setstate__(state)
+        # ... and one from before segments were tested alone has the stage's times alone
+        self.slowdowns = [s if isinstance(s, tuple) else (s, "") for s in self.slowdowns]
         self.members = {}  # filled by ``Engine._rebind`` from the open items
 
     def stage_wide(self, now: float, window: float) -> bool:
@@ -801,29 +814,60 @@ class Engine:
             # steps done within seconds are one kind to the test: a system step now taking 8 s instead
             # of 0 s is no bottleneck to anyone, and on a log scale it looked like a 10,000-fold change
             unit = max(typical, INSTANT_SECONDS)
-            shift = st.drift.update(max(seconds, INSTANT_SECONDS) / unit, ts, inflow)
-            if shift is not None:
-                before = max(st.all.baseline.typical() or typical, INSTANT_SECONDS)
-                # what the segment's latest completions took, in the test's unit: residuals taken with a
-                # unit that has moved since (a stage of several kinds) put the new level where no
-                # completion is ("303x slower: typical is now 7732 working hours", of a log a year long)
-                latest = sorted(max(d, INSTANT_SECONDS) for d in seg.latest(wf.clock, CLAIM_FROM_LATEST))
-                ratio = claimed_ratio(shift, st.drift.min_ratio, latest[len(latest) // 2] / unit)
-                # (the worked kind's typical is read afresh; the median of both, as of the last refresh)
-                now = unit if seg.baseline.instant_minority() else max(seg.baseline.typical() or typical,
-                                                                      INSTANT_SECONDS)
-                if max(now / unit, unit / now) > st.drift.min_ratio:
-                    # the test's unit, the typical of a few completions ago, is no longer the typical: the
-                    # median of a stage of two kinds (seconds and a day) crossed from one kind to the other,
-                    # and the test's levels say nothing in seconds ("29471x slower: typical is now 10216
-                    # days"): re-learned quietly
-                    ratio = 0.0
-                self._shift(st, Shift(before, before * ratio, ratio, shift.detected_at), ts, out)
-            elif st.shift_alert is not None:
-                st.shift_remaining -= 1
+            value = max(seconds, INSTANT_SECONDS) / unit
+            found = st.drift.update(value, ts, inflow)
+            if found is not None:
+                self._shift(st, self._claim(st, st.all, seg, found, typical, unit), ts, out)
+            elif not self._segment_test(st, segment, seg, value, ts, inflow, typical, unit, out) \
+                    and st.shift_alert is not None and st.shift_alert.segment in (None, segment):
+                st.shift_remaining -= 1  # a segment's ticket counts its own completions
                 if st.shift_remaining <= 0:
                     self._resolve(st.shift_alert.alert_id, ts, out, self._settled(st, st.shift_alert))
                     st.shift_alert = None
+
+    @staticmethod
+    def _claim(st: StageState, base: SegmentStats, seg: SegmentStats, found: Any, typical: float,
+               unit: float) -> Shift:
+        """The shift a test found, as claimed: against ``base``'s typical (the stage's, or the segment's
+        for its own test), no larger than the median of the segment's latest completions says."""
+        wf = st.wf
+        before = max(base.baseline.typical() or typical, INSTANT_SECONDS)
+        # what the segment's latest completions took, in the test's unit: residuals taken with a
+        # unit that has moved since (a stage of several kinds) put the new level where no
+        # completion is ("303x slower: typical is now 7732 working hours", of a log a year long)
+        latest = sorted(max(d, INSTANT_SECONDS) for d in seg.latest(wf.clock, CLAIM_FROM_LATEST))
+        ratio = claimed_ratio(found, st.drift.min_ratio, latest[len(latest) // 2] / unit)
+        # (the worked kind's typical is read afresh; the median of both, as of the last refresh)
+        now = unit if seg.baseline.instant_minority() else max(seg.baseline.typical() or typical, INSTANT_SECONDS)
+        if max(now / unit, unit / now) > st.drift.min_ratio:
+            # the test's unit, the typical of a few completions ago, is no longer the typical: the
+            # median of a stage of two kinds (seconds and a day) crossed from one kind to the other,
+            # and the test's levels say nothing in seconds ("29471x slower: typical is now 10216
+            # days"): re-learned quietly
+            ratio = 0.0
+        return Shift(before, before * ratio, ratio, found.detected_at)
+
+    def _segment_test(self, st: StageState, segment: str, seg: SegmentStats, value: float, ts: float,
+                      inflow: float, typical: float, unit: float, out: list[Alert]) -> bool:
+        """A minority segment's own shift test (True: it found one). The stage's test reads every item
+        against its own segment's typical, so a segment that slowed alone moves it by its share only:
+        enterprise at a fifth of the items, 3-5x slower, was ticketed in 1 of 6 runs, its items paged one
+        by one until its baseline re-learned. A segment of half the items or more is most of the stage's
+        test already; the pooled buckets (items without a segment, the overflow) are no group anyone
+        manages."""
+        if segment == OTHER or segment == DEFAULT_SEGMENT or 2 * seg.count >= st.all.count:
+            return False
+        test = seg.drift
+        if test is None:
+            test = seg.drift = ShiftDetector(threshold_sigmas=st.drift.threshold_sigmas * SEGMENT_TEST_STRICTER)
+        found = test.update(value, ts, inflow)
+        if found is None:
+            return False
+        shift = self._claim(st, seg, seg, found, typical, unit)
+        if shift.ratio < st.drift.min_ratio:
+            shift = Shift(shift.before_seconds, 0.0, 0.0, shift.detected_at)  # no meaningful factor: re-learned
+        self._shift(st, shift, ts, out, segment)
+        return True
 
     def _wake(self, st: StageState, leaving: Item, ts: float) -> None:
         """The stage's first completion: its parked items are warming from now on (once per stage,
@@ -1205,25 +1249,33 @@ class Engine:
                 st.terminal = True
 
     # ---------------------------------------------------------- stage alerts
-    def _shift(self, st: StageState, shift: Any, ts: float, out: list[Alert]) -> None:
-        """A shift found by the stage's test: the baselines re-learn, and a slowdown is ticketed. (The ticket
-        names no segment: when it is written, the items of a slower segment that entered since the change
-        have mostly not finished, and whether that segment slowed too is not known yet; the resolution
-        compares each segment with its own typical before.)"""
+    def _shift(self, st: StageState, shift: Any, ts: float, out: list[Alert], segment: str | None = None) -> None:
+        """A shift found by the stage's test, or by ``segment``'s own: the baselines re-learn (that
+        segment's alone), and a slowdown is ticketed. (The stage's ticket names no segment: when it is
+        written, the items of a slower segment that entered since the change have mostly not finished, and
+        whether that segment slowed too is not known yet; the resolution compares each segment with its
+        own typical before.)"""
         wf = st.wf
         # each segment's typical before the change (not re-learned yet), for the resolution to compare with
-        before = {name: round(t, 3) for name, seg in st.segments.items() if (t := seg.baseline.typical()) is not None}
-        for seg in st.segments.values():
+        tested = st.segments if segment is None else {segment: st.segments[segment]}
+        before = {name: round(t, 3) for name, seg in tested.items() if (t := seg.baseline.typical()) is not None}
+        for seg in tested.values():
             seg.relearn(wf.clock, SHIFT_RESOLVE_AFTER)
-        st.all.relearn(wf.clock, SHIFT_RESOLVE_AFTER)
+        if segment is None:
+            st.all.relearn(wf.clock, SHIFT_RESOLVE_AFTER)
+            for seg in st.segments.values():
+                seg.drift = None  # the segments' own tests start over from the new normal too
         if shift.ratio < 1.0 or not self.ec.drift_enabled or shift.after_seconds < self.lateness:
             # a stage that got faster re-learns quietly (so does one whose new level is below its typical:
             # see _leave); so does one whose new typical is within the allowed lateness, the timing
             # noise of its source's events: a minute instead of 25 s is no bottleneck to anyone
             return
-        recent = [t for t in st.slowdowns if t > ts - FLAP_WINDOW]
-        recent.append(ts)
-        st.slowdowns = recent[-(FLAP_PAGES + 1):]
+        # a segment's slowdowns and the stage's flap apart: enterprise's own ticket, then the stage's as its
+        # other segments' slowed items finish, is one change found twice, not a stage that keeps changing
+        scope = segment or ""
+        kept = [(t, s) for t, s in st.slowdowns if t > ts - FLAP_WINDOW]
+        recent = [t for t, s in kept if s == scope][-FLAP_PAGES:] + [ts]
+        st.slowdowns = [(t, s) for t, s in kept if s != scope] + [(t, scope) for t in recent]
         if len(recent) > FLAP_PAGES:
             return  # it keeps changing its pace: said in the last ticket, not ticketed again while it does
         flapping = ""
@@ -1234,6 +1286,10 @@ class Engine:
             return  # another partition found it first: one ticket for the stage
         aid = alert_id("bottleneck_shift", wf.name, st.stage, None, self.scope)
         if aid in self.active:
+            if segment is None and st.shift_alert is not None and st.shift_alert.segment:
+                # the stage's ticket after a segment's own: that segment re-learned at its ticket, and its
+                # typical before the change is the one that ticket kept
+                before.update(st.shift_alert.details.get("typical_before") or {})
             self._resolve(aid, ts, out, "superseded by a new shift")
         alert = self._stage_alert(
             "bottleneck_shift", wf, st.stage, ts,
@@ -1241,14 +1297,17 @@ class Engine:
             expected=shift.before_seconds,
             threshold=shift.before_seconds * 1.5,
             score=round(min(1.0, abs(math.log(max(shift.ratio, 1e-9))) / math.log(4)), 3),
+            segment=segment,
             summary=(
-                f"{st.name} in {wf.name} got {slower(shift.ratio)}: typical is now "
+                f"{st.name} in {wf.name} got {slower(shift.ratio)}{f' for {segment}' if segment else ''}: "
+                f"typical is now "
                 f"{human_duration(shift.after_seconds, wf.business)}, was {_typical_words(shift.before_seconds, wf.business)}"
                 f"{flapping}"
             ),
             waiting_on=st.waiting_on,
             # each segment's typical before, for the resolution to say which changed (of several)
-            details={"ratio": round(shift.ratio, 3), **({"typical_before": before} if len(before) > 1 else {})},
+            details={"ratio": round(shift.ratio, 3),
+                     **({"typical_before": before} if len(before) > 1 or segment else {})},
         )
         st.shift_alert = alert
         st.shift_remaining = SHIFT_RESOLVE_AFTER
@@ -1263,14 +1322,15 @@ class Engine:
         business = st.wf.business
         compared: list[tuple[float, float]] = []  # (typical now, the one before) where compared
         said: list[str] = []
-        if len(st.segments) > 1:
+        if len(st.segments) > 1 or shift.segment:
             # the test reads each item against its own segment's typical, and one segment may have slowed
             # alone: the stage's typical would say another thing than the ticket; each segment's, largest
             # first, against its own before the change (where the ticket kept it), where enough items that
-            # entered since the ticket have finished (a slower segment's slowed items may still be inside)
+            # entered since the ticket have finished (a slower segment's slowed items may still be inside);
+            # a segment's own ticket, that segment's alone
             before = shift.details.get("typical_before") or {}
             since = parse_timestamp(shift.at)
-            typicals = [(seg.count, name, seg) for name, seg in st.segments.items()]
+            typicals = [(seg.count, name, seg) for name, seg in st.segments.items() if shift.segment in (None, name)]
             for _n, name, seg in sorted(typicals, key=lambda c: (c[0], c[1]), reverse=True)[:3]:
                 t = seg.baseline.typical()
                 if t is None:
@@ -1463,6 +1523,7 @@ class Engine:
                 seg.relearn(wf.clock)
                 for a, b in seg.recent:
                     wf.all.baseline.learn_one(wf.clock.business_seconds(a, b))
+                seg.drift = None
             st.drift = ShiftDetector()
 
     # ------------------------------------------------------- alert lifecycle
@@ -1480,6 +1541,7 @@ class Engine:
         summary: str,
         waiting_on: str | None = None,
         details: dict[str, Any] | None = None,
+        segment: str | None = None,
     ) -> Alert:
         """A firing alert about a whole stage or workflow (no item), identified within this engine's scope."""
         return Alert(
@@ -1489,7 +1551,7 @@ class Engine:
             workflow=wf.name,
             stage=stage,
             entity_id=None,
-            segment=None,
+            segment=segment,
             at=format_ts(at),
             observed_seconds=round(observed, 3),
             expected_seconds=round(expected, 3),

@@ -15,7 +15,15 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from monitor.config import load_settings
-from monitor.engine import Engine, EventClock, EventRejected, StageState, WorkflowState, check_not_future
+from monitor.engine import (
+    Engine,
+    EventClock,
+    EventRejected,
+    SegmentStats,
+    StageState,
+    WorkflowState,
+    check_not_future,
+)
 from monitor.events import Alert, Event, alert_id, parse_timestamp
 
 DAY = 86400.0
@@ -166,8 +174,9 @@ def test_snapshot_restore_continues_exactly():
 
 def test_a_snapshot_from_before_the_heard_time_restores_and_continues():
     """Workers upgrade onto changelogs written by earlier versions: workflow state without
-    ``heard_ts`` (a one-entry ``silent_cache`` tuple) or ``ended``, stage state without ``moved_on``,
-    a source rate without its recent pace."""
+    ``heard_ts`` (a one-entry ``silent_cache`` tuple) or ``ended``, stage state without ``moved_on``
+    and with its slowdowns' times alone, segment state without its own shift test, a source rate without
+    its recent pace."""
     hist = normal_history(n=90, seed=5)
     cut = len(hist) // 2
     expected = feed(Engine(make_settings(silence_enabled=True)), hist)
@@ -190,12 +199,19 @@ def test_a_snapshot_from_before_the_heard_time_restores_and_continues():
                 return copyreg.__newobj__, (WorkflowState,), {**state, "silent_cache": (math.nan, None)}
             if isinstance(obj, StageState):
                 state = {k: v for k, v in obj.__getstate__().items() if k not in ("moved_on", "late_returns")}
-                return copyreg.__newobj__, (StageState,), state
+                # the slowdowns' times alone (all the stage's test's then)
+                return copyreg.__newobj__, (StageState,), {**state, "slowdowns": [t for t, _by in obj.slowdowns]}
+            if isinstance(obj, SegmentStats):  # no test of its own
+                state = {k: v for k, v in obj.__getstate__().items() if k != "drift"}
+                return copyreg.__newobj__, (SegmentStats,), state
             return NotImplemented
 
+    stage = next(iter(first.workflows["sales"].states))
+    first.workflows["sales"].states[stage].slowdowns = [(1.0, "")]  # one long before the flapping window
     old = io.BytesIO()
     OldPickler(old, protocol=pickle.HIGHEST_PROTOCOL).dump(first._state_dict(with_items=True))
     restored = Engine.restore(old.getvalue(), make_settings(silence_enabled=True))
+    assert restored.workflows["sales"].states[stage].slowdowns == [(1.0, "")]  # pickled as [1.0]
     got += feed(restored, hist[cut:])
     assert [(a.alert_id, a.status, a.at) for a in got] == [(a.alert_id, a.status, a.at) for a in expected]
     wf = restored.workflows["sales"]
