@@ -350,6 +350,17 @@ class WallClock:
         return "WallClock()"
 
 
+def holiday_spans(timezone: str, holidays: Iterable[date]) -> list[tuple[float, float]]:
+    """Each holiday (a local date) as the epoch ``[start, end)`` of that day in ``timezone``, in order."""
+    tzinfo = _zone(timezone)
+    spans = []
+    for d in sorted(set(holidays)):
+        n = d + timedelta(days=1)
+        spans.append((datetime(d.year, d.month, d.day, tzinfo=tzinfo).timestamp(),
+                      datetime(n.year, n.month, n.day, tzinfo=tzinfo).timestamp()))
+    return spans
+
+
 class BusinessCalendar:
     """Working time of a weekly schedule in a time zone, minus holidays (local dates)."""
 
@@ -420,15 +431,9 @@ class BusinessCalendar:
         self._week_total = acc
         hol = sorted({h if isinstance(h, date) else date.fromisoformat(h) for h in holidays})
         self.holidays: tuple[date, ...] = tuple(hol)
-        # holiday spans as epoch [start, end) of the local day, sorted
-        tzinfo = _zone(timezone)
-        self._hol_starts: list[float] = []
-        self._hol_ends: list[float] = []
-        for d in hol:
-            s = datetime(d.year, d.month, d.day, tzinfo=tzinfo).timestamp()
-            n = d + timedelta(days=1)
-            self._hol_starts.append(s)
-            self._hol_ends.append(datetime(n.year, n.month, n.day, tzinfo=tzinfo).timestamp())
+        spans = holiday_spans(timezone, hol)
+        self._hol_starts: list[float] = [s for s, _e in spans]
+        self._hol_ends: list[float] = [e for _s, e in spans]
 
     # -- the naive-local cumulative working-time function and its inverse -------------------------
 

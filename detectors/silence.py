@@ -75,11 +75,11 @@ limits.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from detectors._core import SourceRate, pooled_rates, silent_after_combined
 
-__all__ = ["SourceRate", "combined_gap", "pooled_rates", "silent_after_combined"]
+__all__ = ["SourceRate", "combined_gap", "past_holidays", "pooled_rates", "silent_after_combined"]
 
 
 def combined_gap(gaps: Iterable[float | None]) -> float | None:
@@ -87,3 +87,21 @@ def combined_gap(gaps: Iterable[float | None]) -> float | None:
     typical gap (None or 0: nothing known): their rates add up. None when no share knows one."""
     inverse = sum(1.0 / g for g in gaps if g)
     return 1.0 / inverse if inverse > 0 else None
+
+
+def past_holidays(spans: Iterable[tuple[float, float]], last: float, limit: float,
+                  limit_after: Callable[[float], float | None]) -> float:
+    """The silence limit after an event at ``last`` with holidays (``spans``: epoch ``[start, end)`` of
+    local days, in order): no event is due on one, so a holiday that begins before the limit moves it to
+    the limit after its end, as if the source had spoken then (``limit_after``), never earlier. Without
+    this an office closed on Thanksgiving was paged silent at 9:06 that morning, and every item open then
+    was held as one whose events may have been lost in the outage: 8-9 % of the stalls never paged."""
+    for start, end in spans:
+        if end <= last:
+            continue
+        if start >= limit:
+            break
+        after = limit_after(end)
+        if after is not None and after > limit:
+            limit = after
+    return limit

@@ -48,8 +48,9 @@ from detectors import (
     WallClock,
 )
 from detectors._core import INSTANT_SECONDS, DeadlineHeap
-from detectors.calendar import ZoneFinder, zone_turn
+from detectors.calendar import ZoneFinder, holiday_spans, zone_turn
 from detectors.drift import Shift
+from detectors.silence import past_holidays
 from monitor.config import Settings, WorkflowConfig
 from monitor.events import Alert, Event, alert_id, format_ts, human_duration, parse_timestamp
 from monitor.metrics import DURATION_BUCKETS
@@ -437,6 +438,11 @@ class WorkflowState(Pickled):
         """Whether a silence of this source was called that lasted until ``since`` or later (or lasts)."""
         return any(end >= since for _start, end in self.silences)
 
+    def holidays(self) -> list[tuple[float, float]]:
+        """The holidays of the settings as epoch ``[start, end)`` of local days in the workflow's zone."""
+        days = self.cfg.calendar.holidays
+        return holiday_spans(self.zone(), days) if days else []
+
     def silent_after(self, last: float) -> float | None:
         """When no event since ``last`` means "silent" (cached: asked about the latest event heard and
         the latest applied, which only move when events arrive)."""
@@ -445,7 +451,8 @@ class WorkflowState(Pickled):
         if limit is not None and math.isnan(limit):
             limit = self.rate.silent_after(last)
             if limit is not None:  # a few minutes without events is never "the integration is down"
-                limit = max(limit, last + self.engine.ec.silence_min_seconds)
+                limit = max(past_holidays(self.holidays(), last, limit, self.rate.silent_after),
+                            last + self.engine.ec.silence_min_seconds)
             if len(cache) >= 4:
                 cache.clear()
             cache[last] = limit

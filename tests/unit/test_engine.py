@@ -594,6 +594,38 @@ def test_no_silence_while_the_sources_latest_event_waits_in_the_lateness_buffer(
     assert len(silent) == (0 if straggler else 1)
 
 
+def _office_source(days: int, quiet: set[int]) -> list[Event]:
+    """~20 events an hour, 9:00-17:00 UTC on weekdays from Monday 2026-03-02, none on the days in ``quiet``."""
+    rng, out = random.Random(7), []
+    monday = 1_772_409_600.0  # 2026-03-02T00:00:00Z
+    for d in range(days):
+        if d % 7 >= 5 or d in quiet:
+            continue
+        t = monday + d * DAY + 9 * 3600
+        while (t := t + rng.expovariate(20 / 3600)) < monday + d * DAY + 17 * 3600:
+            out.append(Event(f"e{t}", "ops", f"x{len(out)}", "open", t, {}, None))
+    return out
+
+
+@pytest.mark.parametrize(("holidays", "quiet", "silent_on"), [
+    ((), {17}, ["2026-03-19"]),  # a Thursday off that nobody told it of reads as an outage
+    (("2026-03-19",), {17}, []),  # in the settings: no event is due that day
+    (("2026-03-19",), {17, 18}, ["2026-03-20"]),  # ... and the Friday after it still is
+])
+@pytest.mark.parametrize("partitions", [1, 2])  # one engine, or two judging the source together
+def test_a_holiday_in_the_settings_is_no_silence(holidays: tuple[str, ...], quiet: set[int],
+                                                 silent_on: list[str], partitions: int) -> None:
+    from monitor.backtest import replay
+
+    settings = load_settings(None, engine={"backlog_enabled": False}, workflows={"ops": {"calendar": {
+        "mode": "business", "timezone": "UTC", "holidays": list(holidays)}}})
+    engines = [Engine(settings, scope=f"partition-{p}" if partitions > 1 else None) for p in range(partitions)]
+    alerts = list(replay(engines if partitions > 1 else engines[0], ((e, None) for e in _office_source(25, quiet))))
+    fired = [a.at for a in alerts if a.kind == "source_silent" and a.status == "firing"]
+    assert [at[:10] for at in fired] == silent_on
+    assert all(at[11:13] in ("09", "10") for at in fired), fired  # early in the working day (10:07 here)
+
+
 def test_a_segment_feeds_the_shift_detector_only_once_its_own_typical_is_warm():
     """Durations reach the drift detector relative to their segment's typical; a typical resting on
     a handful of items still moves as it learns, which reads as a shift of the stage."""
