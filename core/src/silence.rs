@@ -30,6 +30,9 @@ const SCORE_CAP: f64 = 16.0;
 const MIN_SCORED: f64 = 50.0;
 const BURSTY: f64 = 1.5;
 const PACE_SECONDS: f64 = 6.0 * 3600.0;
+// the same over days: a sparse source's hours hold too few events to show its pace, its days do (orders
+// of ~100 a day whose August fell 60 %: 4 false silences in 6 runs at night, every 19 min expected)
+const SEASON_SECONDS: f64 = 3.0 * 86400.0;
 const PACE_MIN_DUE: f64 = 20.0;
 const PACE_FLOOR: f64 = 0.2;
 const MONDAY_SHIFT: f64 = 3.0 * 86400.0; // calendar._MONDAY_SHIFT (an int there; exact as a float)
@@ -268,6 +271,7 @@ pub struct SourceRate {
     gaps: f64,
     exceed: [f64; 4],
     scores: [f64; 3], // gaps scored, the sum of their scores and of their squares (scores capped)
+    season: [f64; 2], // events seen and expected, decayed over SEASON_SECONDS (recent_*: PACE_SECONDS)
     #[pyo3(get, set)]
     recent_seen: f64,
     #[pyo3(get, set)]
@@ -298,6 +302,7 @@ impl Clone for SourceRate {
             gaps: self.gaps,
             exceed: self.exceed,
             scores: self.scores,
+            season: self.season,
             recent_seen: self.recent_seen,
             recent_due: self.recent_due,
             period: Period::empty(),
@@ -345,6 +350,21 @@ fn levels(ob: &Bound<'_, PyAny>) -> PyResult<[f64; 4]> {
         return Err(PyValueError::new_err("zip() argument 2 is shorter or longer than argument 1"));
     }
     Ok([v[0], v[1], v[2], v[3]])
+}
+
+/// The pace of `seen` events where `due` were expected (see `SourceRate.pace`).
+fn pace_in(seen: f64, due: f64) -> PyResult<f64> {
+    if due < PACE_MIN_DUE {
+        return Ok(1.0);
+    }
+    Ok(pmin(1.0, pmax(PACE_FLOOR, (seen + 2.0 * sqrt(seen)? + 1.0) / due)))
+}
+
+fn season(ob: &Bound<'_, PyAny>) -> PyResult<[f64; 2]> {
+    match floats(ob)?[..] {
+        [seen, due] => Ok([seen, due]),
+        _ => Err(PyValueError::new_err("season: expected [seen, due]")),
+    }
 }
 
 fn scores(ob: &Bound<'_, PyAny>) -> PyResult<[f64; 3]> {
@@ -401,6 +421,7 @@ impl SourceRate {
             gaps: 0.0,
             exceed: [0.0; 4],
             scores: [0.0; 3],
+            season: [0.0; 2],
             recent_seen: 0.0,
             recent_due: 0.0,
             period: Period::empty(),
@@ -660,6 +681,8 @@ impl SourceRate {
         let f = exp(-(b - a) / PACE_SECONDS)?;
         self.recent_seen = self.recent_seen * f + 1.0;
         self.recent_due = self.recent_due * f + expected;
+        let f = exp(-(b - a) / SEASON_SECONDS)?;
+        self.season = [self.season[0] * f + 1.0, self.season[1] * f + expected];
         Ok(())
     }
 
@@ -683,12 +706,7 @@ impl SourceRate {
     }
 
     fn pace_of(&self) -> PyResult<f64> {
-        let due = self.recent_due;
-        if due < PACE_MIN_DUE {
-            return Ok(1.0);
-        }
-        let seen = self.recent_seen;
-        Ok(pmin(1.0, pmax(PACE_FLOOR, (seen + 2.0 * sqrt(seen)? + 1.0) / due)))
+        Ok(pmin(pace_in(self.recent_seen, self.recent_due)?, pace_in(self.season[0], self.season[1])?))
     }
 
     fn dispersion_of(&self) -> PyResult<f64> {
@@ -775,6 +793,7 @@ impl SourceRate {
         d.set_item("counts", self.counts.to_vec())?;
         d.set_item("exceed", self.exceed.to_vec())?;
         d.set_item("scores", self.scores.to_vec())?;
+        d.set_item("season", self.season.to_vec())?;
         d.set_item("exposure", self.exposure.to_vec())?;
         match &self.table {
             None => d.set_item("table", py.None())?,
@@ -818,6 +837,7 @@ impl SourceRate {
         d.set_item("gaps", this.gaps)?;
         d.set_item("exceed", array(py, &this.exceed)?)?;
         d.set_item("scores", this.scores.to_vec())?;
+        d.set_item("season", this.season.to_vec())?;
         d.set_item("recent_seen", this.recent_seen)?;
         d.set_item("recent_due", this.recent_due)?;
         drop(this);
@@ -1058,9 +1078,11 @@ impl SourceRate {
         self.expected_gap_at(py, now)
     }
 
-    /// How the last hours' traffic compares with the learned rates, when clearly slower: the
-    /// upper end of its Poisson range (seen + 2 sqrt(seen) + 1) over the events expected, in
-    /// [_PACE_FLOOR, 1]; 1.0 at the usual pace or while too little was expected to tell.
+    /// How the last hours' (or, the slower of the two, the last days') traffic compares with the
+    /// learned rates, when clearly slower: the upper end of its Poisson range (seen + 2 sqrt(seen)
+    /// + 1) over the events expected, in [_PACE_FLOOR, 1]; 1.0 at the usual pace or while too little
+    /// was expected to tell. A source of ~100 events a day expects too few in its last hours to
+    /// show its pace at night; over days it does.
     ///
     /// A source whose volume fell (a season ends, an export thins out at the end of a log) has
     /// every longer gap read as silence against rates learned over weeks: on a public loan-offer
@@ -1144,6 +1166,9 @@ impl SourceRate {
             if let Some(v) = get("scores")? {
                 s.scores = scores(&v)?;
             }
+            if let Some(v) = get("season")? {
+                s.season = season(&v)?;
+            }
             let bin_end = data.get_item("_bin_end")?;
             s.bin_end = if bin_end.is_none() { f64::NEG_INFINITY } else { bin_end.extract()? };
             s.counts = bins(&data.get_item("counts")?, "counts")?;
@@ -1198,6 +1223,7 @@ impl SourceRate {
                     "gaps" => s.gaps = v.extract()?,
                     "exceed" => s.exceed = levels(&v)?,
                     "scores" => s.scores = scores(&v)?,
+                    "season" => s.season = season(&v)?,
                     "recent_seen" => s.recent_seen = v.extract()?,
                     "recent_due" => s.recent_due = v.extract()?,
                     "_rates" | "_dirty" => {} // the old per-bin cache: rebuilt (here: not kept)
@@ -1214,6 +1240,9 @@ impl SourceRate {
             }
             if !state.contains("scores")? {
                 s.scores = [0.0; 3];
+            }
+            if !state.contains("season")? {
+                s.season = [0.0; 2];
             }
         }
         if !extra.is_empty() {

@@ -279,6 +279,36 @@ def test_a_source_whose_volume_fell_is_judged_at_its_new_pace():
     assert total <= 10  # measured 8
 
 
+def _diurnal(rng: random.Random, start: float, days: float, per_day: float, clump: int) -> list[float]:
+    """Round-the-clock traffic of ~``per_day`` events a day, at 0.3 of its peak from midnight to 5:00 UTC
+    and peaking in the afternoon, in clumps of ``clump`` events within 10 minutes (an item's steps)."""
+    out, t = [], start
+    while (t := t + rng.expovariate(per_day / 86400 / 0.55 / clump)) < start + days * 86400:
+        hour = (t % 86400) / 3600
+        if rng.random() < (0.3 if hour < 5 else 0.3 + 0.7 * math.sin(math.pi * (hour - 5) / 19) ** 2):
+            out += [t + rng.uniform(0, 600) for _ in range(clump)]
+    return sorted(out)
+
+
+def test_a_sparse_source_whose_volume_fell_for_a_season_is_judged_at_its_pace_over_days():
+    """Two months of ~100 events a day, then one at 40 % of that (August): the last hours of such a
+    source hold too few events to show its pace, so at night the learned rates still expected the old
+    traffic (6 false silences in August in these 12 runs before the pace over days, measured; none now);
+    a stop is still called within the day."""
+    total = 0
+    for seed in range(6):
+        for clump in (1, 2):
+            rng = random.Random(seed)
+            usual = _diurnal(rng, T0, 60, 100, clump)
+            august = _diurnal(rng, T0 + 60 * 86400, 30, 40, clump)
+            s = SourceRate()
+            false_silences(usual, s)  # learned (one run's first weeks had 2, before and after)
+            total += false_silences(august, s)
+            limit = s.silent_after(august[-1])
+            assert limit is not None and limit - august[-1] < 24 * 3600  # measured 12-18 h, 11-16 h before
+    assert total <= 1
+
+
 def test_a_corrected_time_zone_keeps_what_was_learned_at_the_same_instants() -> None:
     # office hours in Berlin, learned in UTC bins until the settings name the zone (all in winter
     # time, UTC+1: Berlin moves its clocks on 29 March 2026)
