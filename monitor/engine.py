@@ -82,8 +82,8 @@ LONG_LIMIT = 30 * 86400.0  # a limit (working seconds) past which the item's idl
 RECENT_PER_SEGMENT = 48  # durations kept per segment to re-seed a baseline after a shift
 SHIFT_RESOLVE_AFTER = 30  # completed items in the new normal before a bottleneck_shift resolves
 CLAIM_FROM_LATEST = 10  # a slowdown is claimed no larger than the median of this many latest completions says
-FLAP_WINDOW = 90 * 86400.0  # a stage that got slower more than FLAP_PAGES times in this window (event time) ...
-FLAP_PAGES = 2  # ... keeps changing its pace (a monthly cycle, batches): its further slowdowns re-learn quietly
+FLAP_WINDOW = 90 * 86400.0  # a stage that got slower (or piled up work) more than FLAP_PAGES times in this window ...
+FLAP_PAGES = 2  # ... keeps changing its pace (a monthly cycle, batches): its further ones are not ticketed (_rhythm)
 # a minority segment's own shift test asks this much more evidence than its stage's: each segment is one test
 # more (a 56-run check raised two false tickets at the stage's threshold: "1.2x slower for premium", and a
 # spell of a heavy-tailed waiting step)
@@ -124,6 +124,19 @@ def claimed_ratio(shift: Shift, meaningful: float, seen: float = math.inf) -> fl
     off = shift.before_seconds > meaningful or shift.before_seconds * meaningful < 1.0
     # and never below half the meaningful factor (the test's own confirmation): "1.1x slower" is none
     return ratio if ratio >= (meaningful if off else math.sqrt(meaningful)) else 0.0
+
+
+def _rhythm(earlier: list[float], ts: float, what: str, then: str) -> tuple[list[float], str | None]:
+    """A stage's episode of a kind (a slowdown, a backlog) at ``ts`` after the ``earlier`` ones: the
+    ones to keep, and what its ticket adds ("", or that more are its rhythm), None for no ticket: the
+    FLAP_PAGES + 1-th within FLAP_WINDOW is the stage's rhythm (a monthly cycle, weekly batches), said
+    in the last ticket, not ticketed again while it goes on."""
+    recent = [t for t in earlier if t > ts - FLAP_WINDOW][-FLAP_PAGES:] + [ts]
+    if len(recent) > FLAP_PAGES:
+        return recent, None
+    if len(recent) < FLAP_PAGES:
+        return recent, ""
+    return recent, f"; {len(recent)} {what} in {human_duration(ts - recent[0])}: more within {human_duration(FLAP_WINDOW)} {then}"
 
 
 def slower(ratio: float) -> str:
@@ -267,7 +280,7 @@ STAGE_FIELDS = (
     "wf", "name", "stage", "waiting_on", "segments", "all", "drift", "flow", "terminal",
     "configured_terminal", "wip", "stalled", "first_arrival", "shift_alert", "shift_remaining",
     "backlog_alert", "held", "cfg", "terminal_checked", "crossings", "crossings_total", "moved_on",
-    "late_returns", "slowdowns",
+    "late_returns", "slowdowns", "backlogs",
 )
 
 
@@ -305,12 +318,14 @@ class StageState(Pickled):
         self.late_returns = 0  # items closed here as ended that came back after a long rest
         # when slowdowns were found, and by whose test (a segment's, "": the stage's), the last FLAP_WINDOW only
         self.slowdowns: list[tuple[float, str]] = []
+        self.backlogs: list[float] = []  # when backlog episodes began, the last FLAP_WINDOW only
         # the open items in this stage-state (entity id -> item), in no useful order: for counts; what
         # is done to each of them goes in the engine's order (``Engine._items_in``)
         self.members: dict[str, Item] = {}
 
     def __setstate__(self, state: Any) -> None:
         self.slowdowns = []  # a snapshot from before flapping was judged has none
+        self.backlogs = []  # ... nor one from before a backlog's rhythm was
         super().__setstate__(state)
         # ... and one from before segments were tested alone has the stage's times alone
         self.slowdowns = [s if isinstance(s, tuple) else (s, "") for s in self.slowdowns]
@@ -1281,14 +1296,10 @@ class Engine:
         # other segments' slowed items finish, is one change found twice, not a stage that keeps changing
         scope = segment or ""
         kept = [(t, s) for t, s in st.slowdowns if t > ts - FLAP_WINDOW]
-        recent = [t for t, s in kept if s == scope][-FLAP_PAGES:] + [ts]
+        recent, flapping = _rhythm([t for t, s in kept if s == scope], ts, "slowdowns", "re-learn without a ticket")
         st.slowdowns = [(t, s) for t, s in kept if s != scope] + [(t, scope) for t in recent]
-        if len(recent) > FLAP_PAGES:
+        if flapping is None:
             return  # it keeps changing its pace: said in the last ticket, not ticketed again while it does
-        flapping = ""
-        if len(recent) == FLAP_PAGES:
-            flapping = (f"; {len(recent)} slowdowns in {human_duration(ts - recent[0])}: more within "
-                        f"{human_duration(FLAP_WINDOW)} re-learn without a ticket")
         if self._held_elsewhere("bottleneck_shift", wf, st.stage):
             return  # another partition found it first: one ticket for the stage
         aid = alert_id("bottleneck_shift", wf.name, st.stage, None, self.scope)
@@ -1372,6 +1383,13 @@ class Engine:
             return
         backlog = flow.backlog()
         assert backlog is not None  # in_backlog() just said so
+        if backlog.since in st.backlogs:
+            return  # this episode was judged already: one of the stage's rhythm
+        # a stage whose work piles up and drains again and again does so by design: weekly batches (every
+        # weekend's queue ticketed, 12 in 17 weeks), a month-end rush
+        st.backlogs, rhythm = _rhythm(st.backlogs, backlog.since, "backlogs", "are taken for its rhythm, not ticketed")
+        if rhythm is None:
+            return
         alert = self._stage_alert(
             "backlog_growth", wf, st.stage, now,
             # in time-in-stage terms (Little's law): the wait the current queue implies, the normal
@@ -1384,7 +1402,7 @@ class Engine:
                 f"work is piling up in {st.name} ({wf.name}): {backlog.wip} items waiting, "
                 f"about {backlog.expected_wip:.0f} expected for the current flow; "
                 f"{backlog.arrival_rate_per_s * 86400:.0f}/day arrive, "
-                f"{backlog.departure_rate_per_s * 86400:.0f}/day leave"
+                f"{backlog.departure_rate_per_s * 86400:.0f}/day leave{rhythm}"
             ),
             waiting_on=st.waiting_on,
             details={"wip": backlog.wip, "expected_wip": round(backlog.expected_wip, 2)},
