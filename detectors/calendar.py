@@ -525,6 +525,10 @@ class BusinessCalendar:
                 intervals += [(a, WEEK), (0.0, b - WEEK)]
         return BusinessCalendar.from_intervals(timezone, intervals, self.holidays)
 
+    def with_holidays(self, holidays: Iterable[date | str]) -> BusinessCalendar:
+        """The same working week with these holidays (a week learned from activity, with the settings')."""
+        return BusinessCalendar.from_intervals(self.timezone, list(zip(self._starts, self._ends, strict=True)), holidays)
+
     def hour_mask(self) -> list[bool]:
         """168 booleans: hours of the week that hold any working time."""
         mask = [False] * 168

@@ -1445,7 +1445,7 @@ class Engine:
         mask, p.unknown_days = guess
         if mask != p.in_force:
             p.in_force = mask
-            wf.clock, wf.business = BusinessCalendar.from_hour_mask(p.timezone, mask), True
+            wf.clock, wf.business = BusinessCalendar.from_hour_mask(p.timezone, mask, wf.cfg.calendar.holidays), True
             self._remeasure(wf)
 
     def _quiet(self, wf: WorkflowState, now: float) -> bool:
@@ -1535,7 +1535,8 @@ class Engine:
                 wf.clock, wf.business = WallClock(), False
                 self._remeasure(wf)
             return
-        wf.clock = cal
+        holidays = wf.cfg.calendar.holidays  # the settings name them in any mode; activity cannot tell them
+        wf.clock = cal.with_holidays(holidays) if holidays and isinstance(cal, BusinessCalendar) else cal
         wf.business = True
         self._remeasure(wf)
 

@@ -151,6 +151,25 @@ def _office_week(days: int) -> list:
     return out
 
 
+@pytest.mark.parametrize("days", [3, 20])  # on the first guess of the week, and once it is decided
+def test_a_learned_working_week_keeps_the_holidays_of_the_settings(days: int) -> None:
+    # the week is learned from activity (auto), and a day off shows as no activity at all: only the
+    # settings can say it is a holiday. Without them a review open over Thanksgiving and Christmas counted
+    # those working hours, and a reviewer's office streams got 5 false slowdown tickets in 6 runs
+    from datetime import date
+
+    from monitor.config import load_settings
+
+    settings = load_settings(None, workflows={"ops": {"terminal_stages": ["done"],
+                                                      "calendar": {"mode": "auto", "holidays": ["2026-01-29"]}}})
+    engine = Engine(settings)
+    list(replay(engine, ((e, None) for e in sorted(_office_week(days), key=lambda e: e.timestamp))))
+    clock = engine.workflows["ops"].clock
+    assert engine.workflows["ops"].business and clock.holidays == (date(2026, 1, 29),)
+    wednesday_9, friday_9 = 1_767_571_200.0 + 23 * 86400 + 9 * 3600, 1_767_571_200.0 + 25 * 86400 + 9 * 3600
+    assert clock.business_seconds(wednesday_9, friday_9) == clock.business_seconds(wednesday_9, wednesday_9 + 86400)
+
+
 def test_a_stall_in_the_first_week_pages_on_a_guessed_calendar_but_never_on_an_unseen_weekend() -> None:
     from monitor.config import load_settings
     from monitor.events import Event, parse_timestamp
