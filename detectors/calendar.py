@@ -170,6 +170,15 @@ def zone_turn(old: str, new: str, at: float) -> int:
 # local-hour models (source rates, the learned working week) do not see.
 _RULE_ZONES = ("UTC", "Europe/London", "America/New_York", "Australia/Sydney", "Pacific/Auckland")
 _ACTIVITY_HOURS = 8 * 168  # the hourly event counts kept to judge the rules by: eight weeks
+_RULE_CHANGE_SPAN = (14 * 86400.0, 4 * 86400.0)  # a rule's change this long before/after is near (rule_changes_near)
+
+
+def rule_changes_near(ts: float) -> list[float]:
+    """The daylight-saving changes of the common rules (``_RULE_ZONES``) within two weeks before ``ts`` or
+    four days after: while a source's zone is not known, its working day may have moved by an hour in
+    UTC at one, and :class:`ZoneFinder` needs days after a change to see which rule the source follows."""
+    before, after = _RULE_CHANGE_SPAN
+    return sorted({c for z in _RULE_ZONES if (c := next_transition(z, ts - before)) < ts + after})
 _ACTIVITY_MIN_EVENTS = 500  # fewer events in the window: no judgement
 _ACTIVITY_MARGIN = 30.0  # log-likelihood (nats) by which a rule must explain the week better,
 _ACTIVITY_MARGIN_PER_EVENT = 0.005  # and at least this much per event in the window (sampling noise grows with it)
@@ -350,15 +359,17 @@ class WallClock:
         return "WallClock()"
 
 
-def holiday_spans(timezone: str, holidays: Iterable[date]) -> list[tuple[float, float]]:
-    """Each holiday (a local date) as the epoch ``[start, end)`` of that day in ``timezone``, in order."""
+@lru_cache(maxsize=64)
+def holiday_spans(timezone: str, holidays: tuple[date, ...]) -> tuple[tuple[float, float], ...]:
+    """Each holiday (a local date) as the epoch ``[start, end)`` of that day in ``timezone``, in order
+    (cached: asked at every new silence limit)."""
     tzinfo = _zone(timezone)
     spans = []
     for d in sorted(set(holidays)):
         n = d + timedelta(days=1)
         spans.append((datetime(d.year, d.month, d.day, tzinfo=tzinfo).timestamp(),
                       datetime(n.year, n.month, n.day, tzinfo=tzinfo).timestamp()))
-    return spans
+    return tuple(spans)
 
 
 class BusinessCalendar:
@@ -431,7 +442,7 @@ class BusinessCalendar:
         self._week_total = acc
         hol = sorted({h if isinstance(h, date) else date.fromisoformat(h) for h in holidays})
         self.holidays: tuple[date, ...] = tuple(hol)
-        spans = holiday_spans(timezone, hol)
+        spans = holiday_spans(timezone, tuple(hol))
         self._hol_starts: list[float] = [s for s, _e in spans]
         self._hol_ends: list[float] = [e for _s, e in spans]
 

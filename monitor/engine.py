@@ -48,7 +48,7 @@ from detectors import (
     WallClock,
 )
 from detectors._core import INSTANT_SECONDS, DeadlineHeap
-from detectors.calendar import ZoneFinder, holiday_spans, zone_turn
+from detectors.calendar import ZoneFinder, holiday_spans, rule_changes_near, zone_turn
 from detectors.drift import Shift
 from detectors.silence import past_holidays
 from monitor.config import Settings, WorkflowConfig
@@ -88,6 +88,9 @@ FLAP_PAGES = 2  # ... keeps changing its pace (a monthly cycle, batches): its fu
 # more (a 56-run check raised two false tickets at the stage's threshold: "1.2x slower for premium", and a
 # spell of a heavy-tailed waiting step)
 SEGMENT_TEST_STRICTER = 1.5
+RHYTHM_OUTGROWN = 1.5  # a backlog of a stage's rhythm is ticketed after all once it holds this many times its usual
+# a segment's ticket resolves after SHIFT_RESOLVE_AFTER completions of its own, or this many of the others' in a row
+SEGMENT_TICKET_IDLE = 10 * SHIFT_RESOLVE_AFTER
 FACTOR_SAID_UNDER = 100.0  # a slowdown's factor is said below this; from it on, the typicals before and after
 
 SEVERITY = {
@@ -280,7 +283,7 @@ STAGE_FIELDS = (
     "wf", "name", "stage", "waiting_on", "segments", "all", "drift", "flow", "terminal",
     "configured_terminal", "wip", "stalled", "first_arrival", "shift_alert", "shift_remaining",
     "backlog_alert", "held", "cfg", "terminal_checked", "crossings", "crossings_total", "moved_on",
-    "late_returns", "slowdowns", "backlogs",
+    "late_returns", "slowdowns", "backlogs", "shift_idle",
 )
 
 
@@ -309,6 +312,7 @@ class StageState(Pickled):
         self.first_arrival: float | None = None
         self.shift_alert: Alert | None = None
         self.shift_remaining = 0
+        self.shift_idle = 0  # completions of other segments in a row while a segment's ticket is open
         self.backlog_alert: Alert | None = None
         self.held = 0  # open items past the limit whose page is held back by a stage-wide slowdown
         self.terminal_checked = -math.inf
@@ -318,7 +322,8 @@ class StageState(Pickled):
         self.late_returns = 0  # items closed here as ended that came back after a long rest
         # when slowdowns were found, and by whose test (a segment's, "": the stage's), the last FLAP_WINDOW only
         self.slowdowns: list[tuple[float, str]] = []
-        self.backlogs: list[float] = []  # when backlog episodes began, the last FLAP_WINDOW only
+        # (when it began, the most items waiting) of the latest backlog episodes, the last FLAP_WINDOW only
+        self.backlogs: list[tuple[float, int]] = []
         # the open items in this stage-state (entity id -> item), in no useful order: for counts; what
         # is done to each of them goes in the engine's order (``Engine._items_in``)
         self.members: dict[str, Item] = {}
@@ -326,6 +331,7 @@ class StageState(Pickled):
     def __setstate__(self, state: Any) -> None:
         self.slowdowns = []  # a snapshot from before flapping was judged has none
         self.backlogs = []  # ... nor one from before a backlog's rhythm was
+        self.shift_idle = 0
         super().__setstate__(state)
         # ... and one from before segments were tested alone has the stage's times alone
         self.slowdowns = [s if isinstance(s, tuple) else (s, "") for s in self.slowdowns]
@@ -453,10 +459,35 @@ class WorkflowState(Pickled):
         """Whether a silence of this source was called that lasted until ``since`` or later (or lasts)."""
         return any(end >= since for _start, end in self.silences)
 
-    def holidays(self) -> list[tuple[float, float]]:
-        """The holidays of the settings as epoch ``[start, end)`` of local days in the workflow's zone."""
+    def holidays(self) -> tuple[tuple[float, float], ...]:
+        """The holidays of the settings as epoch ``[start, end)`` of local days in the workflow's zone,
+        for a workflow with off-hours: a round-the-clock source runs on holidays too (an outage of one on
+        a holiday in its settings was paged after 24.6 hours instead of 1.1)."""
         days = self.cfg.calendar.holidays
-        return holiday_spans(self.zone(), days) if days else []
+        return holiday_spans(self.zone(), days) if days and self.business else ()
+
+    def widened(self, last: float, limit: float, limit_after: Callable[[float], float | None]) -> float:
+        """The silence limit after an event at ``last`` that the source's rates give (``limit``; from
+        another instant: ``limit_after``), past the holidays of the settings and, for an office whose
+        zone is not known yet, by an hour either way around a daylight-saving change: its working day
+        moved by an hour in UTC, and before the zone is found its rates expect the old hours (a Berlin
+        office was paged silent at 17:56 the day after the spring change, 15 hours, and 21 stalls of
+        items open then were never paged)."""
+        limit = past_holidays(self.holidays(), last, limit, limit_after)
+        zones = self.zones
+        if not self.business or zones is None or zones.zone != "UTC" or zones.named:
+            return limit
+        for change in rule_changes_near(last):
+            if change >= limit:
+                continue  # judged before it
+            # from the change on (the events due between the latest one and a change in the night or at
+            # the weekend left out), the rates read an hour earlier or later
+            start = max(last, change)
+            for hour in (-3600.0, 3600.0):
+                after = limit_after(start + hour)
+                if after is not None and after - hour > limit:
+                    limit = after - hour
+        return limit
 
     def silent_after(self, last: float) -> float | None:
         """When no event since ``last`` means "silent" (cached: asked about the latest event heard and
@@ -466,8 +497,7 @@ class WorkflowState(Pickled):
         if limit is not None and math.isnan(limit):
             limit = self.rate.silent_after(last)
             if limit is not None:  # a few minutes without events is never "the integration is down"
-                limit = max(past_holidays(self.holidays(), last, limit, self.rate.silent_after),
-                            last + self.engine.ec.silence_min_seconds)
+                limit = max(self.widened(last, limit, self.rate.silent_after), last + self.engine.ec.silence_min_seconds)
             if len(cache) >= 4:
                 cache.clear()
             cache[last] = limit
@@ -841,9 +871,15 @@ class Engine:
             if found is not None:
                 self._shift(st, self._claim(st, st.all, seg, found, typical, unit), ts, out)
             elif not self._segment_test(st, segment, seg, value, ts, inflow, typical, unit, out) \
-                    and st.shift_alert is not None and st.shift_alert.segment in (None, segment):
-                st.shift_remaining -= 1  # a segment's ticket counts its own completions
-                if st.shift_remaining <= 0:
+                    and st.shift_alert is not None:
+                # a segment's ticket counts its own completions; one whose segment stopped getting items
+                # (SEGMENT_TICKET_IDLE of the others' in a row) would hold it, and the stage's, for good
+                if st.shift_alert.segment in (None, segment):
+                    st.shift_remaining -= 1
+                    st.shift_idle = 0
+                else:
+                    st.shift_idle += 1
+                if st.shift_remaining <= 0 or st.shift_idle >= SEGMENT_TICKET_IDLE:
                     self._resolve(st.shift_alert.alert_id, ts, out, self._settled(st, st.shift_alert))
                     st.shift_alert = None
 
@@ -1329,6 +1365,7 @@ class Engine:
         )
         st.shift_alert = alert
         st.shift_remaining = SHIFT_RESOLVE_AFTER
+        st.shift_idle = 0
         self._fire(alert, out)
 
     @staticmethod
@@ -1377,19 +1414,30 @@ class Engine:
                 st.backlog_alert = None
             return
         wf = st.wf
+        backlog = flow.backlog()
+        assert backlog is not None  # in_backlog() just said so
+        episodes = st.backlogs
+        current = episodes[-1] if episodes and episodes[-1][0] == backlog.since else None
+        if current is not None and backlog.wip > current[1]:
+            episodes[-1] = (backlog.since, backlog.wip)  # the most items it held
         if st.backlog_alert is not None or st.cfg.mute or wf.cfg.mute:
             return
         if self._quiet(wf, now) or self._held_elsewhere("backlog_growth", wf, st.stage):
             return
-        backlog = flow.backlog()
-        assert backlog is not None  # in_backlog() just said so
-        if backlog.since in st.backlogs:
-            return  # this episode was judged already: one of the stage's rhythm
-        # a stage whose work piles up and drains again and again does so by design: weekly batches (every
-        # weekend's queue ticketed, 12 in 17 weeks), a month-end rush
-        st.backlogs, rhythm = _rhythm(st.backlogs, backlog.since, "backlogs", "are taken for its rhythm, not ticketed")
+        rhythm: str | None = None
+        if current is None:
+            # a stage whose work piles up and drains again and again does so by design: weekly batches
+            # (every weekend's queue ticketed, 12 in 17 weeks), a month-end rush
+            kept, rhythm = _rhythm([t for t, _w in episodes], backlog.since, "backlogs",
+                                   "are taken for its rhythm while no bigger")
+            st.backlogs = [e for e in episodes if e[0] in kept] + [(backlog.since, backlog.wip)]
         if rhythm is None:
-            return
+            # ... while it is no bigger than its usual pile-ups: a stage that stopped for days after two
+            # small ones in the weeks before (600 items waiting) was never ticketed
+            usual = max((w for _t, w in st.backlogs[:-1]), default=0)
+            if backlog.wip <= RHYTHM_OUTGROWN * usual:
+                return
+            rhythm = f"; more than its usual pile-ups (at most {usual} waiting)"
         alert = self._stage_alert(
             "backlog_growth", wf, st.stage, now,
             # in time-in-stage terms (Little's law): the wait the current queue implies, the normal

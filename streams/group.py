@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from detectors.silence import combined_gap, past_holidays, silent_after_combined
+from detectors.silence import combined_gap, silent_after_combined
 from monitor.engine import Engine
 from monitor.events import Alert, parse_timestamp
 from monitor.views import BaselineView, Counters, HistogramView, ItemView, SourceView, StageView
@@ -218,8 +218,8 @@ class EngineGroup:
         shares = [mine, *rates]
         limit = silent_after_combined(shares, latest)
         wf = next((e.workflows[workflow] for e in self.engines.values() if workflow in e.workflows), None)
-        if limit is not None and wf is not None:  # the holidays in the settings, in the zone its engines found
-            limit = past_holidays(wf.holidays(), latest, limit, lambda t: silent_after_combined(shares, t))
+        if limit is not None and wf is not None:  # as one engine widens it (holidays, daylight-saving changes)
+            limit = wf.widened(latest, limit, lambda t: silent_after_combined(shares, t))
         cache[key] = None if limit is None else (latest, limit)
         return cache[key]
 

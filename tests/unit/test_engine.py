@@ -594,15 +594,20 @@ def test_no_silence_while_the_sources_latest_event_waits_in_the_lateness_buffer(
     assert len(silent) == (0 if straggler else 1)
 
 
-def _office_source(days: int, quiet: set[int]) -> list[Event]:
-    """~20 events an hour, 9:00-17:00 UTC on weekdays from Monday 2026-03-02, none on the days in ``quiet``."""
-    rng, out = random.Random(7), []
-    monday = 1_772_409_600.0  # 2026-03-02T00:00:00Z
+def _office_source(days: int, quiet: set[int], zone: str = "UTC", first: str = "2026-03-02") -> list[Event]:
+    """~20 events an hour, 9:00-17:00 local on weekdays from Monday ``first``, none on the days (from
+    then) in ``quiet``; timestamps in UTC, naming no zone."""
+    from datetime import date, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    rng, out, monday = random.Random(7), [], date.fromisoformat(first)
     for d in range(days):
         if d % 7 >= 5 or d in quiet:
             continue
-        t = monday + d * DAY + 9 * 3600
-        while (t := t + rng.expovariate(20 / 3600)) < monday + d * DAY + 17 * 3600:
+        day = monday + timedelta(days=d)
+        t = datetime(day.year, day.month, day.day, 9, tzinfo=ZoneInfo(zone)).timestamp()
+        end = t + 8 * 3600
+        while (t := t + rng.expovariate(20 / 3600)) < end:
             out.append(Event(f"e{t}", "ops", f"x{len(out)}", "open", t, {}, None))
     return out
 
@@ -624,6 +629,40 @@ def test_a_holiday_in_the_settings_is_no_silence(holidays: tuple[str, ...], quie
     fired = [a.at for a in alerts if a.kind == "source_silent" and a.status == "firing"]
     assert [at[:10] for at in fired] == silent_on
     assert all(at[11:13] in ("09", "10") for at in fired), fired  # early in the working day (10:07 here)
+
+
+@pytest.mark.parametrize("mode", ["wall", "auto"])
+def test_a_holiday_in_the_settings_is_no_rest_for_a_round_the_clock_source(mode: str) -> None:
+    # a source that runs on holidays too stops half an hour into one in its settings: an outage, paged
+    # within the hour as on any day (24.6 hours later when every holiday was taken for a day off)
+    settings = load_settings(None, engine={"backlog_enabled": False}, workflows={"ops": {"calendar": {
+        "mode": mode, "holidays": ["2026-01-10"]}}})
+    eng, clock, fired = Engine(settings), EventClock(60.0), []
+    stop = T0 + 9 * DAY + 1800  # 2026-01-10 00:30 UTC
+    _minutely(eng, clock, T0, stop, fired)
+    fired += clock.advance(eng, stop + 6 * 3600)
+    silent = [parse_timestamp(a.at) for a in fired if a.kind == "source_silent" and a.status == "firing"]
+    assert len(silent) == 1 and silent[0] - stop < 3600
+
+
+@pytest.mark.parametrize(("quiet", "silent_on"), [
+    (set(), []),  # the office's day moved an hour earlier in UTC: its first evening is no outage
+    ({57}, ["2026-03-31"]),  # ... and a Tuesday without events after it still is one
+])
+def test_an_office_whose_zone_is_not_known_yet_is_not_silent_at_a_daylight_saving_change(
+        quiet: set[int], silent_on: list[str]) -> None:
+    # a Berlin office writing UTC timestamps from February on: its rates are learned in UTC hours, and
+    # on the Monday after the spring change (29 March) it closed at 15:00 UTC, not 16:00; paged silent at
+    # 15:56 UTC, for 15 hours, before its zone could be seen
+    from monitor.backtest import replay
+
+    settings = load_settings(None, engine={"backlog_enabled": False})
+    engine = Engine(settings)
+    alerts = list(replay(engine, ((e, None) for e in _office_source(68, quiet, "Europe/Berlin", "2026-02-02"))))
+    fired = [a.at for a in alerts if a.kind == "source_silent" and a.status == "firing"]
+    assert [at[:10] for at in fired] == silent_on, fired
+    assert all("07:00" <= at[11:16] <= "09:00" for at in fired), fired  # early in its working day (UTC)
+    assert engine.workflows["ops"].business
 
 
 def test_a_segment_feeds_the_shift_detector_only_once_its_own_typical_is_warm():

@@ -561,6 +561,17 @@ def test_a_slowdown_of_a_minority_segment_alone_is_ticketed_for_it(seed: int, sh
     assert re.search(r"for enterprise \(([0-9.]+)x the [0-9.]+ hours before\)$", why[0]), why  # its ticket's alone
 
 
+def test_a_segments_ticket_resolves_though_the_segment_stops_getting_items() -> None:
+    # enterprise slows alone and is ticketed; then no enterprise deal comes any more: its ticket resolves
+    # after 300 of the other segments' completions in a row (it held the stage's ticket open for good)
+    events = _mixed_stage(1, 1500, flip=False, slowed=("enterprise",), share=0.2, factor=3.0)
+    ticket = next(a for a in _shift_alerts(events) if a.status == "firing")
+    cut = parse_timestamp(ticket.at)
+    gone = {e.entity_id for e in events if e.attributes["segment"] == "enterprise" and e.stage == "review" and e.timestamp > cut}
+    alerts = _shift_alerts([e for e in events if e.entity_id not in gone])
+    assert [(a.segment, a.status) for a in alerts] == [("enterprise", "firing"), ("enterprise", "resolved")]
+
+
 def test_the_resolution_of_a_shift_says_which_segment_slowed() -> None:
     compared = 0
     for seed in range(1, 4):
