@@ -170,15 +170,27 @@ def zone_turn(old: str, new: str, at: float) -> int:
 # local-hour models (source rates, the learned working week) do not see.
 _RULE_ZONES = ("UTC", "Europe/London", "America/New_York", "Australia/Sydney", "Pacific/Auckland")
 _ACTIVITY_HOURS = 8 * 168  # the hourly event counts kept to judge the rules by: eight weeks
-_RULE_CHANGE_SPAN = (14 * 86400.0, 4 * 86400.0)  # a rule's change this long before/after is near (rule_changes_near)
+_RULE_CHANGE_DAYS = 4  # a rule's change this many days around an instant is near it (rule_changes_near)
 
 
-def rule_changes_near(ts: float) -> list[float]:
-    """The daylight-saving changes of the common rules (``_RULE_ZONES``) within two weeks before ``ts`` or
-    four days after: while a source's zone is not known, its working day may have moved by an hour in
-    UTC at one, and :class:`ZoneFinder` needs days after a change to see which rule the source follows."""
-    before, after = _RULE_CHANGE_SPAN
-    return sorted({c for z in _RULE_ZONES if (c := next_transition(z, ts - before)) < ts + after})
+def rule_changes_near(ts: float) -> list[tuple[float, float]]:
+    """The daylight-saving changes of the common rules (``_RULE_ZONES``) within four days of ``ts``, as
+    (instant, seconds by which a working day in that rule moved in UTC: -3600 in spring, when it starts
+    an hour earlier). While a source's zone is not known, its day may have moved so, and
+    :class:`ZoneFinder` needs the days after a change to see which rule it follows."""
+    return [c for c in _rule_changes_by_day(int(ts // 86400)) if abs(c[0] - ts) <= _RULE_CHANGE_DAYS * 86400.0]
+
+
+@lru_cache(maxsize=64)
+def _rule_changes_by_day(day: int) -> tuple[tuple[float, float], ...]:
+    """:func:`rule_changes_near` for any instant of epoch day ``day`` (a day's margin more)."""
+    start = (day - _RULE_CHANGE_DAYS - 1) * 86400.0
+    changes = set()
+    for z in _RULE_ZONES:
+        c = next_transition(z, start)
+        if c < start + (2 * _RULE_CHANGE_DAYS + 3) * 86400.0:
+            changes.add((c, utc_offset(z, c - 1.0) - utc_offset(z, c + 1.0)))
+    return tuple(sorted(changes))
 _ACTIVITY_MIN_EVENTS = 500  # fewer events in the window: no judgement
 _ACTIVITY_MARGIN = 30.0  # log-likelihood (nats) by which a rule must explain the week better,
 _ACTIVITY_MARGIN_PER_EVENT = 0.005  # and at least this much per event in the window (sampling noise grows with it)

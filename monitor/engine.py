@@ -88,7 +88,7 @@ FLAP_PAGES = 2  # ... keeps changing its pace (a monthly cycle, batches): its fu
 # more (a 56-run check raised two false tickets at the stage's threshold: "1.2x slower for premium", and a
 # spell of a heavy-tailed waiting step)
 SEGMENT_TEST_STRICTER = 1.5
-RHYTHM_OUTGROWN = 1.5  # a backlog of a stage's rhythm is ticketed after all once it holds this many times its usual
+RHYTHM_OUTGROWN = 2.0  # a backlog of a stage's rhythm is ticketed after all once it holds this many times its usual
 # a segment's ticket resolves after SHIFT_RESOLVE_AFTER completions of its own, or this many of the others' in a row
 SEGMENT_TICKET_IDLE = 10 * SHIFT_RESOLVE_AFTER
 FACTOR_SAID_UNDER = 100.0  # a slowdown's factor is said below this; from it on, the typicals before and after
@@ -333,6 +333,7 @@ class StageState(Pickled):
         self.backlogs = []  # ... nor one from before a backlog's rhythm was
         self.shift_idle = 0
         super().__setstate__(state)
+        self.backlogs = [b if isinstance(b, tuple) else (b, 0) for b in self.backlogs]  # the starts alone once
         # ... and one from before segments were tested alone has the stage's times alone
         self.slowdowns = [s if isinstance(s, tuple) else (s, "") for s in self.slowdowns]
         self.members = {}  # filled by ``Engine._rebind`` from the open items
@@ -469,24 +470,25 @@ class WorkflowState(Pickled):
     def widened(self, last: float, limit: float, limit_after: Callable[[float], float | None]) -> float:
         """The silence limit after an event at ``last`` that the source's rates give (``limit``; from
         another instant: ``limit_after``), past the holidays of the settings and, for an office whose
-        zone is not known yet, by an hour either way around a daylight-saving change: its working day
-        moved by an hour in UTC, and before the zone is found its rates expect the old hours (a Berlin
-        office was paged silent at 17:56 the day after the spring change, 15 hours, and 21 stalls of
-        items open then were never paged)."""
+        zone is not known yet, within four days of a daylight-saving change of a common rule, as if its
+        day had moved by that change's hour from then on: its rates still expect the old hours (a
+        Berlin office was paged silent at 15:56 UTC the Monday after the spring change, an hour after
+        it closed, for 15 hours; 21 stalls of items open then were never paged). The hour goes one way
+        only: in spring a stop in a day's last hour is called the next morning, in autumn one in its
+        first hour an hour late."""
         limit = past_holidays(self.holidays(), last, limit, limit_after)
         zones = self.zones
         if not self.business or zones is None or zones.zone != "UTC" or zones.named:
             return limit
-        for change in rule_changes_near(last):
+        for change, moved in rule_changes_near(last):
             if change >= limit:
                 continue  # judged before it
-            # from the change on (the events due between the latest one and a change in the night or at
-            # the weekend left out), the rates read an hour earlier or later
+            # from the change on (the events due between the latest one and a change at night or at a
+            # weekend left out), the rates read at the hour the day moved from
             start = max(last, change)
-            for hour in (-3600.0, 3600.0):
-                after = limit_after(start + hour)
-                if after is not None and after - hour > limit:
-                    limit = after - hour
+            after = limit_after(start - moved)
+            if after is not None and after + moved > limit:
+                limit = after + moved
         return limit
 
     def silent_after(self, last: float) -> float | None:
@@ -1428,9 +1430,10 @@ class Engine:
         if current is None:
             # a stage whose work piles up and drains again and again does so by design: weekly batches
             # (every weekend's queue ticketed, 12 in 17 weeks), a month-end rush
-            kept, rhythm = _rhythm([t for t, _w in episodes], backlog.since, "backlogs",
+            _kept, rhythm = _rhythm([t for t, _w in episodes], backlog.since, "backlogs",
                                    "are taken for its rhythm while no bigger")
-            st.backlogs = [e for e in episodes if e[0] in kept] + [(backlog.since, backlog.wip)]
+            # every episode of the window kept: the most items of any of them is the stage's usual
+            st.backlogs = [e for e in episodes if e[0] > backlog.since - FLAP_WINDOW] + [(backlog.since, backlog.wip)]
         if rhythm is None:
             # ... while it is no bigger than its usual pile-ups: a stage that stopped for days after two
             # small ones in the weeks before (600 items waiting) was never ticketed
