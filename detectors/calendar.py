@@ -170,6 +170,9 @@ def zone_turn(old: str, new: str, at: float) -> int:
 # local-hour models (source rates, the learned working week) do not see.
 _RULE_ZONES = ("UTC", "Europe/London", "America/New_York", "Australia/Sydney", "Pacific/Auckland")
 _ACTIVITY_HOURS = 8 * 168  # the hourly event counts kept to judge the rules by: eight weeks
+_ACTIVITY_MIN_EVENTS = 500  # fewer events in the window: no judgement
+_ACTIVITY_MARGIN = 30.0  # log-likelihood (nats) by which a rule must explain the week better,
+_ACTIVITY_MARGIN_PER_EVENT = 0.005  # and at least this much per event in the window (sampling noise grows with it)
 _RULE_CHANGE_DAYS = 4  # a rule's change this many days around an instant is near it (rule_changes_near)
 
 
@@ -191,9 +194,6 @@ def _rule_changes_by_day(day: int) -> tuple[tuple[float, float], ...]:
         if c < start + (2 * _RULE_CHANGE_DAYS + 3) * 86400.0:
             changes.add((c, utc_offset(z, c - 1.0) - utc_offset(z, c + 1.0)))
     return tuple(sorted(changes))
-_ACTIVITY_MIN_EVENTS = 500  # fewer events in the window: no judgement
-_ACTIVITY_MARGIN = 30.0  # log-likelihood (nats) by which a rule must explain the week better,
-_ACTIVITY_MARGIN_PER_EVENT = 0.005  # and at least this much per event in the window (sampling noise grows with it)
 
 
 class ZoneFinder:

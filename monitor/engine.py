@@ -911,7 +911,7 @@ class Engine:
                       inflow: float, typical: float, unit: float, out: list[Alert]) -> bool:
         """A minority segment's own shift test (True: it found one). The stage's test reads every item
         against its own segment's typical, so a segment that slowed alone moves it by its share only:
-        enterprise at a fifth of the items, 3-5x slower, was ticketed in 1 of 6 runs, its items paged one
+        enterprise at a fifth of the items, 2.5-5x slower, was ticketed in 2 of 9 runs, its items paged one
         by one until its baseline re-learned. A segment of half the items or more is most of the stage's
         test already; the pooled buckets (items without a segment, the overflow) are no group anyone
         manages."""

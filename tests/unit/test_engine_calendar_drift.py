@@ -548,7 +548,7 @@ def _shift_alerts(events: list) -> list:
 @pytest.mark.parametrize(("seed", "share", "factor"), [(1, 0.2, 3.0), (2, 0.2, 5.0), (3, 0.25, 4.0)])
 def test_a_slowdown_of_a_minority_segment_alone_is_ticketed_for_it(seed: int, share: float, factor: float) -> None:
     # enterprise, a fifth of the deals, slows alone: to the stage's test, which reads each deal against its
-    # own segment's typical, that is a fifth of its items (ticketed in 1 of 6 runs of 3-5x before the
+    # own segment's typical, that is a fifth of its items (ticketed in 2 of 6 runs of 3-5x before the
     # segments' own tests)
     alerts = _shift_alerts(_mixed_stage(seed, 1500, flip=False, slowed=("enterprise",), share=share, factor=factor))
     firing = [a for a in alerts if a.status == "firing"]
