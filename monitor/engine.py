@@ -332,10 +332,13 @@ class StageState(Pickled):
         self.slowdowns = []  # a snapshot from before flapping was judged has none
         self.backlogs = []  # ... nor one from before a backlog's rhythm was
         self.shift_idle = 0
-        super().__setstate__(state)
-        self.backlogs = [b if isinstance(b, tuple) else (b, 0) for b in self.backlogs]  # the starts alone once
-        # ... and one from before segments were tested alone has the stage's times alone
-        self.slowdowns = [s if isinstance(s, tuple) else (s, "") for s in self.slowdowns]
+        state = state[1] if isinstance(state, tuple) else state
+        # ... one from before segments were tested alone has the stage's times alone, and backlog episodes
+        # were their start times alone once (converted before they reach the typed fields)
+        slowdowns: list[Any] = state.get("slowdowns") or []
+        backlogs: list[Any] = state.get("backlogs") or []
+        super().__setstate__({**state, "slowdowns": [s if isinstance(s, tuple) else (s, "") for s in slowdowns],
+                              "backlogs": [b if isinstance(b, tuple) else (b, 0) for b in backlogs]})
         self.members = {}  # filled by ``Engine._rebind`` from the open items
 
     def stage_wide(self, now: float, window: float) -> bool:
