@@ -7,6 +7,7 @@ The models whose per-event cost matters are compiled (``detectors._core``, Rust 
 import detectors._build  # noqa: F401 - checks the compiled parts before anything imports them
 from detectors.baseline import DurationBaseline
 from detectors.calendar import ActivityProfile, BusinessCalendar, WallClock, restore_calendar
+from detectors.creep import Creep, CreepWatch
 from detectors.drift import Shift, ShiftDetector
 from detectors.silence import SourceRate
 from detectors.throughput import Backlog, FlowTracker
@@ -15,6 +16,8 @@ __all__ = [
     "ActivityProfile",
     "Backlog",
     "BusinessCalendar",
+    "Creep",
+    "CreepWatch",
     "DurationBaseline",
     "FlowTracker",
     "Shift",

@@ -49,6 +49,7 @@ from detectors import (
 )
 from detectors._core import INSTANT_SECONDS, DeadlineHeap
 from detectors.calendar import ZoneFinder, holiday_spans, rule_changes_near, zone_turn
+from detectors.creep import Creep, CreepWatch
 from detectors.drift import Shift
 from detectors.silence import past_holidays
 from monitor.config import Settings, WorkflowConfig
@@ -88,6 +89,7 @@ FLAP_PAGES = 2  # ... keeps changing its pace (a monthly cycle, batches): its fu
 # more (a 56-run check raised two false tickets at the stage's threshold: "1.2x slower for premium", and a
 # spell of a heavy-tailed waiting step)
 SEGMENT_TEST_STRICTER = 1.5
+CREEP_SETTLE_MAX = 21 * 86400.0  # the items of an entry day are taken as finished at most this long after it
 RHYTHM_OUTGROWN = 2.0  # a backlog of a stage's rhythm is ticketed after all once it holds this many times its usual
 # a segment's ticket resolves after SHIFT_RESOLVE_AFTER completions of its own, or this many of the others' in a row
 SEGMENT_TICKET_IDLE = 10 * SHIFT_RESOLVE_AFTER
@@ -283,7 +285,7 @@ STAGE_FIELDS = (
     "wf", "name", "stage", "waiting_on", "segments", "all", "drift", "flow", "terminal",
     "configured_terminal", "wip", "stalled", "first_arrival", "shift_alert", "shift_remaining",
     "backlog_alert", "held", "cfg", "terminal_checked", "crossings", "crossings_total", "moved_on",
-    "late_returns", "slowdowns", "backlogs", "shift_idle",
+    "late_returns", "slowdowns", "backlogs", "shift_idle", "creep",
 )
 
 
@@ -302,6 +304,7 @@ class StageState(Pickled):
         self.segments: dict[str, SegmentStats] = {}
         self.all = SegmentStats(warmup)
         self.drift = ShiftDetector()
+        self.creep = CreepWatch(min_ratio=self.drift.min_ratio)  # a slowdown built up over weeks
         self.flow = FlowTracker()
         cfg = wf.engine.settings.stage(wf.name, stage)
         self.cfg = cfg
@@ -332,6 +335,7 @@ class StageState(Pickled):
         self.slowdowns = []  # a snapshot from before flapping was judged has none
         self.backlogs = []  # ... nor one from before a backlog's rhythm was
         self.shift_idle = 0
+        self.creep = CreepWatch()  # ... nor one from before gradual slowdowns were
         state = state[1] if isinstance(state, tuple) else state
         # ... one from before segments were tested alone has the stage's times alone, and backlog episodes
         # were their start times alone once (converted before they reach the typed fields)
@@ -844,6 +848,11 @@ class Engine:
         segment, seg = self._segment_stats(st, item.segment)
         first = st.all.baseline.n == 0
         seg.observe(seconds, censored, item.entered_at, ts)
+        # by the day it entered, for a slowdown built up over weeks; the overflow segment is a mix of many
+        # (no level of its own); of a stage of worked steps beside a smaller kind of instant ones, the
+        # worked steps, as the shift test below reads them
+        if segment != OTHER and not (seconds < INSTANT_SECONDS and seg.baseline.instant_minority()):
+            st.creep.learn(segment, item.entered_at, max(seconds, INSTANT_SECONDS))
         st.all.observe(seconds, censored, item.entered_at, ts)
         if first:
             self._wake(st, item, ts)
@@ -1142,6 +1151,8 @@ class Engine:
                     continue
                 if self.ec.backlog_enabled:
                     self._check_backlog(st, now, out)
+                if self.drift_enabled and st.creep.due(now):
+                    self._check_creep(st, now, out)
 
     def _end_items(self, st: StageState, now: float, out: list[Alert], why: str,
                    items: list[Item] | None = None) -> None:
@@ -1312,16 +1323,20 @@ class Engine:
                 st.terminal = True
 
     # ---------------------------------------------------------- stage alerts
-    def _shift(self, st: StageState, shift: Any, ts: float, out: list[Alert], segment: str | None = None) -> None:
-        """A shift found by the stage's test, or by ``segment``'s own: the baselines re-learn (that
-        segment's alone), and a slowdown is ticketed. (The stage's ticket names no segment: when it is
-        written, the items of a slower segment that entered since the change have mostly not finished, and
-        whether that segment slowed too is not known yet; the resolution compares each segment with its
-        own typical before.)"""
+    def _shift(self, st: StageState, shift: Any, ts: float, out: list[Alert], segment: str | None = None,
+               creep: Creep | None = None) -> None:
+        """A shift found by the stage's test, or by ``segment``'s own, or a ``creep`` (a slowdown built
+        up over weeks): the baselines re-learn (that segment's alone), and a slowdown is ticketed. (The
+        stage's ticket names no segment: when it is written, the items of a slower segment that entered
+        since the change have mostly not finished, and whether that segment slowed too is not known yet;
+        the resolution compares each segment with its own typical before.)"""
         wf = st.wf
-        # each segment's typical before the change (not re-learned yet), for the resolution to compare with
+        st.creep.reset()  # the levels it compares are re-learned
+        # each segment's typical before the change (not re-learned yet; of a creep, weeks ago), for the
+        # resolution to compare with
         tested = st.segments if segment is None else {segment: st.segments[segment]}
-        before = {name: round(t, 3) for name, seg in tested.items() if (t := seg.baseline.typical()) is not None}
+        before = ({name: round(t, 3) for name, t in creep.before.items()} if creep is not None else
+                  {name: round(t, 3) for name, seg in tested.items() if (t := seg.baseline.typical()) is not None})
         for seg in tested.values():
             seg.relearn(wf.clock, SHIFT_RESOLVE_AFTER)
         if segment is None:
@@ -1358,7 +1373,8 @@ class Engine:
             score=round(min(1.0, abs(math.log(max(shift.ratio, 1e-9))) / math.log(4)), 3),
             segment=segment,
             summary=(
-                f"{st.name} in {wf.name} got {slower(shift.ratio)}{f' for {segment}' if segment else ''}: "
+                f"{st.name} in {wf.name} got {slower(shift.ratio)}{f' for {segment}' if segment else ''}"
+                f"{f' over {human_duration(creep.over)}' if creep is not None else ''}: "
                 f"typical is now "
                 f"{human_duration(shift.after_seconds, wf.business)}, was {_typical_words(shift.before_seconds, wf.business)}"
                 f"{flapping}"
@@ -1372,6 +1388,21 @@ class Engine:
         st.shift_remaining = SHIFT_RESOLVE_AFTER
         st.shift_idle = 0
         self._fire(alert, out)
+
+    def _check_creep(self, st: StageState, now: float, out: list[Alert]) -> None:
+        """Once a day, the stage's creep watch judges (``detectors.creep``), once the stage has been watched
+        long enough to have shown its slow normal items and its calendar is settled."""
+        wf = st.wf
+        if not self._calendar_settled(wf) or not self._representative(
+                st, st.all.baseline.threshold(self._sensitivity(st)), now):
+            st.creep.reset()
+            return
+        # an entry day's level is read once its items have mostly finished (business time runs slower than
+        # the wall clock: three typical durations of it are at least as long in wall time)
+        settle = min(3.0 * (st.all.baseline.worked_typical() or 0.0), CREEP_SETTLE_MAX)
+        found = st.creep.observe(now, settle)
+        if found is not None:
+            self._shift(st, Shift(found.before_seconds, found.after_seconds, found.ratio, now), now, out, creep=found)
 
     @staticmethod
     def _settled(st: StageState, shift: Alert) -> str:
@@ -1605,6 +1636,7 @@ class Engine:
                     wf.all.baseline.learn_one(wf.clock.business_seconds(a, b))
                 seg.drift = None
             st.drift = ShiftDetector()
+            st.creep.reset()
 
     # ------------------------------------------------------- alert lifecycle
     def _stage_alert(

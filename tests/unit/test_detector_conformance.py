@@ -18,6 +18,7 @@ import detectors
 from detectors import (
     ActivityProfile,
     BusinessCalendar,
+    CreepWatch,
     DurationBaseline,
     FlowTracker,
     ShiftDetector,
@@ -88,12 +89,28 @@ def _profile_query(m: ActivityProfile, i: int) -> Any:
     return (m.decided(), None if cal is None else cal.snapshot())
 
 
+def _creep_feed(m: CreepWatch, i: int, rng: random.Random) -> Any:
+    # the items that entered the day before, enterprise's 2 % a day slower from day 100; judged daily
+    day, slow = 86400.0, 7200 * 1.02 ** max(0, i - 100)
+    start = T0 + day * (i - 1)
+    for k in range(30):
+        m.learn("smb", start + 900.0 * k, 3600 * rng.lognormvariate(0, 0.5))
+    for k in range(8):
+        m.learn("enterprise", start + 900.0 * k, slow * rng.lognormvariate(0, 0.5))
+    return m.observe(T0 + day * i, settle=day)
+
+
+def _creep_query(m: CreepWatch, i: int) -> Any:
+    return (m.due(T0 + 86400.0 * i), sorted(m.cohorts), m.last_at)
+
+
 SPECS = [
     Spec(DurationBaseline, _baseline_feed, _baseline_query),
     Spec(ShiftDetector, _drift_feed, _drift_query),
     Spec(FlowTracker, _flow_feed, _flow_query),
     Spec(SourceRate, _silence_feed, _silence_query),
     Spec(ActivityProfile, _profile_feed, _profile_query),
+    Spec(CreepWatch, _creep_feed, _creep_query),
 ]
 
 
@@ -170,7 +187,7 @@ def test_calendars_round_trip(cal: BusinessCalendar | WallClock) -> None:
             assert twin.add_business(a, 50_000) == cal.add_business(a, 50_000)
 
 
-@pytest.mark.parametrize("module", ["baseline", "calendar", "drift", "throughput", "silence"])
+@pytest.mark.parametrize("module", ["baseline", "calendar", "creep", "drift", "throughput", "silence"])
 def test_fixed_seed_doctests_hold(module: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The examples in the docstrings, run against the module as it runs (compiled by mypyc or not:
     an extension module keeps no docstrings to find them in, so they are read from its source)."""

@@ -1,0 +1,230 @@
+"""Gradual slowdown ("creep") of one (workflow, stage): the stage's typical now against its typical weeks ago.
+
+Why a second test beside :class:`detectors.drift.ShiftDetector`
+    The shift test reads each duration against its segment's *current* typical and keeps a reference
+    that follows slow change on purpose (a stage's normal moves with the seasons). A stage that slows a
+    little every day (fulfilment 1 % a day slower for two months: 1.8x) is then never a shift: the
+    baseline's typical (a decayed median of ~1000 completions: days on a busy stage) moves with the
+    creep, so every duration looks normal against it. Measured on a reviewer's streams (24/7, review
+    8 h typical, 20 completions a day, creeping for 60 days): 1 %/day never ticketed, 2 %/day after
+    38-58 days, each ticket claiming 1.4-1.6x where the stage had become 2.1-3.1x slower.
+
+Method
+    The engine hands over every completion with the time its item entered, and the watch counts it by
+    the day the item entered, in a histogram of log-durations (5 % bins) per segment: every completion
+    of a busy day, in bounded memory. Once a day (event time) it judges. A segment's level at a day is
+    the median log-duration
+    of the items that entered on the days up to it, back until ``window`` (100) of them or a week, with
+    its standard error from their spread (1.25 MAD-sigmas / sqrt(n)). By entry, not by completion: in
+    completion order a burst of arrivals finishes its quick items first and its slow ones after, and a
+    month-end rush read as a creep a week later (4 of 4 runs of a test stream). The current level is
+    that of the latest days whose items have mostly finished (``settle`` after they entered: the engine
+    gives three typical durations); the baseline's typical would lag weeks behind on a stage of a few
+    items a day. A creep is found when, against a level at least ``shortest`` (3 weeks) before it: the
+    stage's level rose by ``min_ratio`` (1.5x, the shift test's meaningful factor) or more, by ``z``
+    (4) standard errors or more, and the level a week before had already risen by half that factor (in
+    log terms: sqrt(1.5) = 1.22x): a rise built up over weeks, not last week's jump (that is the shift
+    test's, and a single odd week is no trend). Each segment is compared with itself and the changes
+    are weighted by their inverse variances, so a change in the mix (more enterprise deals, each slow
+    by nature) is no creep and a segment of few items counts for little. A level needs
+    ``min_completions`` (30); the most recent qualifying day wins (the shortest span that shows the
+    factor: "1.6x slower over 3 weeks").
+
+    What could look like a creep in a steady stream is a stage still filling (its first completions
+    are the quick ones): the engine hands completions over only once the stage is watched long enough
+    to have shown its slow normal items, and starts the watch over when the baselines re-learn (a
+    shift, a new calendar).
+
+>>> import random
+>>> rng = random.Random(1)
+>>> day = 86400.0
+>>> def judged(w, d, level):  # 20 items entered on day d - 1, each done after a lognormal duration; judged
+...     for i in range(20):
+...         w.learn("smb", (d - 1) * day + i * 3600.0, level * rng.lognormvariate(0, 0.6))
+...     return w.observe(d * day, settle=day)
+>>> w, found = CreepWatch(), None
+>>> for d in range(70):  # 3 % slower a day for the items entering from day 10 on
+...     found = judged(w, d, 3600.0 * 1.03 ** max(0, d - 11))
+...     if found:
+...         break
+>>> d, found.over / day, round(found.ratio, 2), round(found.before["smb"])
+(31, 25.0, 2.01, 3134)
+>>> steady = CreepWatch()
+>>> [judged(steady, d, 3600.0) for d in range(365)].count(None)
+365
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+DAY = 86400.0
+Levels = dict[str, tuple[float, float, int]]  # segment -> (median log-duration, its MAD-sigma, completions)
+
+
+@dataclass(frozen=True)
+class Creep:
+    ratio: float  # level now / level then (weighted over segments)
+    over: float  # seconds between the entry days of the two levels
+    before: dict[str, float]  # each compared segment's level then (seconds)
+    before_seconds: float  # the compared segments' levels then and now, weighted as the ratio is
+    after_seconds: float
+
+
+class CreepWatch:
+    """The completions of one stage's segments by the day they entered (a histogram of log-durations a
+    day and segment), and the test above. ``learn`` takes each completion; ``observe`` judges (once a
+    day: it skips until a day has passed); ``reset`` starts over."""
+
+    __slots__ = ("every", "shortest", "horizon", "min_ratio", "z", "window", "min_completions", "cohorts",
+                 "levels", "last_at")
+
+    def __init__(self, every: float = DAY, shortest: float = 21 * DAY, horizon: float = 84 * DAY,
+                 min_ratio: float = 1.5, z: float = 5.0, window: int = 100, min_completions: int = 50) -> None:
+        if not (0 < every < shortest <= horizon) or min_ratio <= 1.0 or z < 0 or not 3 <= min_completions <= window:
+            raise ValueError("need 0 < every < shortest <= horizon, min_ratio > 1, z >= 0, "
+                             "3 <= min_completions <= window")
+        self.every = float(every)
+        self.shortest = float(shortest)
+        self.horizon = float(horizon)
+        self.min_ratio = float(min_ratio)
+        self.z = float(z)
+        self.window = int(window)
+        self.min_completions = int(min_completions)
+        # entry day (epoch seconds // every) -> segment -> log-duration bin -> completions
+        self.cohorts: dict[int, dict[str, dict[int, int]]] = {}
+        # entry day -> the segments' (level, variance) up to it, as read once it had settled (its late
+        # completions, past three typical durations, are not read again: a day's levels are read once)
+        self.levels: dict[int, Levels] = {}
+        self.last_at: float | None = None  # the last judgement's time
+
+    def learn(self, segment: str, entered: float, seconds: float) -> None:
+        """An item of ``segment`` that entered at ``entered`` completed after ``seconds``."""
+        if seconds > 0:
+            bins = self.cohorts.setdefault(int(entered // self.every), {}).setdefault(segment, {})
+            b = round(math.log(seconds) / BIN)
+            bins[b] = bins.get(b, 0) + 1
+
+    def due(self, now: float) -> bool:
+        return self.last_at is None or now >= self.last_at + self.every
+
+    def reset(self) -> None:
+        self.cohorts.clear()
+        self.levels.clear()
+        self.last_at = None
+
+    def observe(self, now: float, settle: float) -> Creep | None:
+        """Judge at ``now`` (once a day); a creep when found. ``settle``: how long after they entered most
+        of an entry day's items have finished (the engine: three typical durations), so that its level no
+        longer lacks the slow ones."""
+        if not self.due(now):
+            return None
+        self.last_at = now
+        cohorts = self.cohorts
+        newest = int((now - settle) // self.every) - 1  # the latest entry day settled
+        week = int(self.shortest / 3 // self.every)
+        oldest = newest - int(self.horizon // self.every) - week
+        for day in [d for d in cohorts if d < oldest]:
+            del cohorts[day]
+        for day in [d for d in self.levels if d < oldest]:
+            del self.levels[day]
+        current = self._levels(newest)
+        week_ago = self._levels(newest - week)
+        rise, half = math.log(self.min_ratio), 0.5 * math.log(self.min_ratio)
+        for end in range(newest - 3 * week, newest - int(self.horizon // self.every) - 1, -1):
+            old = self._levels(end)
+            was, change, variance = _compare(old, current)
+            if change < rise or change < self.z * math.sqrt(variance) or _compare(old, week_ago)[1] < half:
+                continue
+            before = {s: math.exp(old[s][0]) for s in current if s in old}
+            return Creep(math.exp(change), (newest - end) * self.every, before, math.exp(was), math.exp(was + change))
+        return None
+
+    def _levels(self, end: int) -> Levels:
+        """Each segment's (level, sigma, completions) of the items that entered on the days up to ``end``, back until
+        ``window`` of them or a week; only levels on ``min_completions``."""
+        levels = self.levels.get(end)
+        if levels is None:
+            levels = self.levels[end] = self._read(end)
+        return levels
+
+    def _read(self, end: int) -> Levels:
+        taken: dict[str, dict[int, int]] = {}
+        for day in range(end, end - int(self.shortest / 3 // self.every), -1):
+            for s, bins in self.cohorts.get(day, {}).items():
+                got = taken.setdefault(s, {})
+                if sum(got.values()) < self.window:
+                    for b, k in bins.items():
+                        got[b] = got.get(b, 0) + k
+        levels: Levels = {}
+        for s, got in taken.items():
+            n = sum(got.values())
+            if n >= self.min_completions:
+                med = _median([(b * BIN, k) for b, k in got.items()])
+                mad = _median([(abs(b * BIN - med), k) for b, k in got.items()])
+                sigma = max(1.4826 * mad, MIN_SIGMA)
+                levels[s] = (med, sigma, n)
+        return levels
+
+    # ------------------------------------------------------------------ state
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "every": self.every, "shortest": self.shortest, "horizon": self.horizon, "min_ratio": self.min_ratio,
+            "z": self.z, "window": self.window, "min_completions": self.min_completions, "last_at": self.last_at,
+            "cohorts": [[day, {s: sorted(bins.items()) for s, bins in segments.items()}]
+                        for day, segments in sorted(self.cohorts.items())],
+            "levels": [[day, {s: list(lv) for s, lv in levels.items()}] for day, levels in sorted(self.levels.items())],
+        }
+
+    @classmethod
+    def restore(cls, data: dict[str, Any]) -> CreepWatch:
+        w = cls(data["every"], data["shortest"], data["horizon"], data["min_ratio"], data["z"], data["window"],
+                data["min_completions"])
+        w.last_at = None if data["last_at"] is None else float(data["last_at"])
+        for day, segments in data["cohorts"]:
+            w.cohorts[int(day)] = {s: {int(b): int(k) for b, k in bins} for s, bins in segments.items()}
+        for day, levels in data["levels"]:
+            w.levels[int(day)] = {s: (float(lv), float(sigma), int(n)) for s, (lv, sigma, n) in levels.items()}
+        return w
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self.snapshot()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        twin = self.restore(state)
+        for name in self.__slots__:
+            setattr(self, name, getattr(twin, name))
+
+
+BIN = 0.05  # log-duration bins: 5 % wide
+MIN_SIGMA = 0.05  # a level's spread is never taken as less (durations rounded to one value: a MAD of 0)
+
+
+def _median(weighted: list[tuple[float, int]]) -> float:
+    """Of values with counts (of a histogram's bins)."""
+    ordered = sorted(weighted)
+    half, acc = 0.5 * sum(k for _v, k in ordered), 0
+    for v, k in ordered:
+        acc += k
+        if acc >= half:
+            return v
+    return ordered[-1][0]
+
+
+def _compare(old: Levels, new: Levels) -> tuple[float, float, float]:
+    """(old level, change of level, its variance) of the segments in both, each compared with itself and
+    weighted by inverse variance; (0, 0, inf) when none is in both. A median's standard error is 1.25
+    sigmas / sqrt(n), with the larger of the two spreads: a MAD of 50 durations is itself noisy, and
+    read low at one end it made a 1.6x "creep" of noise 4 standard errors (2 of 6 runs of a test stream)."""
+    was = total = weight = 0.0
+    for s, (level, sigma, n) in new.items():
+        then = old.get(s)
+        if then is None:
+            continue
+        w = 1.0 / ((1.2533 * max(sigma, then[1])) ** 2 * (1.0 / n + 1.0 / then[2]))
+        was += w * then[0]
+        total += w * (level - then[0])
+        weight += w
+    return (was / weight, total / weight, 1.0 / weight) if weight else (0.0, 0.0, math.inf)
