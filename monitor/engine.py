@@ -1397,9 +1397,12 @@ class Engine:
                 st, st.all.baseline.threshold(self._sensitivity(st)), now):
             st.creep.reset()
             return
-        # an entry day's level is read once its items have mostly finished (business time runs slower than
-        # the wall clock: three typical durations of it are at least as long in wall time)
-        settle = min(3.0 * (st.all.baseline.worked_typical() or 0.0), CREEP_SETTLE_MAX)
+        # an entry day's level is read once its items have mostly finished: three typical durations on, in
+        # wall time (a week holds 40 working hours of an office's 9-to-5: 4.2x as long)
+        week = 7 * 86400.0
+        worked = wf.clock.business_seconds(now - week, now) if wf.business else week
+        typical = st.all.baseline.worked_typical() or 0.0
+        settle = min(3.0 * typical * week / max(worked, 1.0), CREEP_SETTLE_MAX)
         found = st.creep.observe(now, settle)
         if found is not None:
             self._shift(st, Shift(found.before_seconds, found.after_seconds, found.ratio, now), now, out, creep=found)

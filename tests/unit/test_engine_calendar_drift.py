@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 import pytest
 
@@ -67,23 +68,33 @@ def test_a_factor_no_reader_can_picture_is_said_as_the_two_typicals() -> None:
     assert slower(4161.1) == "much slower"
 
 
-def _burst_stage(seed: int, slowdown_at: float | None) -> list:
-    """Deals through one stage (typical 2 days), 10 a day, 100 a day in the last week of each quarter
-    (an end-of-quarter push); optionally every deal entering from day ``slowdown_at`` on is 2x slower."""
+def _one_stage(seed: int, days: int, per_day: Callable[[float], float], factor: Callable[[float], float],
+               names: tuple[str, str, str, str], typical: float) -> list:
+    """Items of workflow ``names[0]`` (ids ``names[1]``N) through stage ``names[2]`` to ``names[3]`` for
+    ``days``: ``per_day(day)`` arrivals a day, each taking ``typical`` x lognormal(0, 0.6) x
+    ``factor(day it entered)``."""
     import random
 
     from monitor.events import Event
 
     rng = random.Random(seed)
     t0, day = 1_767_225_600.0, 86400.0
+    wf, prefix, stage, end = names
     out, t, i = [], t0, 0
-    while t < t0 + 270 * day:
-        burst = any(q - 7 <= (t - t0) / day < q for q in (90, 180))
-        t += rng.expovariate((100 if burst else 10) / day)
-        d = 2 * day * rng.lognormvariate(0, 0.6) * (2 if slowdown_at is not None and t >= t0 + slowdown_at * day else 1)
-        out += [Event(f"d{i}-a", "sales", f"d{i}", "contract", t), Event(f"d{i}-b", "sales", f"d{i}", "won", t + d)]
+    while t < t0 + days * day:
+        t += rng.expovariate(per_day((t - t0) / day) / day)
+        d = typical * rng.lognormvariate(0, 0.6) * factor((t - t0) / day)
+        out += [Event(f"{prefix}{i}-a", wf, f"{prefix}{i}", stage, t), Event(f"{prefix}{i}-b", wf, f"{prefix}{i}", end, t + d)]
         i += 1
     return sorted(out, key=lambda e: e.timestamp)
+
+
+def _burst_stage(seed: int, slowdown_at: float | None) -> list:
+    """Deals through one stage (typical 2 days), 10 a day, 100 a day in the last week of each quarter
+    (an end-of-quarter push); optionally every deal entering from day ``slowdown_at`` on is 2x slower."""
+    return _one_stage(seed, 270, lambda d: 100 if any(q - 7 <= d < q for q in (90, 180)) else 10,
+                      lambda d: 2 if slowdown_at is not None and d >= slowdown_at else 1,
+                      ("sales", "d", "contract", "won"), 2 * 86400.0)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -603,20 +614,8 @@ def test_one_change_found_first_in_a_quick_segment_then_in_the_stage_is_no_flapp
 def _creeping_stage(seed: int, per_day: float) -> list:
     """Cases through review (typical 8 hours, 20 a day) for 150 days; the cases entering from day 30 on
     take ``per_day`` longer a day for 60 days (1.5 %: 2.4x at the end), then stay."""
-    import random
-
-    from monitor.events import Event
-
-    rng = random.Random(seed)
-    t0, day = 1_767_225_600.0, 86400.0
-    out, t, i = [], t0, 0
-    while t < t0 + 150 * day:
-        t += rng.expovariate(20 / day)
-        factor = (1 + per_day) ** (min(max(t - t0 - 30 * day, 0.0), 60 * day) / day)
-        d = 8 * 3600 * rng.lognormvariate(0, 0.6) * factor
-        out += [Event(f"c{i}-a", "cases", f"c{i}", "review", t), Event(f"c{i}-b", "cases", f"c{i}", "done", t + d)]
-        i += 1
-    return sorted(out, key=lambda e: e.timestamp)
+    return _one_stage(seed, 150, lambda d: 20, lambda d: (1 + per_day) ** min(max(d - 30, 0.0), 60.0),
+                      ("cases", "c", "review", "done"), 8 * 3600.0)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
