@@ -12,23 +12,30 @@ Why a second test beside :class:`detectors.drift.ShiftDetector`
 Method
     The engine hands over every completion with the time its item entered, and the watch counts it by
     the day the item entered, in a histogram of log-durations (5 % bins) per segment: every completion
-    of a busy day, in bounded memory. Once a day (event time) it judges. A segment's level at a day is
-    the median log-duration
-    of the items that entered on the days up to it, back until ``window`` (100) of them or a week, with
-    its standard error from their spread (1.25 MAD-sigmas / sqrt(n)). By entry, not by completion: in
-    completion order a burst of arrivals finishes its quick items first and its slow ones after, and a
-    month-end rush read as a creep a week later (4 of 4 runs of a test stream). The current level is
-    that of the latest days whose items have mostly finished (``settle`` after they entered: the engine
-    gives three typical durations); the baseline's typical would lag weeks behind on a stage of a few
-    items a day. A creep is found when, against a level at least ``shortest`` (3 weeks) before it: the
-    stage's level rose by ``min_ratio`` (1.5x, the shift test's meaningful factor) or more, by ``z``
-    (4) standard errors or more, and the level a week before had already risen by half that factor (in
-    log terms: sqrt(1.5) = 1.22x): a rise built up over weeks, not last week's jump (that is the shift
-    test's, and a single odd week is no trend). Each segment is compared with itself and the changes
-    are weighted by their inverse variances, so a change in the mix (more enterprise deals, each slow
-    by nature) is no creep and a segment of few items counts for little. A level needs
-    ``min_completions`` (30); the most recent qualifying day wins (the shortest span that shows the
-    factor: "1.6x slower over 3 weeks").
+    of a busy day, in bounded memory. By entry, not by completion: in completion order a burst of
+    arrivals finishes its quick items first and its slow ones after, and a month-end rush read as a
+    creep a week later (4 of 4 runs of a test stream). Once a day (event time) it judges.
+
+    A segment's level at a day is the mean of the middle half of the log-durations of the items that
+    entered in the week up to it (two weeks where one holds under ``min_completions``, 50), with its
+    standard error from their spread (winsorized at the quartiles). A whole week: a busy stage's
+    single day compared a Friday with weekdays weeks before (items entering on Fridays 1.6x slower: 3
+    false creeps in 3 runs). The middle half's mean, not the median: of durations in whole days (half
+    of them one day, a third two) the median jumped between one and two days on a few items' chance
+    (6 false 2.0x creeps in 3 runs). The current level is that of the latest days whose items have
+    mostly finished (``settle`` after they entered: the engine gives three typical durations, in wall
+    time); the baseline's typical would lag weeks behind on a stage of a few items a day.
+
+    A creep is found when, against a level at least ``shortest`` (3 weeks) before it: the stage's level
+    rose by ``min_ratio`` (1.5x, the shift test's meaningful factor) or more, by ``z`` (5) standard
+    errors or more, and the level a week before had already risen by half that factor (in log terms:
+    sqrt(1.5) = 1.22x): a rise built up over weeks, not last week's jump (that is the shift test's, and
+    a single odd week is no trend). Each segment is compared with itself, weighted by its items a day,
+    so a change in the mix (more enterprise deals, each slow by nature) is no creep. The most recent
+    qualifying day wins (the shortest span that shows the factor: "1.6x slower over 3 weeks"). A
+    segment of under half the stage's items is also tested alone, at 1.2x the standard errors (each
+    segment is one test more): to the stage's level a segment that slowed alone counts by its share
+    only (enterprise at a fifth of the deals, 3 %/day slower for two months: never the stage's creep).
 
     What could look like a creep in a steady stream is a stage still filling (its first completions
     are the quick ones): the engine hands completions over only once the stage is watched long enough
@@ -48,7 +55,18 @@ Method
 ...     if found:
 ...         break
 >>> d, found.over / day, round(found.ratio, 2), round(found.before["smb"])
-(31, 25.0, 2.01, 3134)
+(31, 22.0, 1.71, 3269)
+>>> w, found = CreepWatch(), None
+>>> for d in range(90):  # enterprise, a fifth of 200 deals a day, 3 % slower a day from day 10
+...     for i in range(200):
+...         enterprise = i % 5 == 0
+...         level = 7200.0 * 1.03 ** max(0, d - 11) if enterprise else 3600.0
+...         w.learn("enterprise" if enterprise else "smb", (d - 1) * day + i * 400.0, level * rng.lognormvariate(0, 0.6))
+...     found = w.observe(d * day, settle=day)
+...     if found:
+...         break
+>>> d, found.segment, round(found.ratio, 2)
+(26, 'enterprise', 1.59)
 >>> steady = CreepWatch()
 >>> [judged(steady, d, 3600.0) for d in range(365)].count(None)
 365
@@ -61,7 +79,8 @@ from dataclasses import dataclass
 from typing import Any
 
 DAY = 86400.0
-Levels = dict[str, tuple[float, float, int]]  # segment -> (median log-duration, its MAD-sigma, completions)
+# segment -> (level: middle-half mean log-duration, its winsorized spread, completions, completions a day)
+Levels = dict[str, tuple[float, float, int, float]]
 
 
 @dataclass(frozen=True)
@@ -71,6 +90,7 @@ class Creep:
     before: dict[str, float]  # each compared segment's level then (seconds)
     before_seconds: float  # the compared segments' levels then and now, weighted as the ratio is
     after_seconds: float
+    segment: str | None = None  # the segment that slowed alone, or None: the stage
 
 
 class CreepWatch:
@@ -78,20 +98,18 @@ class CreepWatch:
     day and segment), and the test above. ``learn`` takes each completion; ``observe`` judges (once a
     day: it skips until a day has passed); ``reset`` starts over."""
 
-    __slots__ = ("every", "shortest", "horizon", "min_ratio", "z", "window", "min_completions", "cohorts",
+    __slots__ = ("every", "shortest", "horizon", "min_ratio", "z", "min_completions", "cohorts",
                  "levels", "last_at")
 
     def __init__(self, every: float = DAY, shortest: float = 21 * DAY, horizon: float = 84 * DAY,
-                 min_ratio: float = 1.5, z: float = 5.0, window: int = 100, min_completions: int = 50) -> None:
-        if not (0 < every < shortest <= horizon) or min_ratio <= 1.0 or z < 0 or not 3 <= min_completions <= window:
-            raise ValueError("need 0 < every < shortest <= horizon, min_ratio > 1, z >= 0, "
-                             "3 <= min_completions <= window")
+                 min_ratio: float = 1.5, z: float = 5.0, min_completions: int = 50) -> None:
+        if not (0 < every < shortest <= horizon) or min_ratio <= 1.0 or z < 0 or min_completions < 3:
+            raise ValueError("need 0 < every < shortest <= horizon, min_ratio > 1, z >= 0, min_completions >= 3")
         self.every = float(every)
         self.shortest = float(shortest)
         self.horizon = float(horizon)
         self.min_ratio = float(min_ratio)
         self.z = float(z)
-        self.window = int(window)
         self.min_completions = int(min_completions)
         # entry day (epoch seconds // every) -> segment -> log-duration bin -> completions
         self.cohorts: dict[int, dict[str, dict[int, int]]] = {}
@@ -133,46 +151,56 @@ class CreepWatch:
         current = self._levels(newest)
         week_ago = self._levels(newest - week)
         rise, half = math.log(self.min_ratio), 0.5 * math.log(self.min_ratio)
+        # the stage (all its segments), then each segment of under half its items alone, asked for
+        # SEGMENT_STRICTER times the evidence (each is one test more): to the stage's test a segment that
+        # slowed alone counts by its weight only
+        total = sum(rate for _lv, _spread, _n, rate in current.values())
+        scopes: list[str | None] = [None]
+        if len(current) > 1:
+            scopes += sorted(s for s, (_lv, _spread, _n, rate) in current.items() if 2 * rate < total)
         for end in range(newest - 3 * week, newest - int(self.horizon // self.every) - 1, -1):
             old = self._levels(end)
-            was, change, variance = _compare(old, current)
-            if change < rise or change < self.z * math.sqrt(variance) or _compare(old, week_ago)[1] < half:
-                continue
-            before = {s: math.exp(old[s][0]) for s in current if s in old}
-            return Creep(math.exp(change), (newest - end) * self.every, before, math.exp(was), math.exp(was + change))
+            for scope in scopes:
+                now_lv, old_lv, week_lv = (_only(lv, scope) for lv in (current, old, week_ago))
+                z = self.z if scope is None else self.z * SEGMENT_STRICTER
+                was, change, variance = _compare(old_lv, now_lv)
+                if change < rise or change < z * math.sqrt(variance) or _compare(old_lv, week_lv)[1] < half:
+                    continue
+                before = {s: math.exp(old_lv[s][0]) for s in now_lv if s in old_lv}
+                return Creep(math.exp(change), (newest - end) * self.every, before, math.exp(was),
+                             math.exp(was + change), scope)
         return None
 
     def _levels(self, end: int) -> Levels:
-        """Each segment's (level, sigma, completions) of the items that entered on the days up to ``end``, back until
-        ``window`` of them or a week; only levels on ``min_completions``."""
+        """Each segment's (level, spread, completions, completions a day) of the items that entered in the
+        week up to day ``end`` (two weeks where one holds under ``min_completions``), read once."""
         levels = self.levels.get(end)
         if levels is None:
             levels = self.levels[end] = self._read(end)
         return levels
 
     def _read(self, end: int) -> Levels:
-        taken: dict[str, dict[int, int]] = {}
-        for day in range(end, end - int(self.shortest / 3 // self.every), -1):
-            for s, bins in self.cohorts.get(day, {}).items():
-                got = taken.setdefault(s, {})
-                if sum(got.values()) < self.window:
+        week = int(self.shortest / 3 // self.every)
+        levels: Levels = {}
+        for weeks in (1, 2):
+            taken: dict[str, dict[int, int]] = {}
+            for day in range(end, end - weeks * week, -1):
+                for s, bins in self.cohorts.get(day, {}).items():
+                    got = taken.setdefault(s, {})
                     for b, k in bins.items():
                         got[b] = got.get(b, 0) + k
-        levels: Levels = {}
-        for s, got in taken.items():
-            n = sum(got.values())
-            if n >= self.min_completions:
-                med = _median([(b * BIN, k) for b, k in got.items()])
-                mad = _median([(abs(b * BIN - med), k) for b, k in got.items()])
-                sigma = max(1.4826 * mad, MIN_SIGMA)
-                levels[s] = (med, sigma, n)
+            for s, got in taken.items():
+                n = sum(got.values())
+                if n >= self.min_completions and s not in levels:
+                    level, spread = _interquartile([(b * BIN, k) for b, k in got.items()])
+                    levels[s] = (level, max(spread, MIN_SIGMA), n, n / (weeks * week))
         return levels
 
     # ------------------------------------------------------------------ state
     def snapshot(self) -> dict[str, Any]:
         return {
             "every": self.every, "shortest": self.shortest, "horizon": self.horizon, "min_ratio": self.min_ratio,
-            "z": self.z, "window": self.window, "min_completions": self.min_completions, "last_at": self.last_at,
+            "z": self.z, "min_completions": self.min_completions, "last_at": self.last_at,
             "cohorts": [[day, {s: sorted(bins.items()) for s, bins in segments.items()}]
                         for day, segments in sorted(self.cohorts.items())],
             "levels": [[day, {s: list(lv) for s, lv in levels.items()}] for day, levels in sorted(self.levels.items())],
@@ -180,13 +208,13 @@ class CreepWatch:
 
     @classmethod
     def restore(cls, data: dict[str, Any]) -> CreepWatch:
-        w = cls(data["every"], data["shortest"], data["horizon"], data["min_ratio"], data["z"], data["window"],
-                data["min_completions"])
+        w = cls(data["every"], data["shortest"], data["horizon"], data["min_ratio"], data["z"], data["min_completions"])
         w.last_at = None if data["last_at"] is None else float(data["last_at"])
         for day, segments in data["cohorts"]:
             w.cohorts[int(day)] = {s: {int(b): int(k) for b, k in bins} for s, bins in segments.items()}
         for day, levels in data["levels"]:
-            w.levels[int(day)] = {s: (float(lv), float(sigma), int(n)) for s, (lv, sigma, n) in levels.items()}
+            w.levels[int(day)] = {s: (float(lv), float(spread), int(n), float(rate))
+                                  for s, (lv, spread, n, rate) in levels.items()}
         return w
 
     def __getstate__(self) -> dict[str, Any]:
@@ -199,32 +227,56 @@ class CreepWatch:
 
 
 BIN = 0.05  # log-duration bins: 5 % wide
-MIN_SIGMA = 0.05  # a level's spread is never taken as less (durations rounded to one value: a MAD of 0)
+SEGMENT_STRICTER = 1.2  # a segment's own test asks this many times the standard errors (each is one test more)
+MIN_SIGMA = 0.05  # a level's spread is never taken as less (durations all of one value: a spread of 0)
 
 
-def _median(weighted: list[tuple[float, int]]) -> float:
-    """Of values with counts (of a histogram's bins)."""
+def _interquartile(weighted: list[tuple[float, int]]) -> tuple[float, float]:
+    """The mean of the middle half of values with counts (of a histogram's bins), and the standard
+    deviation of them winsorized at the quartiles (its standard error is that / (0.5 sqrt(n))). Not the
+    median: of durations in whole days (50 % one day, 30 % two) the median jumps between one and two
+    days on a few items' chance, which read as 2.0x creeps; the middle half's mean moves with the shares."""
     ordered = sorted(weighted)
-    half, acc = 0.5 * sum(k for _v, k in ordered), 0
+    n = sum(k for _v, k in ordered)
+    lo, hi = 0.25 * n, 0.75 * n
+    acc = 0.0
+    total = 0.0
+    q1 = q3 = ordered[0][0]
     for v, k in ordered:
+        inside = max(0.0, min(acc + k, hi) - max(acc, lo))
+        total += inside * v
+        if acc < lo:
+            q1 = v
+        if acc < hi:
+            q3 = v
         acc += k
-        if acc >= half:
-            return v
-    return ordered[-1][0]
+    mean = total / (hi - lo)
+    clipped = [(min(max(v, q1), q3), k) for v, k in ordered]
+    centre = sum(v * k for v, k in clipped) / n
+    return mean, math.sqrt(sum(k * (v - centre) ** 2 for v, k in clipped) / n)
+
+
+def _only(levels: Levels, segment: str | None) -> Levels:
+    """``levels`` of ``segment`` alone (None: all)."""
+    if segment is None:
+        return levels
+    return {segment: levels[segment]} if segment in levels else {}
 
 
 def _compare(old: Levels, new: Levels) -> tuple[float, float, float]:
     """(old level, change of level, its variance) of the segments in both, each compared with itself and
-    weighted by inverse variance; (0, 0, inf) when none is in both. A median's standard error is 1.25
-    sigmas / sqrt(n), with the larger of the two spreads: a MAD of 50 durations is itself noisy, and
-    read low at one end it made a 1.6x "creep" of noise 4 standard errors (2 of 6 runs of a test stream)."""
-    was = total = weight = 0.0
-    for s, (level, sigma, n) in new.items():
+    weighted by its completions a day now (the stage's level is that of its items: a fifth of them
+    3x slower is 1.25x, not the 1.7x of equal weights); (0, 0, inf) when none is in both. A level's
+    standard error is its spread / (0.5 sqrt(n)), with the larger of the two spreads: the spread of 50
+    durations is itself noisy, and read low at one end it made a 1.6x "creep" of noise (2 of 6 runs of a
+    test stream)."""
+    was = total = weight = variance = 0.0
+    for s, (level, spread, n, rate) in new.items():
         then = old.get(s)
         if then is None:
             continue
-        w = 1.0 / ((1.2533 * max(sigma, then[1])) ** 2 * (1.0 / n + 1.0 / then[2]))
-        was += w * then[0]
-        total += w * (level - then[0])
-        weight += w
-    return (was / weight, total / weight, 1.0 / weight) if weight else (0.0, 0.0, math.inf)
+        was += rate * then[0]
+        total += rate * (level - then[0])
+        variance += rate * rate * (2.0 * max(spread, then[1])) ** 2 * (1.0 / n + 1.0 / then[2])
+        weight += rate
+    return (was / weight, total / weight, variance / weight**2) if weight else (0.0, 0.0, math.inf)

@@ -90,6 +90,10 @@ FLAP_PAGES = 2  # ... keeps changing its pace (a monthly cycle, batches): its fu
 # spell of a heavy-tailed waiting step)
 SEGMENT_TEST_STRICTER = 1.5
 CREEP_SETTLE_MAX = 21 * 86400.0  # the items of an entry day are taken as finished at most this long after it
+# a creep's ticket stays open at least this long: a creep has no moment its new normal begins (30 completions
+# on a busy stage were 6 hours), and with partitions each finds it on another day; while one's ticket is
+# open, the others' finds re-learn without one (4 partitions: 7 tickets of one creep in 40 days)
+CREEP_TICKET_OPEN = 14 * 86400.0
 RHYTHM_OUTGROWN = 2.0  # a backlog of a stage's rhythm is ticketed after all once it holds this many times its usual
 # a segment's ticket resolves after SHIFT_RESOLVE_AFTER completions of its own, or this many of the others' in a row
 SEGMENT_TICKET_IDLE = 10 * SHIFT_RESOLVE_AFTER
@@ -285,7 +289,7 @@ STAGE_FIELDS = (
     "wf", "name", "stage", "waiting_on", "segments", "all", "drift", "flow", "terminal",
     "configured_terminal", "wip", "stalled", "first_arrival", "shift_alert", "shift_remaining",
     "backlog_alert", "held", "cfg", "terminal_checked", "crossings", "crossings_total", "moved_on",
-    "late_returns", "slowdowns", "backlogs", "shift_idle", "creep",
+    "late_returns", "slowdowns", "backlogs", "shift_idle", "creep", "shift_until",
 )
 
 
@@ -316,6 +320,7 @@ class StageState(Pickled):
         self.shift_alert: Alert | None = None
         self.shift_remaining = 0
         self.shift_idle = 0  # completions of other segments in a row while a segment's ticket is open
+        self.shift_until = -math.inf  # ... and not before this (a creep's ticket: CREEP_TICKET_OPEN)
         self.backlog_alert: Alert | None = None
         self.held = 0  # open items past the limit whose page is held back by a stage-wide slowdown
         self.terminal_checked = -math.inf
@@ -336,6 +341,7 @@ class StageState(Pickled):
         self.backlogs = []  # ... nor one from before a backlog's rhythm was
         self.shift_idle = 0
         self.creep = CreepWatch()  # ... nor one from before gradual slowdowns were
+        self.shift_until = -math.inf
         state = state[1] if isinstance(state, tuple) else state
         # ... one from before segments were tested alone has the stage's times alone, and backlog episodes
         # were their start times alone once (converted before they reach the typed fields)
@@ -851,7 +857,8 @@ class Engine:
         # by the day it entered, for a slowdown built up over weeks; the overflow segment is a mix of many
         # (no level of its own); of a stage of worked steps beside a smaller kind of instant ones, the
         # worked steps, as the shift test below reads them
-        if segment != OTHER and not (seconds < INSTANT_SECONDS and seg.baseline.instant_minority()):
+        if (self.drift_enabled and segment != OTHER
+                and not (seconds < INSTANT_SECONDS and seg.baseline.instant_minority())):
             st.creep.learn(segment, item.entered_at, max(seconds, INSTANT_SECONDS))
         st.all.observe(seconds, censored, item.entered_at, ts)
         if first:
@@ -893,7 +900,7 @@ class Engine:
                     st.shift_idle = 0
                 else:
                     st.shift_idle += 1
-                if st.shift_remaining <= 0 or st.shift_idle >= SEGMENT_TICKET_IDLE:
+                if (st.shift_remaining <= 0 or st.shift_idle >= SEGMENT_TICKET_IDLE) and ts >= st.shift_until:
                     self._resolve(st.shift_alert.alert_id, ts, out, self._settled(st, st.shift_alert))
                     st.shift_alert = None
 
@@ -1387,6 +1394,7 @@ class Engine:
         st.shift_alert = alert
         st.shift_remaining = SHIFT_RESOLVE_AFTER
         st.shift_idle = 0
+        st.shift_until = ts + CREEP_TICKET_OPEN if creep is not None else -math.inf
         self._fire(alert, out)
 
     def _check_creep(self, st: StageState, now: float, out: list[Alert]) -> None:
@@ -1405,7 +1413,8 @@ class Engine:
         settle = min(3.0 * typical * week / max(worked, 1.0), CREEP_SETTLE_MAX)
         found = st.creep.observe(now, settle)
         if found is not None:
-            self._shift(st, Shift(found.before_seconds, found.after_seconds, found.ratio, now), now, out, creep=found)
+            shift = Shift(found.before_seconds, found.after_seconds, found.ratio, now)
+            self._shift(st, shift, now, out, found.segment, creep=found)
 
     @staticmethod
     def _settled(st: StageState, shift: Alert) -> str:

@@ -68,11 +68,12 @@ def test_a_factor_no_reader_can_picture_is_said_as_the_two_typicals() -> None:
     assert slower(4161.1) == "much slower"
 
 
-def _one_stage(seed: int, days: int, per_day: Callable[[float], float], factor: Callable[[float], float],
-               names: tuple[str, str, str, str], typical: float) -> list:
+def _one_stage(seed: int, days: int, per_day: Callable[[float], float], factor: Callable[[float, str], float],
+               names: tuple[str, str, str, str], typical: float, enterprise: float = 0.0) -> list:
     """Items of workflow ``names[0]`` (ids ``names[1]``N) through stage ``names[2]`` to ``names[3]`` for
     ``days``: ``per_day(day)`` arrivals a day, each taking ``typical`` x lognormal(0, 0.6) x
-    ``factor(day it entered)``."""
+    ``factor(day it entered, segment)``; with ``enterprise``, that share of them is of the segment
+    enterprise (3x slower), the others smb."""
     import random
 
     from monitor.events import Event
@@ -83,8 +84,11 @@ def _one_stage(seed: int, days: int, per_day: Callable[[float], float], factor: 
     out, t, i = [], t0, 0
     while t < t0 + days * day:
         t += rng.expovariate(per_day((t - t0) / day) / day)
-        d = typical * rng.lognormvariate(0, 0.6) * factor((t - t0) / day)
-        out += [Event(f"{prefix}{i}-a", wf, f"{prefix}{i}", stage, t), Event(f"{prefix}{i}-b", wf, f"{prefix}{i}", end, t + d)]
+        segment = ("enterprise" if rng.random() < enterprise else "smb") if enterprise else ""
+        d = typical * rng.lognormvariate(0, 0.6) * factor((t - t0) / day, segment) * (3 if segment == "enterprise" else 1)
+        attrs = {"segment": segment} if segment else {}
+        out += [Event(f"{prefix}{i}-a", wf, f"{prefix}{i}", stage, t, attrs),
+                Event(f"{prefix}{i}-b", wf, f"{prefix}{i}", end, t + d, attrs)]
         i += 1
     return sorted(out, key=lambda e: e.timestamp)
 
@@ -93,7 +97,7 @@ def _burst_stage(seed: int, slowdown_at: float | None) -> list:
     """Deals through one stage (typical 2 days), 10 a day, 100 a day in the last week of each quarter
     (an end-of-quarter push); optionally every deal entering from day ``slowdown_at`` on is 2x slower."""
     return _one_stage(seed, 270, lambda d: 100 if any(q - 7 <= d < q for q in (90, 180)) else 10,
-                      lambda d: 2 if slowdown_at is not None and d >= slowdown_at else 1,
+                      lambda d, _s: 2 if slowdown_at is not None and d >= slowdown_at else 1,
                       ("sales", "d", "contract", "won"), 2 * 86400.0)
 
 
@@ -611,11 +615,13 @@ def test_one_change_found_first_in_a_quick_segment_then_in_the_stage_is_no_flapp
     assert re.search(r"for smb \(([0-9.]+)x the [0-9.]+ (hours|min) before\)", why), why  # against its typical before its own ticket
 
 
-def _creeping_stage(seed: int, per_day: float) -> list:
+def _creeping_stage(seed: int, per_day: float, enterprise: float = 0.0) -> list:
     """Cases through review (typical 8 hours, 20 a day) for 150 days; the cases entering from day 30 on
-    take ``per_day`` longer a day for 60 days (1.5 %: 2.4x at the end), then stay."""
-    return _one_stage(seed, 150, lambda d: 20, lambda d: (1 + per_day) ** min(max(d - 30, 0.0), 60.0),
-                      ("cases", "c", "review", "done"), 8 * 3600.0)
+    take ``per_day`` longer a day for 60 days (1.5 %: 2.4x at the end), then stay. With ``enterprise``,
+    100 cases a day, that share of them enterprise, and only enterprise creeps."""
+    return _one_stage(seed, 150, lambda d: 100 if enterprise else 20,
+                      lambda d, s: (1 + per_day) ** min(max(d - 30, 0.0), 60.0) if s in ("", "enterprise") else 1.0,
+                      ("cases", "c", "review", "done"), 8 * 3600.0, enterprise)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -634,3 +640,59 @@ def test_a_stage_that_slows_a_little_every_day_is_ticketed_and_a_steady_one_is_n
     assert found and "review in cases got 1." in found[0].summary and " slower over " in found[0].summary
     day = (parse_timestamp(found[0].at) - 1_767_225_600.0) / 86400
     assert 30 + 14 <= day <= 30 + 45  # 1.5x is reached on day 30 + 27
+
+
+def test_a_segment_that_slows_a_little_every_day_alone_is_ticketed_for_that_segment() -> None:
+    # enterprise, a fifth of the cases, 2 % a day slower: to the stage's level it is a fifth of the change
+    from monitor.config import load_settings
+
+    settings = load_settings(None, workflows={"cases": {"terminal_stages": ["done"], "calendar": {"mode": "wall"}}})
+    steady = list(replay(Engine(settings), ((e, None) for e in _creeping_stage(1, 0.0, enterprise=0.2))))
+    assert [a.summary for a in steady if a.kind == "bottleneck_shift"] == []
+    creep = list(replay(Engine(settings), ((e, None) for e in _creeping_stage(1, 0.02, enterprise=0.2))))
+    found = [a for a in creep if a.kind == "bottleneck_shift" and a.status == "firing"]
+    assert found and found[0].segment == "enterprise" and " slower for enterprise over " in found[0].summary
+    assert (parse_timestamp(found[0].at) - 1_767_225_600.0) / 86400 <= 30 + 45
+
+
+def test_neither_whole_day_durations_nor_a_weekday_pattern_is_a_creep() -> None:
+    # a reviewer's streams: durations in whole days (half of them one day, a third two; the median jumped
+    # between one and two days: 6 false 2.0x creeps in 3 runs), and items entering on Fridays 1.6x slower
+    # (a busy stage's single entry day compared a Friday with weekdays weeks before: 3 in 3 runs)
+    import random
+
+    from monitor.config import load_settings
+    from monitor.events import Event
+
+    settings = load_settings(None, workflows={"cases": {"terminal_stages": ["done"], "calendar": {"mode": "wall"}}})
+    rng = random.Random(1)
+    t0, day = 1_767_225_600.0, 86400.0  # a Thursday
+    whole_days = []
+    for i in range(200 * 20):
+        t = t0 + (i // 20) * day
+        d = day * (1 if rng.random() < 0.5 else 2 if rng.random() < 0.6 else 3)
+        whole_days += [Event(f"w{i}-a", "cases", f"w{i}", "review", t), Event(f"w{i}-b", "cases", f"w{i}", "done", t + d)]
+    fridays = _one_stage(1, 200, lambda d: 150, lambda d, _s: 1.6 if int(d) % 7 == 1 else 1.0,
+                         ("cases", "f", "review", "done"), 8 * 3600.0)
+    for events in (sorted(whole_days, key=lambda e: e.timestamp), fridays):
+        alerts = replay(Engine(settings), ((e, None) for e in events))
+        assert [a.summary for a in alerts if a.kind == "bottleneck_shift" and " over " in a.summary] == []
+
+
+def test_partitions_ticket_a_creep_once_and_a_watch_without_drift_keeps_nothing() -> None:
+    # each partition finds a creep on a day of its own; a creep's ticket resolved after 30 completions
+    # (6 hours here), and 4 partitions raised 7 tickets of one creep in 40 days
+    from monitor.backtest import partition_engines
+    from monitor.config import load_settings
+
+    settings = load_settings(None, workflows={"cases": {"terminal_stages": ["done"], "calendar": {"mode": "wall"}}})
+    events = _one_stage(2, 150, lambda d: 200, lambda d, _s: 1.02 ** min(max(d - 30, 0.0), 60.0),
+                        ("cases", "c", "review", "done"), 8 * 3600.0)
+    alerts = list(replay(partition_engines(settings, 4), ((e, None) for e in events)))
+    creeps = [a for a in alerts if a.kind == "bottleneck_shift" and a.status == "firing" and " over " in a.summary]
+    assert 1 <= len(creeps) <= 2  # 2 %/day for 60 days is 3.3x: a second 1.5x may follow the first
+    quiet = load_settings(None, engine={"drift_enabled": False},
+                          workflows={"cases": {"terminal_stages": ["done"], "calendar": {"mode": "wall"}}})
+    engine = Engine(quiet)
+    list(replay(engine, ((e, None) for e in events)))
+    assert all(not st.creep.cohorts for wf in engine.workflows.values() for st in wf.states.values())
