@@ -1338,18 +1338,22 @@ class Engine:
         since the change have mostly not finished, and whether that segment slowed too is not known yet;
         the resolution compares each segment with its own typical before.)"""
         wf = st.wf
-        st.creep.reset()  # the levels it compares are re-learned
+        if shift.ratio >= 1.0:
+            # a slowdown found is not to be found again as a creep; a speedup's weeks stay (when the stage
+            # is back to normal after a fast spell, the weeks before it say that this is no creep)
+            st.creep.reset()
         # each segment's typical before the change (not re-learned yet; of a creep, weeks ago), for the
         # resolution to compare with
         tested = st.segments if segment is None else {segment: st.segments[segment]}
         before = ({name: round(t, 3) for name, t in creep.before.items()} if creep is not None else
                   {name: round(t, 3) for name, seg in tested.items() if (t := seg.baseline.typical()) is not None})
-        for seg in tested.values():
-            seg.relearn(wf.clock, SHIFT_RESOLVE_AFTER)
-        if segment is None:
-            st.all.relearn(wf.clock, SHIFT_RESOLVE_AFTER)
-            for seg in st.segments.values():
-                seg.drift = None  # the segments' own tests start over from the new normal too
+        if creep is None:  # (the baselines follow a creep by themselves: re-learnt, 190 pages of BPI 2017 moved)
+            for seg in tested.values():
+                seg.relearn(wf.clock, SHIFT_RESOLVE_AFTER)
+            if segment is None:
+                st.all.relearn(wf.clock, SHIFT_RESOLVE_AFTER)
+                for seg in st.segments.values():
+                    seg.drift = None  # the segments' own tests start over from the new normal too
         if shift.ratio < 1.0 or not self.ec.drift_enabled or shift.after_seconds < self.lateness:
             # a stage that got faster re-learns quietly (so does one whose new level is below its typical:
             # see _leave); so does one whose new typical is within the allowed lateness, the timing
@@ -1357,10 +1361,13 @@ class Engine:
             return
         # a segment's slowdowns and the stage's flap apart: enterprise's own ticket, then the stage's as its
         # other segments' slowed items finish, is one change found twice, not a stage that keeps changing
+        # (a creep that goes on is ticketed again at each further 1.5x: no rhythm, a stage getting ever slower)
         scope = segment or ""
-        kept = [(t, s) for t, s in st.slowdowns if t > ts - FLAP_WINDOW]
-        recent, flapping = _rhythm([t for t, s in kept if s == scope], ts, "slowdowns", "re-learn without a ticket")
-        st.slowdowns = [(t, s) for t, s in kept if s != scope] + [(t, scope) for t in recent]
+        flapping: str | None = ""
+        if creep is None:
+            kept = [(t, s) for t, s in st.slowdowns if t > ts - FLAP_WINDOW]
+            recent, flapping = _rhythm([t for t, s in kept if s == scope], ts, "slowdowns", "re-learn without a ticket")
+            st.slowdowns = [(t, s) for t, s in kept if s != scope] + [(t, scope) for t in recent]
         if flapping is None:
             return  # it keeps changing its pace: said in the last ticket, not ticketed again while it does
         if self._held_elsewhere("bottleneck_shift", wf, st.stage):
@@ -1389,7 +1396,8 @@ class Engine:
             waiting_on=st.waiting_on,
             # each segment's typical before, for the resolution to say which changed (of several)
             details={"ratio": round(shift.ratio, 3),
-                     **({"typical_before": before} if len(before) > 1 or segment else {})},
+                     **({"typical_before": before} if len(before) > 1 or segment or creep else {}),
+                     **({"over_seconds": creep.over} if creep is not None else {})},
         )
         st.shift_alert = alert
         st.shift_remaining = SHIFT_RESOLVE_AFTER
@@ -1451,7 +1459,10 @@ class Engine:
         # seconds are one, as to the test; passed when every one said was compared, each under half the factor
         back = len(compared) == len(said) > 0 and all(
             max(now, INSTANT_SECONDS) / max(was, INSTANT_SECONDS) < math.sqrt(st.drift.min_ratio) for now, was in compared)
-        words = f"{st.name}'s slowdown has passed" if back else f"{st.name} has settled at its new normal"
+        # (a creep's ticket closes after CREEP_TICKET_OPEN, whether or not it goes on: no "new normal" said)
+        words = (f"{st.name}'s slowdown has passed" if back else
+                 f"{st.name}'s gradual slowdown stands" if "over_seconds" in shift.details else
+                 f"{st.name} has settled at its new normal")
         return f"{words}: typical is {', '.join(said)}" if said else words
 
     def _check_backlog(self, st: StageState, now: float, out: list[Alert]) -> None:
