@@ -1333,7 +1333,8 @@ class Engine:
     def _shift(self, st: StageState, shift: Any, ts: float, out: list[Alert], segment: str | None = None,
                creep: Creep | None = None) -> None:
         """A shift found by the stage's test, or by ``segment``'s own, or a ``creep`` (a slowdown built
-        up over weeks): the baselines re-learn (that segment's alone), and a slowdown is ticketed. (The
+        up over weeks): the baselines re-learn (that segment's alone; a creep's have followed it), and a
+        slowdown is ticketed. (The
         stage's ticket names no segment: when it is written, the items of a slower segment that entered
         since the change have mostly not finished, and whether that segment slowed too is not known yet;
         the resolution compares each segment with its own typical before.)"""
