@@ -113,7 +113,7 @@ class CreepWatch:
         self.min_completions = int(min_completions)
         # entry day (epoch seconds // every) -> segment -> log-duration bin -> completions
         self.cohorts: dict[int, dict[str, dict[int, int]]] = {}
-        # entry day -> the segments' (level, variance) up to it, as read once it had settled (its late
+        # entry day -> the segments' levels (see Levels) up to it, as read once it had settled (its late
         # completions, past three typical durations, are not read again: a day's levels are read once)
         self.levels: dict[int, Levels] = {}
         self.last_at: float | None = None  # the last judgement's time
@@ -124,6 +124,16 @@ class CreepWatch:
             bins = self.cohorts.setdefault(int(entered // self.every), {}).setdefault(segment, {})
             b = round(math.log(seconds) / BIN)
             bins[b] = bins.get(b, 0) + 1
+
+    @property
+    def _week(self) -> int:
+        """Entry days in a week (``shortest`` / 3)."""
+        return int(self.shortest / 3 // self.every)
+
+    @property
+    def _span(self) -> int:
+        """Entry days in the ``horizon``."""
+        return int(self.horizon // self.every)
 
     def due(self, now: float) -> bool:
         return self.last_at is None or now >= self.last_at + self.every
@@ -142,8 +152,8 @@ class CreepWatch:
         self.last_at = now
         cohorts = self.cohorts
         newest = int((now - settle) // self.every) - 1  # the latest entry day settled
-        week = int(self.shortest / 3 // self.every)
-        oldest = newest - int(self.horizon // self.every) - week
+        week, span = self._week, self._span
+        oldest = newest - span - week
         for day in [d for d in cohorts if d < oldest]:
             del cohorts[day]
         for day in [d for d in self.levels if d < oldest]:
@@ -158,9 +168,9 @@ class CreepWatch:
         scopes: list[str | None] = [None]
         if len(current) > 1:
             scopes += sorted(s for s, (_lv, _spread, _n, rate) in current.items() if 2 * rate < total)
-        weekly = [self._levels(newest - k * week) for k in range(int(self.horizon // self.every) // week + 1)]
+        weekly = [self._levels(newest - k * week) for k in range(span // week + 1)]
         spread = {scope: _dispersion([_only(lv, scope) for lv in weekly]) for scope in scopes}
-        for end in range(newest - 3 * week, newest - int(self.horizon // self.every) - 1, -1):
+        for end in range(newest - 3 * week, newest - span - 1, -1):
             old = self._levels(end)
             for scope in scopes:
                 now_lv, old_lv, week_lv = (_only(lv, scope) for lv in (current, old, week_ago))
@@ -172,7 +182,7 @@ class CreepWatch:
                 # a level in a dip is no normal to compare with: a week in the horizon before it was already
                 # half the factor above it (a 4-week fast spell, then back to normal: 6 false creeps in 15 runs)
                 if any(_compare(old_lv, _only(self._levels(end - k * week), scope))[1] >= half
-                       for k in range(1, int(self.horizon // self.every) // week + 1)):
+                       for k in range(1, span // week + 1)):
                     continue
                 if scope is not None and _compare(_without(old, scope), _without(current, scope))[1] >= half:
                     continue  # the rest of the stage slowed too: the stage's creep (its test asks more items)
@@ -190,7 +200,7 @@ class CreepWatch:
         return levels
 
     def _read(self, end: int) -> Levels:
-        week = int(self.shortest / 3 // self.every)
+        week = self._week
         levels: Levels = {}
         for weeks in (1, 2):
             taken: dict[str, dict[int, int]] = {}
