@@ -41,6 +41,10 @@ class CalendarConfig(_Frozen):
     start_hour: float = 9.0
     end_hour: float = 17.0
     holidays: tuple[date, ...] = ()
+    # public holidays taken off too (a day the source is then seen working on is taken back): "auto" for
+    # those of the country of the zone set above (Europe/Berlin: Germany; none when no zone is set), a
+    # country ("US") or a country and one of its regions ("DE-BY"), or "none"
+    public_holidays: str = "auto"
 
     @property
     def zone_given(self) -> bool:
@@ -59,6 +63,20 @@ class CalendarConfig(_Frozen):
         except Exception as exc:  # noqa: BLE001 - zoneinfo raises several types
             raise ValueError(f"unknown time zone {v!r}") from exc
         return v
+
+    @field_validator("public_holidays")
+    @classmethod
+    def _holidays_known(cls, v: str) -> str:
+        from detectors.public_holidays import check_spec
+
+        return check_spec(v)
+
+    @property
+    def public_spec(self) -> str | None:
+        """Whose public holidays the workflow takes off (``detectors.public_holidays.holiday_spec``)."""
+        from detectors.public_holidays import holiday_spec
+
+        return holiday_spec(self.public_holidays, self.timezone if self.zone_given else None)
 
     @model_validator(mode="after")
     def _hours(self) -> CalendarConfig:

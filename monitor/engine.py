@@ -31,9 +31,11 @@ from __future__ import annotations
 import heapq
 import math
 import pickle
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
+from datetime import date
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from mypy_extensions import mypyc_attr
@@ -51,6 +53,7 @@ from detectors._core import INSTANT_SECONDS, DeadlineHeap
 from detectors.calendar import ZoneFinder, holiday_spans, rule_changes_near, zone_turn
 from detectors.creep import Creep, CreepWatch
 from detectors.drift import Shift
+from detectors.public_holidays import public_holidays
 from detectors.silence import past_holidays
 from monitor.config import Settings, WorkflowConfig
 from monitor.events import Alert, Event, alert_id, format_ts, human_duration, parse_timestamp
@@ -94,9 +97,15 @@ CREEP_SETTLE_MAX = 21 * 86400.0  # the items of an entry day are taken as finish
 # on a busy stage were 6 hours), and with partitions each finds it on another day; while one's ticket is
 # open, the others' finds re-learn without one (4 partitions: 7 tickets of one creep in 40 days)
 CREEP_TICKET_OPEN = 14 * 86400.0
+FILL_SHARE = 0.1  # a stage whose open items are this share or more from the first half of its watch is still filling
+FILL_STEP = 1.05  # ... its open items are kept at watch ages this factor apart
 RHYTHM_OUTGROWN = 2.0  # a backlog of a stage's rhythm is ticketed after all once it holds this many times its usual
 # a segment's ticket resolves after SHIFT_RESOLVE_AFTER completions of its own, or this many of the others' in a row
 SEGMENT_TICKET_IDLE = 10 * SHIFT_RESOLVE_AFTER
+# a public holiday (not one the settings list) is taken back as a working day once the source sent this share
+# of a usual day's events on it (the same weekday's learned rates), and at least HOLIDAY_WORKED_MIN
+HOLIDAY_WORKED_SHARE = 0.25
+HOLIDAY_WORKED_MIN = 5
 FACTOR_SAID_UNDER = 100.0  # a slowdown's factor is said below this; from it on, the typicals before and after
 
 SEVERITY = {
@@ -289,7 +298,7 @@ STAGE_FIELDS = (
     "wf", "name", "stage", "waiting_on", "segments", "all", "drift", "flow", "terminal",
     "configured_terminal", "wip", "stalled", "first_arrival", "shift_alert", "shift_remaining",
     "backlog_alert", "held", "cfg", "terminal_checked", "crossings", "crossings_total", "moved_on",
-    "late_returns", "slowdowns", "backlogs", "shift_idle", "creep", "shift_until",
+    "late_returns", "slowdowns", "backlogs", "shift_idle", "creep", "shift_until", "filled",
 )
 
 
@@ -332,6 +341,8 @@ class StageState(Pickled):
         self.slowdowns: list[tuple[float, str]] = []
         # (when it began, the most items waiting) of the latest backlog episodes, the last FLAP_WINDOW only
         self.backlogs: list[tuple[float, int]] = []
+        # (when, open items) since it was first seen, at watch ages FILL_STEP apart: how it filled up
+        self.filled: list[tuple[float, int]] = []
         # the open items in this stage-state (entity id -> item), in no useful order: for counts; what
         # is done to each of them goes in the engine's order (``Engine._items_in``)
         self.members: dict[str, Item] = {}
@@ -342,6 +353,7 @@ class StageState(Pickled):
         self.shift_idle = 0
         self.creep = CreepWatch()  # ... nor one from before gradual slowdowns were
         self.shift_until = -math.inf
+        self.filled = []
         state = state[1] if isinstance(state, tuple) else state
         # ... one from before segments were tested alone has the stage's times alone, and backlog episodes
         # were their start times alone once (converted before they reach the typed fields)
@@ -368,7 +380,24 @@ class StageState(Pickled):
 WORKFLOW_FIELDS = (
     "engine", "name", "cfg", "clock", "business", "profile", "zones", "states", "stage_count",
     "rate", "last_ts", "events", "silent_alert", "silences", "all", "silent_cache", "heard_ts", "ended",
+    "worked_holidays", "holiday_next", "holiday_watch",
 )
+# the public holiday under way, of Engine._public_holiday: (its end, events on it, events that make it a
+# working day, its date); none
+NO_HOLIDAY: tuple[float, int, float, date] = (-math.inf, 0, math.inf, date.min)
+
+
+@lru_cache(maxsize=64)
+def _days_off(listed: tuple[date, ...], public: tuple[date, ...], worked: tuple[date, ...]) -> tuple[date, ...]:
+    """The settings' holidays and the public ones less those worked, in order."""
+    return tuple(sorted(set(listed) | (set(public) - set(worked))))
+
+
+@lru_cache(maxsize=64)
+def _unlisted(listed: tuple[date, ...], public: tuple[date, ...], worked: tuple[date, ...]) -> tuple[date, ...]:
+    """The public holidays the settings do not list and the source was not seen working on, in order:
+    the days that may yet turn out to be working days."""
+    return tuple(d for d in public if d not in set(listed) | set(worked))
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -382,6 +411,9 @@ class WorkflowState(Pickled):
         state = state[1] if isinstance(state, tuple) else state
         if not isinstance(state.get("silent_cache", {}), dict):  # a one-entry tuple in earlier versions
             state = {**state, "silent_cache": {}}
+        # (snapshots of versions that knew no public holidays)
+        self.worked_holidays: tuple[date, ...] = ()
+        self.holiday_next, self.holiday_watch = -math.inf, NO_HOLIDAY
         super().__setstate__(state)
 
     def __init__(self, engine: Engine, name: str) -> None:
@@ -394,6 +426,11 @@ class WorkflowState(Pickled):
         # the source's time zone found from its timestamps (offsets, or how its day moves at
         # daylight-saving changes), unless the settings name one
         self.zones: ZoneFinder | None = None if self.cfg.calendar.zone_given else ZoneFinder()
+        # public holidays the source was seen working on (``Engine._public_holiday``), the start (epoch) of
+        # the next one that may be, and the one under way
+        self.worked_holidays = ()
+        self.holiday_next = -math.inf
+        self.holiday_watch = NO_HOLIDAY
         self.set_calendar(self.cfg.calendar)
         self.states: dict[tuple[str, str | None], StageState] = {}
         self.stage_count = 0
@@ -436,7 +473,9 @@ class WorkflowState(Pickled):
             why = "the daylight-saving rule its activity follows"
         else:
             why = "no zone seen in the timestamps"
-        return f"{how}, local hours of {self.zone()} ({why})"
+        spec = self.cfg.calendar.public_spec
+        off = f", the public holidays of {spec} off" if self.business and spec else ""
+        return f"{how}, local hours of {self.zone()} ({why}){off}"
 
     def follow_zone(self, zone: str) -> None:
         """Count local hours in ``zone`` from now on (source rates, the activity profile, working
@@ -459,7 +498,7 @@ class WorkflowState(Pickled):
         zone = self.zone()
         self.profile = ActivityProfile(timezone=zone) if cal.mode == "auto" and not self.business else None
         if cal.mode == "business":
-            new = BusinessCalendar(zone, cal.workdays, cal.start_hour, cal.end_hour, cal.holidays)
+            new = BusinessCalendar(zone, cal.workdays, cal.start_hour, cal.end_hour, self.days_off())
             if self.business and self.clock.snapshot() == new.snapshot():
                 return False
             self.clock, self.business = new, True
@@ -473,11 +512,23 @@ class WorkflowState(Pickled):
         """Whether a silence of this source was called that lasted until ``since`` or later (or lasts)."""
         return any(end >= since for _start, end in self.silences)
 
+    def days_off(self) -> tuple[date, ...]:
+        """The local dates the workflow takes off: the holidays of the settings, and the public ones of
+        its country (``calendar.public_holidays``) less those it was seen working on."""
+        cal = self.cfg.calendar
+        return _days_off(cal.holidays, public_holidays(cal.public_spec), self.worked_holidays)
+
+    def may_work(self) -> tuple[date, ...]:
+        """The days off that the source may yet show to be working days: the public holidays the
+        settings do not list (those they list are taken as said)."""
+        cal = self.cfg.calendar
+        return _unlisted(cal.holidays, public_holidays(cal.public_spec), self.worked_holidays)
+
     def holidays(self) -> tuple[tuple[float, float], ...]:
-        """The holidays of the settings as epoch ``[start, end)`` of local days in the workflow's zone,
-        for a workflow with off-hours: a round-the-clock source runs on holidays too (an outage of one on
-        a holiday in its settings was paged after 24.6 hours instead of 1.1)."""
-        days = self.cfg.calendar.holidays
+        """The days off as epoch ``[start, end)`` of local days in the workflow's zone, for a workflow
+        with off-hours: a round-the-clock source runs on holidays too (an outage of one on a holiday in
+        its settings was paged after 24.6 hours instead of 1.1)."""
+        days = self.days_off()
         return holiday_spans(self.zone(), days) if days and self.business else ()
 
     def widened(self, last: float, limit: float, limit_after: Callable[[float], float | None]) -> float:
@@ -736,6 +787,8 @@ class Engine:
             if zone is not None:
                 wf.follow_zone(zone)
         wf.rate.observe(ts)
+        if ts >= wf.holiday_next and wf.business:
+            self._public_holiday(wf, ts)
         if wf.profile is not None:
             wf.profile.learn_one(ts)
             if wf.profile.decided():
@@ -1157,6 +1210,7 @@ class Engine:
                     self._end_items(st, now, out, f"{st.name} is where most {st.wf.name} items end")
                     continue
                 if self.ec.backlog_enabled:
+                    self._note_fill(st, now)
                     self._check_backlog(st, now, out)
                 if self.drift_enabled and st.creep.due(now):
                     self._check_creep(st, now, out)
@@ -1484,6 +1538,8 @@ class Engine:
             return
         if self._quiet(wf, now) or self._held_elsewhere("backlog_growth", wf, st.stage):
             return
+        if self._filling(st, now, backlog.wip):
+            return
         rhythm: str | None = None
         if current is None:
             # a stage whose work piles up and drains again and again does so by design: weekly batches
@@ -1518,6 +1574,39 @@ class Engine:
         )
         st.backlog_alert = alert
         self._fire(alert, out)
+
+    @staticmethod
+    def _note_fill(st: StageState, now: float) -> None:
+        """Keep the stage's open items at watch ages FILL_STEP apart (a few hundred over years)."""
+        first = st.first_arrival
+        if first is not None and (not st.filled or now - first >= FILL_STEP * (st.filled[-1][0] - first)):
+            st.filled.append((now, st.wip))
+
+    @staticmethod
+    def _filling(st: StageState, now: float, wip: int) -> bool:
+        """The stage is still filling up since it was first seen, and that explains its queue: a share of
+        FILL_SHARE or more of its open items entered in the first half of the time it was watched, and
+        the others, the young ones, are no more than it held when it had been watched that half (by the
+        growth test of ``FlowTracker``: twice as many, beyond noise).
+
+        A heavy-tailed stage (a few items take months) keeps filling for months after a deployment: its
+        slow items have not left yet, so the completions seen are the quick ones and Little's law expects
+        too few items. It was ticketed as a backlog on day 1-3, and the ticket stayed open 28-62 days
+        (lognormal sigma 2, 100 items a day, 3 runs). A real pile-up is of young items: ticketed once they
+        alone outgrow the stage's fill."""
+        first = st.first_arrival
+        if first is None or wip <= 0 or not st.filled:
+            return False
+        mid = first + 0.5 * (now - first)
+        old = sum(1 for item in st.members.values() if item.entered_at < mid)
+        if old < FILL_SHARE * wip:
+            return False
+        i = bisect_right(st.filled, mid, key=lambda sample: sample[0]) - 1
+        if i < 0:
+            return False
+        held = float(st.filled[i][1])  # when the young ones' ages were the whole watch
+        young = wip - old
+        return young <= max(st.flow.growth_factor * held, held + 4.0 * math.sqrt(held) + 3.0)
 
     def _calendar_unsure(self, wf: WorkflowState, now: float) -> bool:
         """Calendar ``auto`` has not decided and the data so far either shows dead hours or spans
@@ -1554,8 +1643,40 @@ class Engine:
         mask, p.unknown_days = guess
         if mask != p.in_force:
             p.in_force = mask
-            wf.clock, wf.business = BusinessCalendar.from_hour_mask(p.timezone, mask, wf.cfg.calendar.holidays), True
+            wf.clock, wf.business = BusinessCalendar.from_hour_mask(p.timezone, mask, wf.days_off()), True
             self._remeasure(wf)
+
+    def _public_holiday(self, wf: WorkflowState, ts: float) -> None:
+        """An event at ``ts``, at or past the start of the next public holiday that may be a working day
+        (``holiday_next``): counted when it falls on that day, and once the source sent a working day's
+        share of its events on it, the day is taken back as one (an office open on Whit Monday: its items
+        age that day, its silence is called that day). Past the day, the next such holiday is looked up."""
+        end, count, needed, day = wf.holiday_watch
+        if ts >= end:
+            spans = holiday_spans(wf.zone(), wf.may_work())
+            i = bisect_right(spans, ts, key=lambda span: span[0]) - 1
+            if i < 0 or ts >= spans[i][1]:
+                wf.holiday_next = spans[i + 1][0] if i + 1 < len(spans) else math.inf
+                return
+            day = wf.may_work()[i]
+            wf.holiday_next, end, count = spans[i][0], spans[i][1], 0
+            # what the source's rates expect on that weekday: events an hour by hour of the week, Monday 0:00
+            rates = wf.rate._tables()[0]
+            needed = max(HOLIDAY_WORKED_MIN,
+                         HOLIDAY_WORKED_SHARE * sum(rates[day.weekday() * 24 + h] for h in range(24)))
+        count += 1
+        wf.holiday_watch = (end, count, needed, day)
+        if count < needed:
+            return
+        wf.worked_holidays += (day,)
+        wf.holiday_next, wf.holiday_watch = -math.inf, NO_HOLIDAY
+        if isinstance(wf.clock, BusinessCalendar):
+            wf.clock = wf.clock.with_holidays(wf.days_off())
+        wf.silent_cache.clear()
+        for st in wf.states.values():  # their deadlines skipped the day
+            for item in list(st.members.values()):
+                if item.seq and not item.fired:
+                    self._schedule(item, ts)
 
     def _quiet(self, wf: WorkflowState, now: float) -> bool:
         """No event applied for longer than the source's rate explains (silence not necessarily
@@ -1644,7 +1765,7 @@ class Engine:
                 wf.clock, wf.business = WallClock(), False
                 self._remeasure(wf)
             return
-        holidays = wf.cfg.calendar.holidays  # the settings name them in any mode; activity cannot tell them
+        holidays = wf.days_off()  # the settings name them in any mode; activity cannot tell them
         wf.clock = cal.with_holidays(holidays) if holidays and isinstance(cal, BusinessCalendar) else cal
         wf.business = True
         self._remeasure(wf)
@@ -2101,10 +2222,15 @@ class Engine:
             elif wf.zones is None:  # the settings no longer name the zone: the timestamps may
                 wf.zones = ZoneFinder()
             if wf.cfg.calendar != old_calendar:
+                wf.holiday_next, wf.holiday_watch = -math.inf, NO_HOLIDAY  # the holidays may be others
                 hours_gone = old_calendar.mode == "business" and wf.cfg.calendar.mode == "auto" and wf.business
                 if hours_gone:
                     wf.clock, wf.business = WallClock(), False
-                if wf.set_calendar(wf.cfg.calendar) or hours_gone:
+                changed = wf.set_calendar(wf.cfg.calendar) or hours_gone
+                if not changed and isinstance(wf.clock, BusinessCalendar) and wf.clock.holidays != wf.days_off():
+                    wf.clock = wf.clock.with_holidays(wf.days_off())  # a learned week, with the new holidays
+                    changed = True
+                if changed:
                     self._remeasure(wf)
             wf.follow_zone(wf.zone())
             for st in wf.states.values():

@@ -631,6 +631,61 @@ def test_a_holiday_in_the_settings_is_no_silence(holidays: tuple[str, ...], quie
     assert all(at[11:13] in ("09", "10") for at in fired), fired  # early in the working day (10:07 here)
 
 
+def _berlin_office(public: str, quiet: set[int], until: str | None = None) -> list[Alert]:
+    """Replay ~20 events an hour of a Berlin office (zone in the settings, 9-17 local on weekdays from
+    Monday 2 March 2026, none on the days in ``quiet``; with ``until``, none from that instant to the
+    Monday after) with the public holidays ``public``; the source_silent pages."""
+    from monitor.backtest import replay
+
+    settings = load_settings(None, engine={"backlog_enabled": False}, workflows={"ops": {"calendar": {
+        "mode": "business", "timezone": "Europe/Berlin", "public_holidays": public}}})
+    events = _office_source(77, quiet, "Europe/Berlin")
+    if until is not None:
+        stop = parse_timestamp(until)
+        events = [e for e in events if not stop <= e.timestamp < stop + 2.5 * DAY]
+    eng = Engine(settings)
+    alerts = [a for a in replay(eng, ((e, None) for e in events)) if a.kind == "source_silent"]
+    _berlin_office.engine = eng  # type: ignore[attr-defined]
+    return alerts
+
+
+@pytest.mark.parametrize(("public", "silent_on"), [
+    ("auto", []),  # Germany's, from the zone: Good Friday and Easter Monday are days off
+    ("DE-BY", []),  # ... or a country's (and region's) by name
+    ("none", ["2026-04-03"]),  # none: an office closed for Easter reads as an outage from Friday to Tuesday
+])
+def test_public_holidays_of_the_zones_country_are_no_silence(public: str, silent_on: list[str]) -> None:
+    good_friday, easter_monday = 32, 35  # days from Monday 2 March
+    fired = [a.at[:10] for a in _berlin_office(public, {good_friday, easter_monday}) if a.status == "firing"]
+    assert fired == silent_on
+
+
+def test_a_public_holiday_the_source_works_on_is_a_working_day() -> None:
+    # open on Labour Day (Friday 1 May, a German public holiday), and then stopped at 13:00: within the
+    # first hours of that day it is taken back as a working day, so the stop is an outage paged that
+    # afternoon, not one first seen on Monday morning
+    from datetime import date
+
+    closed = {32, 35, 73}  # Good Friday, Easter Monday, Ascension Day (days from Monday 2 March)
+    fired = _berlin_office("auto", closed, until="2026-05-01T13:00:00+02:00")
+    eng = _berlin_office.engine  # type: ignore[attr-defined]
+    wf = eng.workflows["ops"]
+    assert wf.worked_holidays == (date(2026, 5, 1),)
+    assert date(2026, 5, 1) not in wf.clock.holidays and date(2026, 5, 14) in wf.clock.holidays  # Ascension
+    pages = [a.at for a in fired if a.status == "firing"]
+    assert len(pages) == 1 and pages[0].startswith("2026-05-01T11"), pages  # 13:xx in Berlin
+    assert Engine.restore(eng.snapshot()).workflows["ops"].worked_holidays == (date(2026, 5, 1),)
+
+
+@pytest.mark.parametrize(("public", "error"), [
+    ("XX", "unknown country 'XX'"),
+    ("US-ZZ", "US has no region 'ZZ'"),
+])
+def test_unknown_public_holidays_are_a_clear_error(public: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        load_settings(None, workflows={"ops": {"calendar": {"public_holidays": public}}})
+
+
 @pytest.mark.parametrize("mode", ["wall", "auto"])
 def test_a_holiday_in_the_settings_is_no_rest_for_a_round_the_clock_source(mode: str) -> None:
     # a source that runs on holidays too stops half an hour into one in its settings: an outage, paged
