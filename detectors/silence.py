@@ -75,7 +75,8 @@ limits.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Sequence
 
 from detectors._core import SourceRate, pooled_rates, silent_after_combined
 
@@ -89,16 +90,14 @@ def combined_gap(gaps: Iterable[float | None]) -> float | None:
     return 1.0 / inverse if inverse > 0 else None
 
 
-def past_holidays(spans: Iterable[tuple[float, float]], last: float, limit: float,
+def past_holidays(spans: Sequence[tuple[float, float]], last: float, limit: float,
                   limit_after: Callable[[float], float | None]) -> float:
     """The silence limit after an event at ``last`` with holidays (``spans``: epoch ``[start, end)`` of
     local days, in order): no event is due on one, so a holiday that begins before the limit moves it to
     the limit after its end, as if the source had spoken then (``limit_after``), never earlier. Without
     this an office closed on Thanksgiving was paged silent at 9:06 that morning, and every item open then
     was held as one whose events may have been lost in the outage: 8-9 % of the stalls never paged."""
-    for start, end in spans:
-        if end <= last:
-            continue
+    for start, end in spans[bisect_right(spans, last, key=lambda span: span[1]):]:  # (decades of them)
         if start >= limit:
             break
         after = limit_after(end)

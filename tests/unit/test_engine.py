@@ -594,9 +594,10 @@ def test_no_silence_while_the_sources_latest_event_waits_in_the_lateness_buffer(
     assert len(silent) == (0 if straggler else 1)
 
 
-def _office_source(days: int, quiet: set[int], zone: str = "UTC", first: str = "2026-03-02") -> list[Event]:
-    """~20 events an hour, 9:00-17:00 local on weekdays from Monday ``first``, none on the days (from
-    then) in ``quiet``; timestamps in UTC, naming no zone."""
+def _office_source(days: int, quiet: set[int], zone: str = "UTC", first: str = "2026-03-02",
+                   per_hour: float = 20.0) -> list[Event]:
+    """~``per_hour`` events an hour, 9:00-17:00 local on weekdays from Monday ``first``, none on the days
+    (from then) in ``quiet``; timestamps in UTC, naming no zone."""
     from datetime import date, datetime, timedelta
     from zoneinfo import ZoneInfo
 
@@ -607,7 +608,7 @@ def _office_source(days: int, quiet: set[int], zone: str = "UTC", first: str = "
         day = monday + timedelta(days=d)
         t = datetime(day.year, day.month, day.day, 9, tzinfo=ZoneInfo(zone)).timestamp()
         end = t + 8 * 3600
-        while (t := t + rng.expovariate(20 / 3600)) < end:
+        while (t := t + rng.expovariate(per_hour / 3600)) < end:
             out.append(Event(f"e{t}", "ops", f"x{len(out)}", "open", t, {}, None))
     return out
 
@@ -631,50 +632,83 @@ def test_a_holiday_in_the_settings_is_no_silence(holidays: tuple[str, ...], quie
     assert all(at[11:13] in ("09", "10") for at in fired), fired  # early in the working day (10:07 here)
 
 
-def _berlin_office(public: str, quiet: set[int], until: str | None = None) -> list[Alert]:
-    """Replay ~20 events an hour of a Berlin office (zone in the settings, 9-17 local on weekdays from
+def _berlin_office(public: str, quiet: set[int], until: str | None = None, partitions: int = 1,
+                   batch: bool = False, per_hour: float = 20.0) -> tuple[list[Alert], list[Engine]]:
+    """Replay ~``per_hour`` events an hour of a Berlin office (zone in the settings, 9-17 local on weekdays from
     Monday 2 March 2026, none on the days in ``quiet``; with ``until``, none from that instant to the
-    Monday after) with the public holidays ``public``; the source_silent pages."""
+    Monday after; with ``batch``, an export of an event a minute from 7:00 to 8:00 every day, days off
+    too) with the public holidays ``public``, on ``partitions`` engines; the source_silent alerts."""
+    from datetime import date, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
     from monitor.backtest import replay
 
     settings = load_settings(None, engine={"backlog_enabled": False}, workflows={"ops": {"calendar": {
         "mode": "business", "timezone": "Europe/Berlin", "public_holidays": public}}})
-    events = _office_source(77, quiet, "Europe/Berlin")
+    events = _office_source(77, quiet, "Europe/Berlin", per_hour=per_hour)
+    if batch:
+        for d in range(77):
+            day = date(2026, 3, 2) + timedelta(days=d)
+            t = datetime(day.year, day.month, day.day, 7, tzinfo=ZoneInfo("Europe/Berlin")).timestamp()
+            events += [Event(f"b{d}-{k}", "ops", f"b{d}-{k}", "open", t + 60 * k) for k in range(60)]
+        events.sort(key=lambda e: e.timestamp)
     if until is not None:
         stop = parse_timestamp(until)
         events = [e for e in events if not stop <= e.timestamp < stop + 2.5 * DAY]
-    eng = Engine(settings)
-    alerts = [a for a in replay(eng, ((e, None) for e in events)) if a.kind == "source_silent"]
-    _berlin_office.engine = eng  # type: ignore[attr-defined]
-    return alerts
+    engines = [Engine(settings, scope=f"partition-{p}" if partitions > 1 else None) for p in range(partitions)]
+    alerts = replay(engines if partitions > 1 else engines[0], ((e, None) for e in events))
+    return [a for a in alerts if a.kind == "source_silent"], engines
 
 
-@pytest.mark.parametrize(("public", "silent_on"), [
-    ("auto", []),  # Germany's, from the zone: Good Friday and Easter Monday are days off
-    ("DE-BY", []),  # ... or a country's (and region's) by name
-    ("none", ["2026-04-03"]),  # none: an office closed for Easter reads as an outage from Friday to Tuesday
+GOOD_FRIDAY, EASTER_MONDAY, LABOUR_DAY, ASCENSION = 32, 35, 60, 73  # days from Monday 2 March 2026
+
+
+@pytest.mark.parametrize(("public", "batch", "silent_on"), [
+    ("auto", False, []),  # Germany's, from the zone: Easter, Labour Day and Ascension Day are days off
+    ("DE-BY", False, []),  # ... or a country's (and region's) by name
+    ("auto", True, []),  # ... also with a morning export every day: what comes on a day off is no working day
+    ("none", False, ["2026-04-03", "2026-05-01", "2026-05-14"]),  # none: each reads as an outage (to the next workday)
 ])
-def test_public_holidays_of_the_zones_country_are_no_silence(public: str, silent_on: list[str]) -> None:
-    good_friday, easter_monday = 32, 35  # days from Monday 2 March
-    fired = [a.at[:10] for a in _berlin_office(public, {good_friday, easter_monday}) if a.status == "firing"]
-    assert fired == silent_on
+def test_public_holidays_of_the_zones_country_are_no_silence(public: str, batch: bool, silent_on: list[str]) -> None:
+    fired, (eng,) = _berlin_office(public, {GOOD_FRIDAY, EASTER_MONDAY, LABOUR_DAY, ASCENSION}, batch=batch)
+    on_holidays = [a.at[:10] for a in fired if a.status == "firing" and a.at[:10] in
+                   ("2026-04-03", "2026-04-06", "2026-05-01", "2026-05-14")]
+    assert on_holidays == silent_on
+    assert eng.workflows["ops"].worked_holidays == ()
 
 
-def test_a_public_holiday_the_source_works_on_is_a_working_day() -> None:
+@pytest.mark.parametrize(("partitions", "per_hour"), [(1, 20.0), (8, 4.0)])
+def test_a_public_holiday_the_source_works_on_is_a_working_day(partitions: int, per_hour: float) -> None:
     # open on Labour Day (Friday 1 May, a German public holiday), and then stopped at 13:00: within the
     # first hours of that day it is taken back as a working day, so the stop is an outage paged that
-    # afternoon, not one first seen on Monday morning
+    # afternoon, not one first seen on Monday morning. With partitions, by all of them together (8 of a
+    # source of 4 events an hour: alone, none saw enough that morning, and no page came at all)
     from datetime import date
 
-    closed = {32, 35, 73}  # Good Friday, Easter Monday, Ascension Day (days from Monday 2 March)
-    fired = _berlin_office("auto", closed, until="2026-05-01T13:00:00+02:00")
-    eng = _berlin_office.engine  # type: ignore[attr-defined]
+    closed = {GOOD_FRIDAY, EASTER_MONDAY, ASCENSION}
+    fired, engines = _berlin_office("auto", closed, until="2026-05-01T13:00:00+02:00", partitions=partitions,
+                                    per_hour=per_hour)
+    for eng in engines:
+        wf = eng.workflows["ops"]
+        assert wf.worked_holidays == (date(2026, 5, 1),)
+        assert date(2026, 5, 1) not in wf.clock.holidays and date(2026, 5, 14) in wf.clock.holidays  # Ascension
+    if partitions == 1:  # (a source this sparse, split 8 ways, is not paged silent that day, holiday or not)
+        pages = [a.at for a in fired if a.status == "firing"]
+        assert len(pages) == 1 and pages[0].startswith("2026-05-01T11"), pages  # 13:xx in Berlin
+    assert Engine.restore(engines[0].snapshot()).workflows["ops"].worked_holidays == (date(2026, 5, 1),)
+
+
+def test_a_source_that_works_on_public_holidays_is_watched_on_them() -> None:
+    # open on Good Friday and Easter Monday: from then on public holidays are working days, so a stop
+    # at 9:30 on Labour Day is paged that morning, as on any day (never, when each holiday was a day off
+    # until a quarter of a day's work showed on it)
+    from datetime import date
+
+    fired, (eng,) = _berlin_office("auto", set(), until="2026-05-01T09:30:00+02:00")
     wf = eng.workflows["ops"]
-    assert wf.worked_holidays == (date(2026, 5, 1),)
-    assert date(2026, 5, 1) not in wf.clock.holidays and date(2026, 5, 14) in wf.clock.holidays  # Ascension
+    assert wf.worked_holidays == (date(2026, 4, 3), date(2026, 4, 6)) and wf.days_off() == ()
     pages = [a.at for a in fired if a.status == "firing"]
-    assert len(pages) == 1 and pages[0].startswith("2026-05-01T11"), pages  # 13:xx in Berlin
-    assert Engine.restore(eng.snapshot()).workflows["ops"].worked_holidays == (date(2026, 5, 1),)
+    assert len(pages) == 1 and pages[0].startswith("2026-05-01T08"), pages  # 10:xx in Berlin
 
 
 @pytest.mark.parametrize(("public", "error"), [
