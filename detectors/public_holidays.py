@@ -30,7 +30,7 @@ from pathlib import Path
 # the years whose holidays a calendar holds: logs from 1995 on, streams until 2060
 YEARS = range(1995, 2061)
 
-__all__ = ["YEARS", "check_spec", "holiday_spec", "public_holidays", "zone_country"]
+__all__ = ["YEARS", "check_spec", "holiday_name", "holiday_spec", "public_holidays", "zone_country"]
 
 
 @lru_cache(maxsize=1)
@@ -84,17 +84,23 @@ def holiday_spec(spec: str, zone: str | None) -> str | None:
 
 
 @lru_cache(maxsize=16)
-def public_holidays(spec: str | None) -> tuple[date, ...]:
-    """The public holidays of ``spec`` (``US``, ``US-CA``; see :func:`holiday_spec`) in :data:`YEARS`,
-    in order; none for None or a country the ``holidays`` package does not know."""
-    if spec is None:
-        return ()
+def _named(spec: str) -> dict[date, str]:
     import holidays
 
     country, _, region = spec.partition("-")
     try:
-        days = holidays.country_holidays(country, subdiv=region or None, years=YEARS)
+        return dict(holidays.country_holidays(country, subdiv=region or None, years=YEARS))
     except NotImplementedError:  # a zone's country the package has no holidays of
-        return ()
-    return tuple(sorted(days))
+        return {}
 
+
+@lru_cache(maxsize=16)
+def public_holidays(spec: str | None) -> tuple[date, ...]:
+    """The public holidays of ``spec`` (``US``, ``US-CA``; see :func:`holiday_spec`) in :data:`YEARS`,
+    in order; none for None or a country the ``holidays`` package does not know."""
+    return () if spec is None else tuple(sorted(_named(spec)))
+
+
+def holiday_name(spec: str | None, day: date) -> str:
+    """What ``day`` is called among ``spec``'s public holidays (``Labor Day``); "" when it is none."""
+    return "" if spec is None else _named(spec).get(day, "")

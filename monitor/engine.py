@@ -50,10 +50,10 @@ from detectors import (
     WallClock,
 )
 from detectors._core import INSTANT_SECONDS, DeadlineHeap
-from detectors.calendar import ZoneFinder, holiday_spans, rule_changes_near, zone_turn
+from detectors.calendar import WEEK, ZoneFinder, holiday_spans, rule_changes_near, zone_turn
 from detectors.creep import Creep, CreepWatch
 from detectors.drift import Shift
-from detectors.public_holidays import public_holidays
+from detectors.public_holidays import holiday_name, public_holidays
 from detectors.silence import past_holidays
 from monitor.config import Settings, WorkflowConfig
 from monitor.events import Alert, Event, alert_id, format_ts, human_duration, parse_timestamp
@@ -99,7 +99,8 @@ CREEP_SETTLE_MAX = 21 * 86400.0  # the items of an entry day are taken as finish
 CREEP_TICKET_OPEN = 14 * 86400.0
 FILL_SHARE = 0.1  # a stage whose open items are this share or more from the first half of its watch is still filling
 FILL_STEP = 1.05  # ... its open items are kept at watch ages this factor apart
-FILL_SEEN = 0.25  # ... and it was seen letting an item go after this share of its watch or more
+FILL_SEEN = 0.25  # ... and it was seen letting FILL_SEEN_ITEMS go after this share of its watch or more
+FILL_SEEN_ITEMS = 5
 FILL_GROWTH = 1.5  # ... unless its young items are this many times those it held at half its watch (or beyond noise)
 FILL_RECHECK = 3600.0  # ... judged again after this long (event time)
 RHYTHM_OUTGROWN = 2.0  # a backlog of a stage's rhythm is ticketed after all once it holds this many times its usual
@@ -110,7 +111,7 @@ SEGMENT_TICKET_IDLE = 10 * SHIFT_RESOLVE_AFTER
 # at least HOLIDAY_WORKED_MIN more (Engine._public_holiday)
 HOLIDAY_WORKED_SHARE = 0.25
 HOLIDAY_WORKED_MIN = 5
-HOLIDAYS_WORKED_ROW = 2  # ... and after this many taken back in a row, every public holiday is a working day
+HOLIDAY_WARMUP = 14 * 86400.0  # ... judged once the source was heard this long (its rates show a usual day)
 FACTOR_SAID_UNDER = 100.0  # a slowdown's factor is said below this; from it on, the typicals before and after
 
 SEVERITY = {
@@ -349,7 +350,7 @@ class StageState(Pickled):
         self.backlogs: list[tuple[float, int]] = []
         # (when, open items) since it was first seen, at watch ages FILL_STEP apart: how it filled up
         self.filled: list[tuple[float, int]] = []
-        self.longest = 0.0  # the longest wall time an item took to leave it
+        self.longest: list[float] = []  # the FILL_SEEN_ITEMS longest wall times items took to leave it (a heap)
         self.fill_until = -math.inf  # taken as filling up (``Engine._filling``) until then
         # the open items in this stage-state (entity id -> item), in no useful order: for counts; what
         # is done to each of them goes in the engine's order (``Engine._items_in``)
@@ -362,7 +363,7 @@ class StageState(Pickled):
         self.creep = CreepWatch()  # ... nor one from before gradual slowdowns were
         self.shift_until = -math.inf
         self.filled = []
-        self.longest = 0.0
+        self.longest = []
         self.fill_until = -math.inf
         state = state[1] if isinstance(state, tuple) else state
         # ... one from before segments were tested alone has the stage's times alone, and backlog episodes
@@ -390,7 +391,7 @@ class StageState(Pickled):
 WORKFLOW_FIELDS = (
     "engine", "name", "cfg", "clock", "business", "profile", "zones", "states", "stage_count",
     "rate", "last_ts", "events", "silent_alert", "silences", "all", "silent_cache", "heard_ts", "ended",
-    "worked_holidays", "holiday_next", "holiday_watch", "holiday_row",
+    "worked_holidays", "holiday_next", "holiday_watch", "worked_names",
 )
 # the public holiday under way, of Engine._public_holiday: (its end, minutes with events on it, those expected on
 # the quietest day of the week and on a usual day of its weekday, its date, the latest minute counted); none
@@ -401,6 +402,12 @@ NO_HOLIDAY: tuple[float, int, float, float, date, float] = (-math.inf, 0, math.i
 def _days_off(listed: tuple[date, ...], public: tuple[date, ...], worked: tuple[date, ...]) -> tuple[date, ...]:
     """The settings' holidays and the public ones less those worked, in order."""
     return tuple(sorted(set(listed) | (set(public) - set(worked))))
+
+
+@lru_cache(maxsize=64)
+def _named_off(spec: str | None, worked: tuple[str, ...]) -> tuple[date, ...]:
+    """The public holidays of ``spec`` but those named in ``worked``, in order."""
+    return tuple(d for d in public_holidays(spec) if holiday_name(spec, d) not in worked)
 
 
 @lru_cache(maxsize=64)
@@ -423,7 +430,8 @@ class WorkflowState(Pickled):
             state = {**state, "silent_cache": {}}
         # (snapshots of versions that knew no public holidays)
         self.worked_holidays: tuple[date, ...] = ()
-        self.holiday_next, self.holiday_watch, self.holiday_row = -math.inf, NO_HOLIDAY, 0
+        self.holiday_next, self.holiday_watch = -math.inf, NO_HOLIDAY
+        self.worked_names: tuple[str, ...] = ()
         super().__setstate__(state)
         self.spans_cache: tuple[Any, ...] = ()
 
@@ -438,12 +446,12 @@ class WorkflowState(Pickled):
         # daylight-saving changes), unless the settings name one
         self.zones: ZoneFinder | None = None if self.cfg.calendar.zone_given else ZoneFinder()
         # public holidays the source was seen working on (``Engine._public_holiday``), the start (epoch) of
-        # the next one that may be, the one under way, and how many in a row it worked (HOLIDAYS_WORKED_ROW:
-        # it works on them)
+        # the next one that may be, the one under way, and the names of those worked (the same holiday of
+        # another year is a working day too)
         self.worked_holidays = ()
         self.holiday_next = -math.inf
         self.holiday_watch = NO_HOLIDAY
-        self.holiday_row = 0
+        self.worked_names = ()
         self.spans_cache = ()  # (zone, cfg, worked, days off as epoch spans): ``holidays``, not pickled
         self.set_calendar(self.cfg.calendar)
         self.states: dict[tuple[str, str | None], StageState] = {}
@@ -527,9 +535,9 @@ class WorkflowState(Pickled):
         return any(end >= since for _start, end in self.silences)
 
     def _public(self) -> tuple[date, ...]:
-        """The public holidays of the workflow's country (``calendar.public_holidays``), none once it was
-        seen working on HOLIDAYS_WORKED_ROW of them in a row."""
-        return () if self.holiday_row >= HOLIDAYS_WORKED_ROW else public_holidays(self.cfg.calendar.public_spec)
+        """The public holidays of the workflow's country (``calendar.public_holidays``) but those of the
+        names it was seen working on (Columbus Day, in any year)."""
+        return _named_off(self.cfg.calendar.public_spec, self.worked_names)
 
     def days_off(self) -> tuple[date, ...]:
         """The local dates the workflow takes off: the holidays of the settings, and the public ones of
@@ -549,9 +557,9 @@ class WorkflowState(Pickled):
         if not self.business:
             return ()
         zone, c = self.zone(), self.spans_cache
-        if not c or c[0] != zone or c[1] is not self.cfg or c[2] != (len(self.worked_holidays), self.holiday_row):
+        if not c or c[0] != zone or c[1] is not self.cfg or c[2] != (len(self.worked_holidays), len(self.worked_names)):
             days = self.days_off()
-            c = self.spans_cache = (zone, self.cfg, (len(self.worked_holidays), self.holiday_row),
+            c = self.spans_cache = (zone, self.cfg, (len(self.worked_holidays), len(self.worked_names)),
                                     holiday_spans(zone, days) if days else ())
         spans: tuple[tuple[float, float], ...] = c[3]
         return spans
@@ -900,8 +908,10 @@ class Engine:
         # Little's law holds in one clock: arrivals per wall second and WIP over wall time need the
         # wall time in stage (business seconds would make a 9-to-5 stage's queue look 4x too long)
         st.flow.depart(ts, ts - item.entered_at)
-        if ts - item.entered_at > st.longest:
-            st.longest = ts - item.entered_at
+        if len(st.longest) < FILL_SEEN_ITEMS:
+            heapq.heappush(st.longest, ts - item.entered_at)
+        elif ts - item.entered_at > st.longest[0]:
+            heapq.heapreplace(st.longest, ts - item.entered_at)
         if item.slow_alert is not None:
             self._resolve(item.slow_alert, ts, out, "the item moved on")
             item.slow_alert = None
@@ -1613,9 +1623,10 @@ class Engine:
     def _filling(st: StageState, now: float, wip: int) -> bool:
         """The stage is still filling up since it was first seen, and that explains its queue: a share of
         FILL_SHARE or more of its open items entered in the first half of the time it was watched, it
-        was seen letting items go after FILL_SEEN of that time or more (a tail that leaves, not items
-        that never do), and the others, the young ones, are no more than it held when it had been
-        watched that half: both are the items of the same ages, so FILL_GROWTH times as many or noise.
+        was seen letting FILL_SEEN_ITEMS items go after FILL_SEEN of that time or more (a tail that
+        leaves, not items that never do, nor one odd item), and the others, the young ones, are no more
+        than it held when it had been watched that half: both are the items of the same ages, so
+        FILL_GROWTH times as many or noise.
         Once found, it holds for FILL_RECHECK (it counts the stage's open items).
 
         A heavy-tailed stage (a few items take months) keeps filling for months after a deployment: its
@@ -1627,7 +1638,8 @@ class Engine:
         if now < st.fill_until:
             return True
         first = st.first_arrival
-        if first is None or wip <= 0 or not st.filled or st.longest < FILL_SEEN * (now - first):
+        if (first is None or wip <= 0 or not st.filled or len(st.longest) < FILL_SEEN_ITEMS
+                or st.longest[0] < FILL_SEEN * (now - first)):
             return False
         mid = first + 0.5 * (now - first)
         old = sum(1 for item in st.members.values() if item.entered_at < mid)
@@ -1685,19 +1697,19 @@ class Engine:
         """An event at ``ts``, at or past the start of the next public holiday that may be a working day
         (``holiday_next``): counted when it falls on that day (minutes with events, as the source's rates
         count them), and once the source was as busy on it as on a working day, the day is taken back as
-        one: an office open on Whit Monday has its items age that day and its silence called that day.
-        As busy as on a working day: the minutes of the quietest day of the week (what comes on a day
-        off: a morning export, a weekend shift) and HOLIDAY_WORKED_SHARE of the rest of a usual day of
-        that weekday, at least HOLIDAY_WORKED_MIN more; with partitions, over this worker's engines.
-        Past the day, the next such holiday is looked up; one passed without being taken back ends a
-        row of worked ones."""
+        one, and so is the holiday of that name in any year: an office open on Whit Monday has its items
+        age that day and its silence called that day. As busy as on a working day: the minutes of the
+        quietest day of the week (what comes on a day off: a morning export, a weekend shift) and
+        HOLIDAY_WORKED_SHARE of the rest of a usual day of that weekday, at least HOLIDAY_WORKED_MIN more;
+        with partitions, over this worker's engines. Not judged: a holiday on a day of the week the
+        calendar does not work (a Saturday job is no sign of a worked Christmas), nor one in the source's
+        first HOLIDAY_WARMUP (its rates do not show a usual day yet). Past the day, the next such holiday
+        is looked up."""
         end, moments, closed, usual, day, minute = wf.holiday_watch
         if ts >= end:
-            if day != date.min:
-                wf.holiday_row = 0  # closed on the one before
             spans = holiday_spans(wf.zone(), wf.may_work())
             i = bisect_right(spans, ts, key=lambda span: span[0]) - 1
-            if i < 0 or ts >= spans[i][1]:
+            if i < 0 or ts >= spans[i][1] or not self._judged_holiday(wf, spans[i]):
                 wf.holiday_next = spans[i + 1][0] if i + 1 < len(spans) else math.inf
                 wf.holiday_watch = NO_HOLIDAY
                 return
@@ -1720,12 +1732,25 @@ class Engine:
         if moments >= closed + max(HOLIDAY_WORKED_MIN, HOLIDAY_WORKED_SHARE * (usual - closed)):
             self._worked_holiday(wf, day, ts)
 
+    @staticmethod
+    def _judged_holiday(wf: WorkflowState, span: tuple[float, float]) -> bool:
+        """Whether the public holiday ``span`` may be taken back: the source was heard for HOLIDAY_WARMUP
+        before it, and its calendar works on that day of the week (the same day a week before or after)."""
+        start, end = span
+        heard = [st.first_arrival for st in wf.states.values() if st.first_arrival is not None]
+        if not heard or start - min(heard) < HOLIDAY_WARMUP:
+            return False
+        clock = wf.clock
+        return any(clock.business_seconds(start + week, end + week) > 0 for week in (-WEEK, WEEK))
+
     def _worked_holiday(self, wf: WorkflowState, day: date, ts: float, told: bool = False) -> None:
-        """The source works on the public holiday ``day`` (seen at ``ts``): a working day from now on (the
-        clock, the silence limits, the open items' deadlines); after HOLIDAYS_WORKED_ROW in a row, every
-        public holiday is. The other partitions' engines of this worker are told (``told``: by one)."""
+        """The source works on the public holiday ``day`` (seen at ``ts``): a working day from now on, and
+        the holiday of its name in any year (the clock, the silence limits, the open items' deadlines).
+        The other partitions' engines of this worker are told (``told``: by one)."""
         wf.worked_holidays += (day,)
-        wf.holiday_row += 1
+        name = holiday_name(wf.cfg.calendar.public_spec, day)
+        if name and name not in wf.worked_names:
+            wf.worked_names += (name,)
         wf.holiday_next, wf.holiday_watch = -math.inf, NO_HOLIDAY
         if isinstance(wf.clock, BusinessCalendar):
             wf.clock = wf.clock.with_holidays(wf.days_off())
@@ -2284,8 +2309,9 @@ class Engine:
             elif wf.zones is None:  # the settings no longer name the zone: the timestamps may
                 wf.zones = ZoneFinder()
             if wf.cfg.calendar != old_calendar:
-                wf.holiday_next, wf.holiday_watch = -math.inf, NO_HOLIDAY  # the holidays may be others
-                wf.spans_cache = ()
+                wf.holiday_next, wf.spans_cache = -math.inf, ()  # the holidays may be others
+                if wf.cfg.calendar.public_spec != old_calendar.public_spec:  # another country's: none worked yet
+                    wf.worked_holidays, wf.worked_names, wf.holiday_watch = (), (), NO_HOLIDAY
                 hours_gone = old_calendar.mode == "business" and wf.cfg.calendar.mode == "auto" and wf.business
                 if hours_gone:
                     wf.clock, wf.business = WallClock(), False

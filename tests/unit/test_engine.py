@@ -695,20 +695,31 @@ def test_a_public_holiday_the_source_works_on_is_a_working_day(partitions: int, 
     if partitions == 1:  # (a source this sparse, split 8 ways, is not paged silent that day, holiday or not)
         pages = [a.at for a in fired if a.status == "firing"]
         assert len(pages) == 1 and pages[0].startswith("2026-05-01T11"), pages  # 13:xx in Berlin
-    assert Engine.restore(engines[0].snapshot()).workflows["ops"].worked_holidays == (date(2026, 5, 1),)
+    restored = Engine.restore(engines[0].snapshot(), engines[0].settings).workflows["ops"]
+    assert restored.worked_holidays == (date(2026, 5, 1),) and restored.worked_names == ("Labor Day",)
 
 
-def test_a_source_that_works_on_public_holidays_is_watched_on_them() -> None:
-    # open on Good Friday and Easter Monday: from then on public holidays are working days, so a stop
-    # at 9:30 on Labour Day is paged that morning, as on any day (never, when each holiday was a day off
-    # until a quarter of a day's work showed on it)
+def test_a_public_holiday_worked_one_year_is_watched_the_next() -> None:
+    # a New York office open on Columbus Day and closed on the other public holidays: Thanksgiving and
+    # Christmas are no outage (two working public holidays in a row once made every one a working day,
+    # and both were paged silent), and a stop at 9:30 on the next year's Columbus Day is paged that morning
     from datetime import date
 
-    fired, (eng,) = _berlin_office("auto", set(), until="2026-05-01T09:30:00+02:00")
-    wf = eng.workflows["ops"]
-    assert wf.worked_holidays == (date(2026, 4, 3), date(2026, 4, 6)) and wf.days_off() == ()
-    pages = [a.at for a in fired if a.status == "firing"]
-    assert len(pages) == 1 and pages[0].startswith("2026-05-01T08"), pages  # 10:xx in Berlin
+    from monitor.backtest import replay
+
+    first = date(2026, 8, 31)  # a Monday
+    closed = {(d - first).days for d in (date(2026, 9, 7), date(2026, 11, 11), date(2026, 11, 26), date(2026, 12, 25),
+                                         date(2027, 1, 1), date(2027, 1, 18), date(2027, 2, 15), date(2027, 5, 31),
+                                         date(2027, 6, 18), date(2027, 7, 5), date(2027, 9, 6))}
+    events = _office_source(412, closed, "America/New_York", first.isoformat(), per_hour=8.0)
+    stop = parse_timestamp("2027-10-11T09:30:00-04:00")  # Columbus Day 2027
+    events = [e for e in events if not stop <= e.timestamp < stop + 2.5 * DAY]
+    settings = load_settings(None, engine={"backlog_enabled": False}, workflows={"ops": {"calendar": {
+        "mode": "business", "timezone": "America/New_York", "start_hour": 9, "end_hour": 17}}})
+    eng = Engine(settings)
+    fired = [a.at for a in replay(eng, ((e, None) for e in events)) if a.kind == "source_silent" and a.status == "firing"]
+    assert eng.workflows["ops"].worked_names == ("Columbus Day",)
+    assert len(fired) == 1 and fired[0].startswith("2027-10-11T1"), fired  # that morning (UTC-4)
 
 
 @pytest.mark.parametrize(("public", "error"), [
