@@ -15,8 +15,14 @@ back as a working day once the source is seen working on it (``Engine._worked_ho
     True
     >>> holiday_spec("auto", "UTC") is None  # no country keeps UTC
     True
+    >>> holiday_spec("auto", "US/Eastern")  # an old name of America/New_York
+    'US'
     >>> holiday_spec("DE-BY", "UTC")  # named: a country, or a country and one of its regions
     'DE-BY'
+    >>> holiday_key("US", date(2026, 10, 12))  # a day worked is the same holiday in every year by this
+    'Columbus Day'
+    >>> holiday_key("HU", date(2026, 10, 23))  # ... unless its name is that of another day of its year too
+    ''
 """
 
 from __future__ import annotations
@@ -30,24 +36,33 @@ from pathlib import Path
 # the years whose holidays a calendar holds: logs from 1995 on, streams until 2060
 YEARS = range(1995, 2061)
 
-__all__ = ["YEARS", "check_spec", "holiday_name", "holiday_spec", "public_holidays", "zone_country"]
+__all__ = ["YEARS", "check_spec", "holiday_key", "holiday_spec", "public_holidays", "zone_country"]
+
+
+def _tz_file(name: str) -> str:
+    """A file of the tz database: the ``tzdata`` package's, else the system's; "" when neither has it."""
+    try:
+        return importlib.resources.files("tzdata").joinpath("zoneinfo", name).read_text()
+    except (ModuleNotFoundError, FileNotFoundError):
+        for p in zoneinfo.TZPATH:
+            if (Path(p) / name).exists():
+                return (Path(p) / name).read_text()
+    return ""
 
 
 @lru_cache(maxsize=1)
 def _zone_countries() -> dict[str, str]:
-    """Time zone -> ISO 3166 country code, from the tz database's ``zone.tab`` (one country a zone)."""
-    texts = []
-    try:
-        texts.append(importlib.resources.files("tzdata").joinpath("zoneinfo", "zone.tab").read_text())
-    except (ModuleNotFoundError, FileNotFoundError):
-        texts += [(Path(p) / "zone.tab").read_text() for p in zoneinfo.TZPATH if (Path(p) / "zone.tab").exists()]
+    """Time zone -> ISO 3166 country code, from the tz database's ``zone.tab`` (one country a zone), and
+    for the old names (``US/Eastern``, ``Asia/Calcutta``) that of the zone they link to (``tzdata.zi``)."""
     out: dict[str, str] = {}
-    for text in texts[:1]:
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                fields = line.split("\t")
-                if len(fields) >= 3:
-                    out[fields[2]] = fields[0]
+    for line in _tz_file("zone.tab").splitlines():
+        fields = line.split("\t")
+        if not line.startswith("#") and len(fields) >= 3:
+            out[fields[2]] = fields[0]
+    for line in _tz_file("tzdata.zi").splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[0] == "L" and fields[1] in out:
+            out.setdefault(fields[2], out[fields[1]])
     return out
 
 
@@ -101,6 +116,19 @@ def public_holidays(spec: str | None) -> tuple[date, ...]:
     return () if spec is None else tuple(sorted(_named(spec)))
 
 
-def holiday_name(spec: str | None, day: date) -> str:
-    """What ``day`` is called among ``spec``'s public holidays (``Labor Day``); "" when it is none."""
-    return "" if spec is None else _named(spec).get(day, "")
+@lru_cache(maxsize=16)
+def _keys(spec: str) -> dict[date, str]:
+    named = _named(spec)
+    plain = {d: n.removesuffix(" (estimated)") for d, n in named.items() if "; " not in n}
+    per_year: dict[tuple[int, str], int] = {}
+    for d, n in plain.items():
+        per_year[(d.year, n)] = per_year.get((d.year, n), 0) + 1
+    return {d: n for d, n in plain.items() if per_year[(d.year, n)] == 1}
+
+
+def holiday_key(spec: str | None, day: date) -> str:
+    """The name by which ``day`` is the same holiday in every year among ``spec``'s public holidays
+    (``Labor Day``; an estimated date's name without "(estimated)"); "" when it is none of them, shares
+    its date with another (two names), or its name is that of several days of its year (Hungary's two
+    "National Day"s, Russia's week of "New Year Holidays")."""
+    return "" if spec is None else _keys(spec).get(day, "")

@@ -53,7 +53,7 @@ from detectors._core import INSTANT_SECONDS, DeadlineHeap
 from detectors.calendar import WEEK, ZoneFinder, holiday_spans, rule_changes_near, zone_turn
 from detectors.creep import Creep, CreepWatch
 from detectors.drift import Shift
-from detectors.public_holidays import holiday_name, public_holidays
+from detectors.public_holidays import holiday_key, public_holidays
 from detectors.silence import past_holidays
 from monitor.config import Settings, WorkflowConfig
 from monitor.events import Alert, Event, alert_id, format_ts, human_duration, parse_timestamp
@@ -407,7 +407,7 @@ def _days_off(listed: tuple[date, ...], public: tuple[date, ...], worked: tuple[
 @lru_cache(maxsize=64)
 def _named_off(spec: str | None, worked: tuple[str, ...]) -> tuple[date, ...]:
     """The public holidays of ``spec`` but those named in ``worked``, in order."""
-    return tuple(d for d in public_holidays(spec) if holiday_name(spec, d) not in worked)
+    return tuple(d for d in public_holidays(spec) if holiday_key(spec, d) not in worked)
 
 
 @lru_cache(maxsize=64)
@@ -1748,7 +1748,7 @@ class Engine:
         the holiday of its name in any year (the clock, the silence limits, the open items' deadlines).
         The other partitions' engines of this worker are told (``told``: by one)."""
         wf.worked_holidays += (day,)
-        name = holiday_name(wf.cfg.calendar.public_spec, day)
+        name = holiday_key(wf.cfg.calendar.public_spec, day)
         if name and name not in wf.worked_names:
             wf.worked_names += (name,)
         wf.holiday_next, wf.holiday_watch = -math.inf, NO_HOLIDAY
@@ -2310,7 +2310,8 @@ class Engine:
                 wf.zones = ZoneFinder()
             if wf.cfg.calendar != old_calendar:
                 wf.holiday_next, wf.spans_cache = -math.inf, ()  # the holidays may be others
-                if wf.cfg.calendar.public_spec != old_calendar.public_spec:  # another country's: none worked yet
+                # another country's: none worked yet (settings from before public holidays had none)
+                if "public_holidays" not in old_calendar.__dict__ or wf.cfg.calendar.public_spec != old_calendar.public_spec:
                     wf.worked_holidays, wf.worked_names, wf.holiday_watch = (), (), NO_HOLIDAY
                 hours_gone = old_calendar.mode == "business" and wf.cfg.calendar.mode == "auto" and wf.business
                 if hours_gone:

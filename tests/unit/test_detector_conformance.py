@@ -187,7 +187,7 @@ def test_calendars_round_trip(cal: BusinessCalendar | WallClock) -> None:
             assert twin.add_business(a, 50_000) == cal.add_business(a, 50_000)
 
 
-@pytest.mark.parametrize("module", ["baseline", "calendar", "creep", "drift", "throughput", "silence"])
+@pytest.mark.parametrize("module", ["baseline", "calendar", "creep", "drift", "throughput", "silence", "public_holidays"])
 def test_fixed_seed_doctests_hold(module: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The examples in the docstrings, run against the module as it runs (compiled by mypyc or not:
     an extension module keeps no docstrings to find them in, so they are read from its source)."""

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from monitor.config import load_settings
+from monitor.config import CalendarConfig, load_settings
 from monitor.engine import (
     Engine,
     EventClock,
@@ -174,9 +174,9 @@ def test_snapshot_restore_continues_exactly():
 
 def test_a_snapshot_from_before_the_heard_time_restores_and_continues():
     """Workers upgrade onto changelogs written by earlier versions: workflow state without
-    ``heard_ts`` (a one-entry ``silent_cache`` tuple) or ``ended``, stage state without ``moved_on``
-    and with its slowdowns' times alone, segment state without its own shift test, a source rate without
-    its recent pace."""
+    ``heard_ts`` (a one-entry ``silent_cache`` tuple), ``ended`` or public holidays (nor settings that
+    knew them), stage state without ``moved_on``, the record of its filling up, and with its slowdowns'
+    times alone, segment state without its own shift test, a source rate without its recent pace."""
     hist = normal_history(n=90, seed=5)
     cut = len(hist) // 2
     expected = feed(Engine(make_settings(silence_enabled=True)), hist)
@@ -194,11 +194,18 @@ def test_a_snapshot_from_before_the_heard_time_restores_and_continues():
 
         def reducer_override(self, obj: object) -> object:
             if isinstance(obj, WorkflowState):
-                # no heard_ts (a one-entry silent_cache tuple then), learned ends or zones found from offsets
-                state = {k: v for k, v in obj.__getstate__().items() if k not in ("heard_ts", "ended", "zones")}
+                # no heard_ts (a one-entry silent_cache tuple then), learned ends, zones found from offsets or
+                # public holidays
+                state = {k: v for k, v in obj.__getstate__().items() if k not in (
+                    "heard_ts", "ended", "zones", "worked_holidays", "holiday_next", "holiday_watch", "worked_names")}
                 return copyreg.__newobj__, (WorkflowState,), {**state, "silent_cache": (math.nan, None)}
+            if isinstance(obj, CalendarConfig):  # settings that knew no public holidays
+                state = obj.__getstate__()
+                fields = {k: v for k, v in state["__dict__"].items() if k != "public_holidays"}
+                return copyreg.__newobj__, (CalendarConfig,), {**state, "__dict__": fields}
             if isinstance(obj, StageState):
-                state = {k: v for k, v in obj.__getstate__().items() if k not in ("moved_on", "late_returns")}
+                state = {k: v for k, v in obj.__getstate__().items() if k not in (
+                    "moved_on", "late_returns", "filled", "longest", "fill_until")}
                 # the slowdowns' times alone (all the stage's test's then)
                 return copyreg.__newobj__, (StageState,), {**state, "slowdowns": [t for t, _by in obj.slowdowns]}
             if isinstance(obj, SegmentStats):  # no test of its own
@@ -212,6 +219,7 @@ def test_a_snapshot_from_before_the_heard_time_restores_and_continues():
     OldPickler(old, protocol=pickle.HIGHEST_PROTOCOL).dump(first._state_dict(with_items=True))
     restored = Engine.restore(old.getvalue(), make_settings(silence_enabled=True))
     assert restored.workflows["sales"].states[stage].slowdowns == [(1.0, "")]  # pickled as [1.0]
+    assert not hasattr(pickle.loads(old.getvalue())["workflows"]["sales"].cfg.calendar, "public_holidays")
     got += feed(restored, hist[cut:])
     assert [(a.alert_id, a.status, a.at) for a in got] == [(a.alert_id, a.status, a.at) for a in expected]
     wf = restored.workflows["sales"]
