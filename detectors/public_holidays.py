@@ -103,10 +103,9 @@ def _named(spec: str) -> dict[date, str]:
     import holidays
 
     country, _, region = spec.partition("-")
-    try:
-        return dict(holidays.country_holidays(country, subdiv=region or None, years=YEARS))
-    except NotImplementedError:  # a zone's country the package has no holidays of
+    if country not in holidays.list_supported_countries():  # a zone's country the package has no holidays of
         return {}
+    return dict(holidays.country_holidays(country, subdiv=region or None, years=YEARS))
 
 
 @lru_cache(maxsize=16)

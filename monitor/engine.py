@@ -414,7 +414,8 @@ def _named_off(spec: str | None, worked: tuple[str, ...]) -> tuple[date, ...]:
 def _unlisted(listed: tuple[date, ...], public: tuple[date, ...], worked: tuple[date, ...]) -> tuple[date, ...]:
     """The public holidays the settings do not list and the source was not seen working on, in order:
     the days that may yet turn out to be working days."""
-    return tuple(d for d in public if d not in set(listed) | set(worked))
+    taken = set(listed) | set(worked)
+    return tuple(d for d in public if d not in taken)
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -907,11 +908,12 @@ class Engine:
         inflow = st.flow.inflow_share()
         # Little's law holds in one clock: arrivals per wall second and WIP over wall time need the
         # wall time in stage (business seconds would make a 9-to-5 stage's queue look 4x too long)
-        st.flow.depart(ts, ts - item.entered_at)
+        wall = ts - item.entered_at
+        st.flow.depart(ts, wall)
         if len(st.longest) < FILL_SEEN_ITEMS:
-            heapq.heappush(st.longest, ts - item.entered_at)
-        elif ts - item.entered_at > st.longest[0]:
-            heapq.heapreplace(st.longest, ts - item.entered_at)
+            heapq.heappush(st.longest, wall)
+        elif wall > st.longest[0]:
+            heapq.heapreplace(st.longest, wall)
         if item.slow_alert is not None:
             self._resolve(item.slow_alert, ts, out, "the item moved on")
             item.slow_alert = None
@@ -1707,13 +1709,14 @@ class Engine:
         is looked up."""
         end, moments, closed, usual, day, minute = wf.holiday_watch
         if ts >= end:
-            spans = holiday_spans(wf.zone(), wf.may_work())
+            may_work = wf.may_work()
+            spans = holiday_spans(wf.zone(), may_work)
             i = bisect_right(spans, ts, key=lambda span: span[0]) - 1
             if i < 0 or ts >= spans[i][1] or not self._judged_holiday(wf, spans[i]):
                 wf.holiday_next = spans[i + 1][0] if i + 1 < len(spans) else math.inf
                 wf.holiday_watch = NO_HOLIDAY
                 return
-            day = wf.may_work()[i]
+            day = may_work[i]
             # minutes with events an hour, by hour of the week from Monday 0:00 local, summed by day
             rates = wf.rate._tables()[0]
             days = [sum(rates[d * 24:(d + 1) * 24]) for d in range(7)]
@@ -1722,13 +1725,11 @@ class Engine:
             moments += 1
             minute = ts - ts % 60.0
         wf.holiday_watch = (end, moments, closed, usual, day, minute)
-        if self.peers is not None:
-            for eng in self.peers.engines.values():
-                other = eng.workflows.get(wf.name) if eng is not self else None
-                if other is not None and other.holiday_watch[4] == day:
-                    moments += other.holiday_watch[1]
-                    closed += other.holiday_watch[2]
-                    usual += other.holiday_watch[3]
+        for _eng, other in self._peer_workflows(wf.name):
+            if other.holiday_watch[4] == day:
+                moments += other.holiday_watch[1]
+                closed += other.holiday_watch[2]
+                usual += other.holiday_watch[3]
         if moments >= closed + max(HOLIDAY_WORKED_MIN, HOLIDAY_WORKED_SHARE * (usual - closed)):
             self._worked_holiday(wf, day, ts)
 
@@ -1759,11 +1760,16 @@ class Engine:
             for item in list(st.members.values()):
                 if item.seq and not item.fired:
                     self._schedule(item, ts)
-        if self.peers is not None and not told:
-            for eng in self.peers.engines.values():
-                other = eng.workflows.get(wf.name) if eng is not self else None
-                if other is not None and day not in other.worked_holidays:
-                    eng._worked_holiday(other, day, ts, told=True)
+        for eng, other in self._peer_workflows(wf.name) if not told else []:
+            if day not in other.worked_holidays:
+                eng._worked_holiday(other, day, ts, told=True)
+
+    def _peer_workflows(self, name: str) -> list[tuple[Engine, WorkflowState]]:
+        """The workflow ``name`` in the other partitions' engines of this worker (``peers``) that have it."""
+        if self.peers is None:
+            return []
+        return [(eng, eng.workflows[name]) for eng in self.peers.engines.values()
+                if eng is not self and name in eng.workflows]
 
     def _quiet(self, wf: WorkflowState, now: float) -> bool:
         """No event applied for longer than the source's rate explains (silence not necessarily
