@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -27,7 +27,27 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 MIN_SECRET_LENGTH = 16  # an empty or short ingest token must never pass for authentication
 
 
-class _Frozen(BaseModel):
+class _Upgradable:
+    """Settings pickled by an earlier version (in engine snapshots, so in every changelog) still load: a
+    field the pickle lacks takes the value that keeps that version's behaviour (``BEFORE``), else its
+    default. Without this every new setting would break the restore of every old snapshot."""
+
+    BEFORE: ClassVar[dict[str, Any]] = {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        fields = state.get("__dict__", {})
+        known = type(self).model_fields  # type: ignore[attr-defined]
+        missing = {
+            name: self.BEFORE[name] if name in self.BEFORE else info.get_default(call_default_factory=True)
+            for name, info in known.items()
+            if name not in fields
+        }
+        if missing:
+            state = {**state, "__dict__": {**fields, **missing}}
+        super().__setstate__(state)  # type: ignore[misc]
+
+
+class _Frozen(_Upgradable, BaseModel):
     # hide_input_in_errors: a rejected secret is never echoed into an error message or a log
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
@@ -45,6 +65,7 @@ class CalendarConfig(_Frozen):
     # those of the country of the zone set above (Europe/Berlin: Germany; none when no zone is set), a
     # country ("US") or a country and one of its regions ("DE-BY"), or "none"
     public_holidays: str = "auto"
+    BEFORE: ClassVar[dict[str, Any]] = {"public_holidays": "none"}  # settings pickled before it took none
 
     @property
     def zone_given(self) -> bool:
@@ -189,7 +210,7 @@ class AlertmanagerConfig(_Frozen):
     item_url_template: str | None = None  # e.g. "http://worker:6066/items/{entity_id}"
 
 
-class Settings(BaseSettings):
+class Settings(_Upgradable, BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="STAGEWATCH_", env_nested_delimiter="__", frozen=True, extra="forbid", hide_input_in_errors=True
     )

@@ -2303,13 +2303,16 @@ class Engine:
         terminal."""
         self._read_settings(settings)
         ended: list[StageState] = []
+        resegmented: set[str] = set()
         warmup = self.ec.warmup
         for wf in self.workflows.values():
             # what is learned already pages after the new warm-up (a no-op where it is the same)
             for stats in (wf.all, *(seg for st in wf.states.values() for seg in (st.all, *st.segments.values()))):
                 stats.baseline.warmup = warmup
-            old_calendar = wf.cfg.calendar
+            old_calendar, old_segment_by = wf.cfg.calendar, wf.cfg.segment_by
             wf.cfg = settings.workflow(wf.name)
+            if wf.cfg.segment_by != old_segment_by:
+                resegmented.add(wf.name)
             if wf.cfg.calendar.zone_given:
                 wf.zones = None
             elif wf.zones is None:  # the settings no longer name the zone: the timestamps may
@@ -2317,7 +2320,7 @@ class Engine:
             if wf.cfg.calendar != old_calendar:
                 wf.holiday_next, wf.spans_cache = -math.inf, ()  # the holidays may be others
                 # another country's: none worked yet (settings from before public holidays had none)
-                if "public_holidays" not in old_calendar.__dict__ or wf.cfg.calendar.public_spec != old_calendar.public_spec:
+                if wf.cfg.calendar.public_spec != old_calendar.public_spec:
                     wf.worked_holidays, wf.worked_names, wf.holiday_watch = (), (), NO_HOLIDAY
                 hours_gone = old_calendar.mode == "business" and wf.cfg.calendar.mode == "auto" and wf.business
                 if hours_gone:
@@ -2336,9 +2339,23 @@ class Engine:
                 if st.configured_terminal and not st.terminal:
                     ended.append(st)
                 st.terminal = learned_end or st.configured_terminal
+        if resegmented:
+            self._resegment(resegmented)
         most = self.ec.feedback_max_factor
         self.feedback_factor = {k: min(f, most) for k, f in self.feedback_factor.items()}
         return ended
+
+    def _resegment(self, workflows: set[str]) -> None:
+        """``segment_by`` changed for these workflows: what their stages learned per segment is of the
+        old key, no segment of the new one, and would hold the slots (``max_segments_per_stage``) the new
+        segments need. It is dropped; the stage-wide baselines stay. Open items (no event of theirs is
+        kept to read the new key from) are judged stage-wide until an event names their new segment."""
+        for name in workflows:
+            for st in self.workflows[name].states.values():
+                st.segments.clear()
+        for item in self.items.values():
+            if item.wf.name in workflows:
+                item.segment = DEFAULT_SEGMENT
 
 
 def check_step(step: float) -> float:

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from monitor.config import CalendarConfig, load_settings
+from monitor.config import CalendarConfig, EngineConfig, load_settings
 from monitor.engine import (
     Engine,
     EventClock,
@@ -219,11 +219,34 @@ def test_a_snapshot_from_before_the_heard_time_restores_and_continues():
     OldPickler(old, protocol=pickle.HIGHEST_PROTOCOL).dump(first._state_dict(with_items=True))
     restored = Engine.restore(old.getvalue(), make_settings(silence_enabled=True))
     assert restored.workflows["sales"].states[stage].slowdowns == [(1.0, "")]  # pickled as [1.0]
-    assert not hasattr(pickle.loads(old.getvalue())["workflows"]["sales"].cfg.calendar, "public_holidays")
+    assert pickle.loads(old.getvalue())["workflows"]["sales"].cfg.calendar.public_holidays == "none"  # as before
     got += feed(restored, hist[cut:])
     assert [(a.alert_id, a.status, a.at) for a in got] == [(a.alert_id, a.status, a.at) for a in expected]
     wf = restored.workflows["sales"]
     assert wf.silent_after(wf.last_ts) is not None
+
+
+def test_settings_pickled_before_a_setting_existed_load_as_that_version_ran() -> None:
+    """Snapshots carry settings: a field an old pickle lacks takes the value that keeps the old
+    behaviour where one is declared (no public holidays), else its default."""
+    settings = load_settings(None, workflows={"ops": {"calendar": {"timezone": "Europe/Berlin"}}})
+
+    class OldPickler(pickle.Pickler):
+        def reducer_override(self, obj: object) -> object:
+            if isinstance(obj, (CalendarConfig, EngineConfig)):
+                state = obj.__getstate__()
+                gone = "public_holidays" if isinstance(obj, CalendarConfig) else "warmup"
+                fields = {k: v for k, v in state["__dict__"].items() if k != gone}
+                return copyreg.__newobj__, (type(obj),), {**state, "__dict__": fields}
+            return NotImplemented
+
+    old = io.BytesIO()
+    OldPickler(old, protocol=pickle.HIGHEST_PROTOCOL).dump(settings)
+    back = pickle.loads(old.getvalue())
+    assert back.workflows["ops"].calendar.public_holidays == "none" and back.workflows["ops"].calendar.public_spec is None
+    assert back.engine.warmup == EngineConfig().warmup
+    assert back.workflows["ops"].calendar.timezone == "Europe/Berlin"
+    assert pickle.loads(pickle.dumps(settings)) == settings  # a whole pickle is untouched
 
 
 def members_match(eng: Engine) -> bool:
@@ -1025,6 +1048,38 @@ def test_a_lower_limit_set_by_a_reload_pages_now_not_at_the_old_deadline():
     paged = _ticks(eng, t + 2 * DAY, 48, "deal-42")
     assert [(a.kind, a.status) for a in paged] == [("stalled", "firing")]
     assert parse_timestamp(paged[0].at) <= t + 2 * DAY + 3600  # at the next tick, not after 10 days
+
+
+def test_a_new_segment_by_frees_the_old_segments_slots_and_judges_open_items_stage_wide():
+    """segment_by changed by a reload: the segments of the old key are dropped (they held the slots
+    of max_segments_per_stage, and the new segments all overflowed into "other"); open items, whose
+    new segment no kept event says, are judged on the stage's limit."""
+
+    def settings(segment_by):
+        return load_settings(None, engine={"warmup": 3, "allowed_lateness_seconds": 0, "silence_enabled": False,
+                                           "backlog_enabled": False, "max_segments_per_stage": 2},
+                             workflows={"sales": {"terminal_stages": ["won"], "calendar": {"mode": "wall"},
+                                                  "segment_by": list(segment_by)}})
+
+    def deal(entity, t, **attributes):
+        return [Event(f"{entity}-lead", "sales", entity, "lead", t, attributes),
+                Event(f"{entity}-contract", "sales", entity, "contract", t + 60, {}),
+                Event(f"{entity}-won", "sales", entity, "won", t + 60 + DAY, {})]
+
+    eng = Engine(settings(["region"]))
+    events = [e for i in range(8) for e in deal(f"r{i}", T0 + i * 3600, region=("eu", "us")[i % 2], tier="smb")]
+    feed(eng, sorted(events, key=lambda e: e.timestamp))
+    t = T0 + 3 * DAY
+    eng.process(Event("open-lead", "sales", "open", "lead", t, {"region": "eu"}))
+    eng.process(Event("open-contract", "sales", "open", "contract", t + 60, {}))
+    contract = eng.workflows["sales"].states[("contract", None)]
+    assert set(contract.segments) == {"eu", "us"}
+    eng.reconfigure(settings(["tier"]))
+    assert contract.segments == {} and eng.items["open"].segment == "all"
+    assert eng.item_view("open", t + 120).threshold_seconds == eng._limit(contract, "all")[0] is not None
+    later = [e for i in range(4) for e in deal(f"t{i}", t + DAY + i * 3600, tier=("enterprise", "smb")[i % 2])]
+    feed(eng, sorted(later, key=lambda e: e.timestamp))
+    assert {"enterprise", "smb"} <= set(contract.segments) and "other" not in contract.segments
 
 
 def test_muting_a_stage_resolves_its_pages_and_unmuting_pages_what_crossed_the_limit_meanwhile():
