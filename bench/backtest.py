@@ -1,7 +1,8 @@
 """Backtest end to end from a JSONL file of ~1M simulated events (``steady``, 200k items, cached in
 ``/tmp/stagewatch-bench``): read + decode + engine + ticks + alerts written as JSONL, exactly what
-``stagewatch backtest -o`` does. Goal: >= 300k events/s; the ceiling (msgspec decode + dict lookup
-+ one ``river.stats.Quantile`` update per event) is measured on the same lines in the same run.
+``stagewatch backtest -o`` does, with its collector threshold. Goal: >= 300k events/s; the ceiling
+(msgspec decode + dict lookup + one ``river.stats.Quantile`` update per event) is measured on the same
+lines in the same run.
 
     python bench/backtest.py [--items 200000]
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 from _common import ceiling_rate, header, ratio_line, sim_lines
 
 from monitor.backtest import run_backtest
+from monitor.cli import tune_gc
 
 
 def main() -> None:
@@ -24,6 +26,7 @@ def main() -> None:
     ap.add_argument("--scenario", default="steady")
     args = ap.parse_args()
     header("backtest end to end")
+    tune_gc()  # as `stagewatch backtest` runs (monitor.cli.main)
     path = sim_lines(args.scenario, args.items)
     print(f"input: {path} ({path.stat().st_size / 1e6:.0f} MB)")
     with tempfile.TemporaryDirectory() as tmp:

@@ -19,8 +19,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-# the per-event path: the engine, the calendar clocks it asks for every duration, the backtest's replay
-COMPILED = ("monitor/engine.py", "detectors/calendar.py", "monitor/backtest.py")
+# the per-event path: the engine, the calendar clocks it asks for every duration, the creep watch it
+# tells every completion, the backtest's replay
+COMPILED = ("monitor/engine.py", "detectors/calendar.py", "detectors/creep.py", "monitor/backtest.py")
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
 

@@ -93,13 +93,15 @@ class Creep:
     segment: str | None = None  # the segment that slowed alone, or None: the stage
 
 
+WATCH_FIELDS = ("every", "shortest", "horizon", "min_ratio", "z", "min_completions", "cohorts", "levels", "last_at")
+
+
 class CreepWatch:
     """The completions of one stage's segments by the day they entered (a histogram of log-durations a
     day and segment), and the test above. ``learn`` takes each completion; ``observe`` judges (once a
     day: it skips until a day has passed); ``reset`` starts over."""
 
-    __slots__ = ("every", "shortest", "horizon", "min_ratio", "z", "min_completions", "cohorts",
-                 "levels", "last_at")
+    __slots__ = WATCH_FIELDS
 
     def __init__(self, every: float = DAY, shortest: float = 21 * DAY, horizon: float = 84 * DAY,
                  min_ratio: float = 1.5, z: float = 5.0, min_completions: int = 50) -> None:
@@ -242,7 +244,7 @@ class CreepWatch:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         twin = self.restore(state)
-        for name in self.__slots__:
+        for name in WATCH_FIELDS:  # compiled (mypyc), the class has no __slots__ attribute
             setattr(self, name, getattr(twin, name))
 
 
