@@ -2166,7 +2166,9 @@ class Engine:
                     v = DeadlineHeap(v)
                 setattr(self, k, v)
 
-    def _rebind(self) -> None:
+    def _rebind(self) -> set[str]:
+        """Engine-wide links a snapshot does not carry, and the settings; returns the workflows whose
+        ``segment_by`` the settings changed (``_resegment``)."""
         for wf in self.workflows.values():
             wf.engine = self
             if not hasattr(wf, "heard_ts"):  # a snapshot from before heard_ts
@@ -2183,7 +2185,7 @@ class Engine:
                     st.late_returns = 0
         for item in self.items.values():
             item.state.members[item.entity_id] = item
-        self._take_settings(self.settings)
+        return self._take_settings(self.settings)[1]
 
     def snapshot_learned(self) -> bytes:
         """What was learned (baselines, detectors, stage alerts, counters), without the open items."""
@@ -2226,7 +2228,10 @@ class Engine:
         if learned:
             engine._load_state(pickle.loads(learned))  # noqa: S301 - our own snapshot
             engine.items, engine.heap, engine.closed = {}, DeadlineHeap(), OrderedDict()
-            engine._rebind()
+            resegmented = engine._rebind()
+        else:
+            resegmented = set()
+        relabelled: set[str] = set()
         for wf in engine.workflows.values():
             for st in wf.states.values():
                 st.wip = st.stalled = st.held = 0
@@ -2238,6 +2243,9 @@ class Engine:
                 continue
             (wfname, stage, waiting_on, segment, entered_at, last_ts, fired, fired_limit, ids, suspect, held,
              slow_alert, alerts, due) = record
+            if wfname in resegmented:  # of the old segment_by: rewritten at the next checkpoint
+                segment = DEFAULT_SEGMENT
+                relabelled.add(entity_id)
             wf = engine._workflow(wfname)
             st = engine._state(wf, stage, waiting_on)
             item = Item(entity_id, wf, st, segment, entered_at)
@@ -2257,6 +2265,8 @@ class Engine:
         closed.sort()  # the order they closed in: the longest closed are forgotten first, as before
         for at, entity_id, ids in closed:
             engine.closed[entity_id] = (at, ids)
+        if relabelled:
+            engine.dirty = relabelled
         return engine
 
     def _read_settings(self, settings: Settings) -> None:
@@ -2279,7 +2289,7 @@ class Engine:
         it was learned to be one), configured working hours taken away go back to wall time (learned
         again where the calendar is ``auto``), feedback factors stay within the new bound, and the
         events a shorter allowed lateness no longer holds back are applied."""
-        ended = self._take_settings(settings)
+        ended = self._take_settings(settings)[0]
         out: list[Alert] = []
         if self.queue or self.buffer:
             assert self.max_ts is not None
@@ -2298,9 +2308,9 @@ class Engine:
                 self._schedule(item, now)
         return out
 
-    def _take_settings(self, settings: Settings) -> list[StageState]:
+    def _take_settings(self, settings: Settings) -> tuple[list[StageState], set[str]]:
         """The settings in force from now on (a reload, a restore); returns the stage-states they make
-        terminal."""
+        terminal, and the workflows whose ``segment_by`` they changed."""
         self._read_settings(settings)
         ended: list[StageState] = []
         resegmented: set[str] = set()
@@ -2343,19 +2353,24 @@ class Engine:
             self._resegment(resegmented)
         most = self.ec.feedback_max_factor
         self.feedback_factor = {k: min(f, most) for k, f in self.feedback_factor.items()}
-        return ended
+        return ended, resegmented
 
     def _resegment(self, workflows: set[str]) -> None:
         """``segment_by`` changed for these workflows: what their stages learned per segment is of the
         old key, no segment of the new one, and would hold the slots (``max_segments_per_stage``) the new
-        segments need. It is dropped; the stage-wide baselines stay. Open items (no event of theirs is
-        kept to read the new key from) are judged stage-wide until an event names their new segment."""
+        segments need. It is dropped, with the creep watch's completions by segment and the feedback on
+        old segments' limits; the stage-wide baselines stay. Open items (no event of theirs is kept to
+        read the new key from) are judged stage-wide until an event names their new segment."""
         for name in workflows:
             for st in self.workflows[name].states.values():
                 st.segments.clear()
+                st.creep.reset()
+        self.feedback_factor = {k: f for k, f in self.feedback_factor.items() if k[0] not in workflows}
         for item in self.items.values():
             if item.wf.name in workflows:
                 item.segment = DEFAULT_SEGMENT
+                if self.dirty is not None:
+                    self.dirty.add(item.entity_id)
 
 
 def check_step(step: float) -> float:

@@ -461,7 +461,8 @@ class Worker:
                 log.error("partition %s: the open items cannot be read either (%s: %s); starting empty",
                           partition, type(exc2).__name__, exc2)
                 eng = Engine(self.settings, scope)
-        eng.dirty = set()
+        if eng.dirty is None:  # else items the restore changed (Engine.restore_parts), to be written
+            eng.dirty = set()
         if rec.learned is not None or rec.items:
             log.info("partition %s: recovered %d open items (and %d recently closed)", partition,
                      eng.open_items, len(rec.items) - eng.open_items)

@@ -1073,13 +1073,31 @@ def test_a_new_segment_by_frees_the_old_segments_slots_and_judges_open_items_sta
     eng.process(Event("open-lead", "sales", "open", "lead", t, {"region": "eu"}))
     eng.process(Event("open-contract", "sales", "open", "contract", t + 60, {}))
     contract = eng.workflows["sales"].states[("contract", None)]
-    assert set(contract.segments) == {"eu", "us"}
+    assert set(contract.segments) == {"eu", "us"} and contract.creep.cohorts
+    eng.feedback_factor[("sales", "contract", "eu")] = 1.2
     eng.reconfigure(settings(["tier"]))
     assert contract.segments == {} and eng.items["open"].segment == "all"
+    # the creep watch's completions by old segment go too (a creep it found there raised KeyError)
+    assert not contract.creep.cohorts and eng.feedback_factor == {}
     assert eng.item_view("open", t + 120).threshold_seconds == eng._limit(contract, "all")[0] is not None
     later = [e for i in range(4) for e in deal(f"t{i}", t + DAY + i * 3600, tier=("enterprise", "smb")[i % 2])]
     feed(eng, sorted(later, key=lambda e: e.timestamp))
     assert {"enterprise", "smb"} <= set(contract.segments) and "other" not in contract.segments
+
+    # a restart with the new segment_by (the worker's recovery: learned state, then item records)
+    eng = Engine(settings(["region"]))
+    feed(eng, sorted(events, key=lambda e: e.timestamp))
+    eng.process(Event("open-lead", "sales", "open", "lead", t, {"region": "eu"}))
+    eng.process(Event("open-contract", "sales", "open", "contract", t + 60, {}))
+    records = [(e, eng.export_item(e)) for e in eng.items]
+    back = Engine.restore_parts(eng.snapshot_learned(), records, settings(["tier"]), t + 120)
+    assert back.items["open"].segment == "all" and back.dirty == {"open"}  # its record is rewritten
+    contract = back.workflows["sales"].states[("contract", None)]
+    assert contract.segments == {}
+    feed(back, sorted(later, key=lambda e: e.timestamp))
+    assert {"enterprise", "smb"} <= set(contract.segments) and "eu" not in contract.segments
+    same = Engine.restore_parts(eng.snapshot_learned(), records, settings(["region"]), t + 120)
+    assert same.items["open"].segment == "eu" and same.dirty is None
 
 
 def test_muting_a_stage_resolves_its_pages_and_unmuting_pages_what_crossed_the_limit_meanwhile():
