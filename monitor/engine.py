@@ -604,11 +604,12 @@ class WorkflowState(Pickled):
         return limit
 
 
-# what a snapshot holds of an Engine: everything but the settings and what drivers set (dirty, peers, on_late)
+# what a snapshot holds of an Engine: everything but the settings (the workflows and stages keep theirs, and
+# ``ec`` the engine's, to tell a restart with changed settings) and what drivers set (dirty, peers, on_late)
 STATE_FIELDS = (
     "scope", "items", "workflows", "heap", "seq", "queue", "buffer", "buffer_seq", "pending", "max_ts", "clock",
     "closed", "counters", "active", "next_stage_check", "next_flow_check", "flow_every", "applied_at_flow",
-    "alert_changes", "feedback_factor",
+    "alert_changes", "feedback_factor", "ec",
 )
 
 
@@ -639,6 +640,9 @@ class Engine:
         self.flow_every = STAGE_CHECK_EVERY
         self.applied_at_flow = -1  # events applied (all workflows) at the last such check
         self.dirty: set[str] | None = None  # entity ids changed since the last checkpoint (worker only)
+        # alerts a restore fired or resolved because its settings changed (what a reload would have):
+        # for the driver to publish (``restore``, ``restore_parts``)
+        self.restored: list[Alert] = []
         # alerts fired or resolved so far: a checkpoint is due when this moved, even without an event (a
         # stage alert fired on a tick, a silence resolved by another partition)
         self.alert_changes = 0
@@ -869,12 +873,12 @@ class Engine:
         elif ev.attributes:
             self._relabel(item, wf, st, ev.attributes)  # the stage it left was learned in the old segment
         item.ids = (item.ids + (ev.event_id,))[-4:]
-        self._enter(item, st, ts)
+        self._enter(item, st, ts, out)
         if self.dirty is not None:
             self.dirty.add(ev.entity_id)
 
     # ------------------------------------------------------------ transitions
-    def _enter(self, item: Item, st: StageState, ts: float) -> None:
+    def _enter(self, item: Item, st: StageState, ts: float, out: list[Alert]) -> None:
         item.state.members.pop(item.entity_id, None)
         st.members[item.entity_id] = item
         item.state = st
@@ -887,7 +891,7 @@ class Engine:
             st.first_arrival = ts
         st.flow.arrive(ts)
         if st.terminal:
-            self._close(item, ts, [])
+            self._close(item, ts, out)  # a slow_stage ticket of the stage it left resolves: it is done
             return
         self._schedule(item, ts)
 
@@ -1839,14 +1843,28 @@ class Engine:
         wf.silent_alert = alert
         self._fire(alert, out)
 
-    def _end_silence(self, wf: WorkflowState, ts: float, out: list[Alert]) -> None:
+    def _end_silence(self, wf: WorkflowState, ts: float, out: list[Alert], why: str = "") -> None:
         assert wf.silent_alert is not None
         start, _ = wf.silences[-1]
         wf.silences[-1] = (start, ts)
         if len(wf.silences) > 16:
             del wf.silences[0]
-        self._resolve(wf.silent_alert.alert_id, ts, out, f"{wf.name} events are arriving again")
+        self._resolve(wf.silent_alert.alert_id, ts, out, why or f"{wf.name} events are arriving again")
         wf.silent_alert = None
+
+    def _checks_off(self, now: float, out: list[Alert]) -> None:
+        """The tickets of checks the settings turn off, or mute, resolve: no check would resolve them
+        later (a source_silent page of a workflow muted or no longer watched for silence rang on)."""
+        for wf in self.workflows.values():
+            if wf.silent_alert is not None and (wf.cfg.mute or not self.ec.silence_enabled):
+                self._end_silence(wf, now, out, f"{wf.name} is no longer watched for silence (settings)")
+            for st in wf.states.values():
+                if st.shift_alert is not None and not self.drift_enabled:
+                    self._resolve(st.shift_alert.alert_id, now, out, f"{st.name} is no longer watched for slowdowns (settings)")
+                    st.shift_alert = None
+                if st.backlog_alert is not None and (st.cfg.mute or wf.cfg.mute or not self.ec.backlog_enabled):
+                    self._resolve(st.backlog_alert.alert_id, now, out, f"{st.name} is no longer watched for backlogs (settings)")
+                    st.backlog_alert = None
 
     def _adopt_calendar(self, wf: WorkflowState) -> None:
         assert wf.profile is not None
@@ -2148,7 +2166,9 @@ class Engine:
     def restore(cls, data: bytes, settings: Settings | None = None) -> Engine:
         engine = cls(settings)
         engine._load_state(pickle.loads(data))  # noqa: S301 - our own snapshot, never user input
-        engine._rebind()
+        ended, _resegmented, changed = engine._rebind()
+        if changed:
+            engine.restored = engine._settings_applied(ended)
         return engine
 
     def _state_dict(self, with_items: bool) -> dict[str, Any]:
@@ -2166,9 +2186,8 @@ class Engine:
                     v = DeadlineHeap(v)
                 setattr(self, k, v)
 
-    def _rebind(self) -> set[str]:
-        """Engine-wide links a snapshot does not carry, and the settings; returns the workflows whose
-        ``segment_by`` the settings changed (``_resegment``)."""
+    def _rebind(self) -> tuple[list[StageState], set[str], bool]:
+        """Engine-wide links a snapshot does not carry, and the settings (``_take_settings``'s result)."""
         for wf in self.workflows.values():
             wf.engine = self
             if not hasattr(wf, "heard_ts"):  # a snapshot from before heard_ts
@@ -2185,7 +2204,7 @@ class Engine:
                     st.late_returns = 0
         for item in self.items.values():
             item.state.members[item.entity_id] = item
-        return self._take_settings(self.settings)[1]
+        return self._take_settings(self.settings)
 
     def snapshot_learned(self) -> bytes:
         """What was learned (baselines, detectors, stage alerts, counters), without the open items."""
@@ -2223,14 +2242,16 @@ class Engine:
         now: float,
         scope: str | None = None,
     ) -> Engine:
-        """Rebuild an engine from a learned-state snapshot and item records (changelog recovery)."""
+        """Rebuild an engine from a learned-state snapshot and item records (changelog recovery). Settings
+        changed since the snapshot take effect as a reload's (``restored``: its alerts; ``dirty``: the
+        items they changed), so an edit made while the worker was down is no different."""
         engine = cls(settings, scope)
         if learned:
             engine._load_state(pickle.loads(learned))  # noqa: S301 - our own snapshot
             engine.items, engine.heap, engine.closed = {}, DeadlineHeap(), OrderedDict()
-            resegmented = engine._rebind()
+            ended, resegmented, changed = engine._rebind()
         else:
-            resegmented = set()
+            ended, resegmented, changed = [], set(), False
         relabelled: set[str] = set()
         for wf in engine.workflows.values():
             for st in wf.states.values():
@@ -2265,8 +2286,10 @@ class Engine:
         closed.sort()  # the order they closed in: the longest closed are forgotten first, as before
         for at, entity_id, ids in closed:
             engine.closed[entity_id] = (at, ids)
-        if relabelled:
-            engine.dirty = relabelled
+        if relabelled or changed:
+            engine.dirty = relabelled  # and what the new settings change, for the next checkpoint
+        if changed:
+            engine.restored = engine._settings_applied(ended)
         return engine
 
     def _read_settings(self, settings: Settings) -> None:
@@ -2289,7 +2312,11 @@ class Engine:
         it was learned to be one), configured working hours taken away go back to wall time (learned
         again where the calendar is ``auto``), feedback factors stay within the new bound, and the
         events a shorter allowed lateness no longer holds back are applied."""
-        ended = self._take_settings(settings)[0]
+        return self._settings_applied(self._take_settings(settings)[0])
+
+    def _settings_applied(self, ended: list[StageState]) -> list[Alert]:
+        """What new settings do at once, after ``_take_settings`` (a reload; a restore whose settings
+        changed): see ``reconfigure``. ``ended``: the stage-states they made terminal."""
         out: list[Alert] = []
         if self.queue or self.buffer:
             assert self.max_ts is not None
@@ -2299,19 +2326,24 @@ class Engine:
             return out
         for st in ended:
             self._end_items(st, now, out, f"{st.name} is where {st.wf.name} items end (settings)")
+        self._checks_off(now, out)
         for item in list(self.items.values()):
             st = item.state
             if item.fired and (st.cfg.mute or item.wf.cfg.mute):
                 self._let_go(item, now, out, f"{st.name} of {item.wf.name} is muted in the settings")
                 item.fired = False
-            if not item.fired:
+            if item.fired:
+                self._park(item)  # still looked at when it goes idle (item_idle_days may be new)
+            else:
                 self._schedule(item, now)
         return out
 
-    def _take_settings(self, settings: Settings) -> tuple[list[StageState], set[str]]:
+    def _take_settings(self, settings: Settings) -> tuple[list[StageState], set[str], bool]:
         """The settings in force from now on (a reload, a restore); returns the stage-states they make
-        terminal, and the workflows whose ``segment_by`` they changed."""
+        terminal, the workflows whose ``segment_by`` they changed, and whether anything changed."""
+        old_ec = self.ec
         self._read_settings(settings)
+        changed = self.ec != old_ec
         ended: list[StageState] = []
         resegmented: set[str] = set()
         warmup = self.ec.warmup
@@ -2319,8 +2351,10 @@ class Engine:
             # what is learned already pages after the new warm-up (a no-op where it is the same)
             for stats in (wf.all, *(seg for st in wf.states.values() for seg in (st.all, *st.segments.values()))):
                 stats.baseline.warmup = warmup
-            old_calendar, old_segment_by = wf.cfg.calendar, wf.cfg.segment_by
+            old_cfg = wf.cfg
+            old_calendar, old_segment_by = old_cfg.calendar, old_cfg.segment_by
             wf.cfg = settings.workflow(wf.name)
+            changed = changed or wf.cfg != old_cfg
             if wf.cfg.segment_by != old_segment_by:
                 resegmented.add(wf.name)
             if wf.cfg.calendar.zone_given:
@@ -2344,7 +2378,8 @@ class Engine:
             wf.follow_zone(wf.zone())
             for st in wf.states.values():
                 learned_end = st.terminal and not st.configured_terminal
-                st.cfg = settings.stage(wf.name, st.stage)
+                old_stage_cfg, st.cfg = st.cfg, settings.stage(wf.name, st.stage)
+                changed = changed or st.cfg != old_stage_cfg
                 st.configured_terminal = bool(st.cfg.terminal) or st.stage in wf.cfg.terminal_stages
                 if st.configured_terminal and not st.terminal:
                     ended.append(st)
@@ -2353,7 +2388,7 @@ class Engine:
             self._resegment(resegmented)
         most = self.ec.feedback_max_factor
         self.feedback_factor = {k: min(f, most) for k, f in self.feedback_factor.items()}
-        return ended, resegmented
+        return ended, resegmented, changed
 
     def _resegment(self, workflows: set[str]) -> None:
         """``segment_by`` changed for these workflows: what their stages learned per segment is of the

@@ -372,6 +372,9 @@ class Worker:
             self.group.join(partition, eng)
             if self.alertmanager is not None:
                 self.restored_at[partition] = time.monotonic()  # its firing alerts: ``resend_restored``
+            if eng.restored:  # settings changed while it was down: what a reload of them fires or resolves
+                self.publish(eng.restored)
+                eng.restored = []
         return eng
 
     def resend_restored(self) -> None:

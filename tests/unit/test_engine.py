@@ -160,6 +160,21 @@ def test_out_of_order_within_lateness_gives_the_same_alerts_as_in_order():
     assert any(a.entity_id == "s1" and a.kind == "stalled" for a in a1)
 
 
+def test_a_slow_stage_ticket_of_an_item_that_then_ends_is_resolved_not_left_firing():
+    """A stage completed far past its limit straight into an end: the ticket fires and, the item being
+    done, resolves; the resolution was dropped (Alertmanager kept the ticket firing)."""
+    eng = Engine(make_settings())
+    history = normal_history()
+    feed(eng, history)
+    t = history[-1].timestamp
+    eng.process(ev("deal-42", "lead", t))
+    eng.process(ev("deal-42", "contract", t + 60))
+    limit = eng.item_view("deal-42", t + 60).threshold_seconds
+    out = eng.process(ev("deal-42", "won", t + 60 + 2 * limit))
+    assert [(a.kind, a.status) for a in out] == [("slow_stage", "firing"), ("slow_stage", "resolved")]
+    assert out[1].details["resolution"] == "the item closed" and eng.active_alerts() == []
+
+
 def test_snapshot_restore_continues_exactly():
     hist = normal_history(n=90, seed=5)
     cut = len(hist) // 2
@@ -1100,6 +1115,67 @@ def test_a_new_segment_by_frees_the_old_segments_slots_and_judges_open_items_sta
     assert same.items["open"].segment == "eu" and same.dirty is None
 
 
+def _reloaded_and_restarted(eng, new, how, start, hours):
+    """The alerts of ``eng`` given ``new`` settings by a live reload, and by a restart (``how``), then
+    ticked hourly from ``start``: (alert id, status, at) each."""
+    snap = eng.snapshot()
+    live = Engine.restore(snap, eng.settings)
+    assert live.restored == []  # the same settings: nothing to do
+    got_live = live.reconfigure(new) + _ticks(live, start, hours)
+    if how == "restore":
+        back = Engine.restore(snap, new)
+    else:
+        records = [(e, eng.export_item(e)) for e in eng.items]
+        back = Engine.restore_parts(eng.snapshot_learned(), records, new, start)
+    got_back = back.restored + _ticks(back, start, hours)
+    key = lambda alerts: [(a.alert_id, a.status, a.at) for a in alerts]  # noqa: E731
+    return key(got_live), key(got_back)
+
+
+@pytest.mark.parametrize("how", ["restore", "restore_parts"])
+@pytest.mark.parametrize("change", ["lower limit", "mute", "terminal", "idle days"])
+def test_a_restart_with_changed_settings_does_what_a_live_reload_does(how: str, change: str) -> None:
+    """Settings changed while the worker was down (edit, restart) take effect as a reload's: a lowered
+    limit paged 8 days late, a muted stage's page and a stage made terminal's item stayed open, an
+    item paged before a new item_idle_days was never let go."""
+    settings = _reload_settings(item_idle_days=0) if change == "idle days" else _reload_settings()
+    eng, t = _warm(settings)
+    _in_contract(eng, t)
+    days = 2 if change == "lower limit" else 20
+    paged = _ticks(eng, t, 24 * days, "deal-42")
+    assert len(paged) == (0 if change == "lower limit" else 1)
+    now = t + 24 * days * 3600
+    new = {
+        "lower limit": _reload_settings(stages={"contract": {"max_threshold_seconds": DAY}}),
+        "mute": _reload_settings(stages={"contract": {"mute": True}}),
+        "terminal": _reload_settings(terminal=("won", "contract")),
+        "idle days": _reload_settings(item_idle_days=30),
+    }[change]
+    live, restarted = _reloaded_and_restarted(eng, new, how, now, 24 * 15)
+    assert restarted == live
+    deal = [(status, parse_timestamp(at)) for aid, status, at in live if aid == alert_id("stalled", "sales", "contract", "deal-42")]
+    if change == "lower limit":  # paged at the first tick, not at the old limit's 8 days later
+        assert [s for s, _ in deal] == ["firing"] and deal[0][1] <= now + 3600
+    else:
+        assert [s for s, _ in deal] == ["resolved"]
+
+
+def test_checks_turned_off_resolve_their_tickets() -> None:
+    """A source_silent page of a workflow no longer watched for silence, or muted, resolves (it rang on
+    for good: no check would resolve it)."""
+    settings = load_settings(None, engine={"allowed_lateness_seconds": 0, "backlog_enabled": False})
+    for off in ({"engine": {"silence_enabled": False}}, {"workflows": {"ops": {"mute": True}}}):
+        eng, clock, fired = Engine(settings), EventClock(60.0), []
+        _minutely(eng, clock, T0, T0 + 8 * DAY, fired)
+        fired += clock.advance(eng, T0 + 9 * DAY)
+        assert [a.status for a in fired if a.kind == "source_silent"] == ["firing"]
+        engine = {"allowed_lateness_seconds": 0, "backlog_enabled": False, **off.get("engine", {})}
+        out = eng.reconfigure(load_settings(None, engine=engine, workflows=off.get("workflows", {})))
+        assert [(a.kind, a.status) for a in out] == [("source_silent", "resolved")]
+        assert "no longer watched for silence" in out[0].details["resolution"]
+        assert eng.active_alerts() == [] and clock.advance(eng, T0 + 10 * DAY) == []
+
+
 def test_muting_a_stage_resolves_its_pages_and_unmuting_pages_what_crossed_the_limit_meanwhile():
     eng, t = _warm(_reload_settings())
     _in_contract(eng, t)
@@ -1239,9 +1315,11 @@ def test_a_buffer_restored_under_a_zero_lateness_is_released_by_the_next_tick():
     eng.process(ev("deal-7", "lead", t + 200))
     eng.tick(t + 700)
     eng.process(ev("deal-7", "contract", t + 5 * DAY))
+    kept = Engine.restore(eng.snapshot(), _reload_settings(allowed_lateness_seconds=300))
+    assert kept.pending == {"deal-7": 1} and kept.next_due() <= t + 5 * DAY
+    # restored under a zero lateness: released at once, as a reload to it does
     restored = Engine.restore(eng.snapshot(), _reload_settings(allowed_lateness_seconds=0))
-    assert restored.pending == {"deal-7": 1}
-    assert restored.next_due() <= t + 5 * DAY
+    assert restored.pending == {} and restored.items["deal-7"].state.stage == "contract"
     restored.tick(t + 5 * DAY + 60)
     assert restored.pending == {} and restored.items["deal-7"].state.stage == "contract"
 
