@@ -294,7 +294,8 @@ class Step(NamedTuple):
 
 def load_steps(events_path: str | Path) -> list[Step]:
     """Events of a file, de-duplicated by event_id, in timestamp order (delivery order is not time order)."""
-    from monitor.readers import events_only, read_events, sort_by_time
+    from monitor.inputs import nothing_read
+    from monitor.readers import Pair, events_only, read_events, sort_by_time
 
     seen: set[str] = set()
 
@@ -304,10 +305,22 @@ def load_steps(events_path: str | Path) -> list[Step]:
                 seen.add(ev.event_id)
                 yield ev
 
-    return [
+    bad: list[str] = []
+
+    def counted(pairs: Iterable[Pair]) -> Iterator[Pair]:
+        for ev, why in pairs:
+            if why is not None:
+                bad.append(why.reason)
+            yield ev, why
+
+    steps = [
         Step(ev.timestamp, ev.workflow, ev.entity_id, ev.stage, ev.attributes.get("segment", "*"))
-        for ev in sort_by_time(unique(events_only(read_events(events_path))))
+        for ev in sort_by_time(unique(events_only(counted(read_events(events_path)))))
     ]
+    problem = nothing_read(events_path, len(steps), len(bad), bad[0] if bad else None)
+    if problem:  # every record invalid: not an evaluation of nothing, scored zero
+        raise ValueError(problem)
+    return steps
 
 
 class Policy(Protocol):

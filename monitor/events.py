@@ -346,7 +346,8 @@ def _validate_wire_py(w: WireEvent) -> Event:
 
 
 # what decoding a record may raise on bad input (UnicodeDecodeError is a ValueError too)
-_DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, ValidationError, ValueError, OverflowError)
+_DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, ValidationError, ValueError, OverflowError,
+                  RecursionError)  # a record nested deeper than the decoder recurses
 
 
 def decode_event(data: bytes) -> Event | None:

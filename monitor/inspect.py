@@ -29,20 +29,25 @@ def fetch(worker: str, path: str) -> Any:
     url = worker.rstrip("/") + path
     try:
         r = httpx.get(url, timeout=TIMEOUT_SECONDS)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise WorkerUnreachable(
             f"cannot reach the worker at {worker} ({type(exc).__name__}: {exc}); "
             "is `stagewatch worker` running? Give its address with --worker http://127.0.0.1:PORT"
         ) from None
     if r.status_code == 404:
         try:
-            message = r.json().get("error")
+            doc = r.json()
         except ValueError:
-            message = None
-        raise NotFound(message or f"{path}: not found on {worker}")
+            doc = None
+        message = doc.get("error") if isinstance(doc, dict) else None
+        raise NotFound(str(message) if message else f"{path}: not found on {worker}")
     if r.status_code >= 400:
         raise WorkerUnreachable(f"{url} answered HTTP {r.status_code}: {r.text[:200]}")
-    return r.json()
+    try:
+        return r.json()
+    except ValueError:
+        raise WorkerUnreachable(f"{url} answered something that is not JSON ({r.headers.get('content-type', '?')}): "
+                                "is it a Stagewatch worker's address?") from None
 
 
 def item_path(entity_id: str) -> str:
@@ -214,6 +219,9 @@ def run(what: str, worker: str, as_json: bool, **args: Any) -> int:
             raise ValueError(f"unknown inspect target {what!r}")
     except WorkerUnreachable as exc:
         err.print(f"[red]{exc}[/red]")
+        return 2
+    except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as exc:  # JSON of another shape
+        err.print(f"[red]{worker} answered JSON that is not a Stagewatch worker's ({type(exc).__name__}: {exc})[/red]")
         return 2
     except NotFound as exc:
         err.print(f"[yellow]{exc}[/yellow]")

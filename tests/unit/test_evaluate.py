@@ -275,3 +275,14 @@ def test_evaluate_given_a_directory_says_so_in_one_line(tmp_path, given):
     files = {"--truth": str(tmp_path / "truth.json"), "--alerts": str(tmp_path / "alerts.jsonl"), given: str(tmp_path)}
     r = CliRunner().invoke(app, ["evaluate", *(x for kv in files.items() for x in kv)])
     assert (r.exit_code, r.output) == (2, f"{tmp_path}: a directory, not a file\n")
+
+
+def test_events_of_which_none_can_be_read_are_an_error_not_a_zero_score(tmp_path) -> None:
+    from monitor.evaluate import load_steps
+
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"x": 1}\n{"y": 2}\n')
+    with pytest.raises(ValueError, match="not one of the 2 records .* could be read; the first: line 1: workflow"):
+        load_steps(path)
+    path.write_text("")
+    assert load_steps(path) == []  # an empty file is no error

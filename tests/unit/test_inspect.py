@@ -163,3 +163,37 @@ def test_inspect_item_asks_the_worker_for_exactly_that_id_whatever_characters_it
         return answers
 
     assert asyncio.run(ask()) == [(0, entity) for entity in ids]
+
+
+def test_inspect_of_something_that_is_not_a_worker_is_a_clear_error_not_a_traceback(capsys):
+    """A --worker that answers HTML (Prometheus), JSON of another shape, or is no URL at all."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from monitor.inspect import run
+
+    answers = {"/html": (200, b"<html>Prometheus</html>"), "/list": (404, b"[1, 2]"), "/shape": (200, b'{"x": 1}')}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            code, body = answers[self.path.split("/items")[0]]
+            self.send_response(code)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        assert run("item", base + "/html", False, entity_id="d") == 2
+        assert "not JSON" in capsys.readouterr().err
+        assert run("item", base + "/list", False, entity_id="d") == 1  # a 404 of a JSON list: not found
+        assert run("item", base + "/shape", False, entity_id="d") == 2
+        assert "not a Stagewatch worker's" in capsys.readouterr().err
+        assert run("item", "http://[::1", False, entity_id="d") == 2
+        assert "cannot reach the worker" in capsys.readouterr().err
+    finally:
+        server.shutdown()
