@@ -246,3 +246,15 @@ def test_plain_rfc3339_times_take_the_compiled_path(text):
 
     fast = _fast_event(WireEvent("sales", "deal-1", "lead", text, "ev-1"))
     assert fast is not None and fast == _validate_wire_py(WireEvent("sales", "deal-1", "lead", text, "ev-1"))
+
+
+def test_a_record_nested_deeper_than_the_decoder_recurses_is_a_bad_record_not_a_crash() -> None:
+    from monitor.events import decode_event
+
+    deep = json.dumps(GOOD)[:-1] + ', "extra": ' + "[" * 5000 + "]" * 5000 + "}"
+    head = '{"workflow": "w", "entity_id": "d", "stage": "a", "timestamp": "2026-01-01T00:00:00Z", "attributes": '
+    nested_attributes = head + '{"a": ' + "[" * 5000 + "]" * 5000 + "}}"
+    for raw in (deep, nested_attributes, "[" + nested_attributes + "]"):
+        assert decode_event(raw.encode()) is None
+        events, bad = decode_record(raw.encode())
+        assert events == [] and len(bad) == 1 and "nested too deeply" in bad[0].reason
