@@ -18,7 +18,18 @@ app = typer.Typer(
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="YAML settings file (env STAGEWATCH_* overrides it).")
 FormatOpt = typer.Option("auto", "--format", help="auto (from the file name) | jsonl | csv | xes")
-TickOpt = typer.Option(60.0, "--tick", min=0.001, help="Event-time seconds between engine ticks (the live timer).")
+def _tick_step(value: float) -> float:
+    """--tick: a positive, finite number of seconds (inf and nan passed typer's bounds)."""
+    from monitor.engine import check_step
+
+    try:
+        return check_step(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+TickOpt = typer.Option(60.0, "--tick", min=0.001, callback=_tick_step,
+                       help="Event-time seconds between engine ticks (the live timer).")
 FamilyOpt = typer.Option(None, "--family", help="Every stage's normal durations from this family instead of the "
                          "scenario's: lognormal | gamma2 | gamma3 | exponential | weibull1.2 | weibull1.5 | "
                          "loglogistic2.5 | loglogistic3.5 | bimodal.")

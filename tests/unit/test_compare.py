@@ -138,3 +138,18 @@ def test_compare_on_unreadable_input_says_so_in_one_line(configs, tmp_path):
     assert cli("backtest", "--compare", a, b, str(empty)).exit_code == 0  # as backtest: no error, no alerts
     r = cli("backtest", "--compare", a, b, str(empty), "--feedback", str(tmp_path))
     assert r.exit_code == 2 and f"{tmp_path}: a directory, not a file" in " ".join(r.output.split())
+
+
+@pytest.mark.parametrize("tick", ["inf", "nan"])
+def test_a_tick_that_is_no_step_is_an_option_error_not_a_reading_one(tmp_path: Path, tick: str) -> None:
+    events = tmp_path / "e.jsonl"
+    events.write_text('{"workflow": "w", "entity_id": "a", "stage": "s", "timestamp": 1772460300}\n')
+    r = cli("backtest", str(events), "--tick", tick, "--alerts-out", str(tmp_path / "a.jsonl"))
+    assert r.exit_code == 2 and "Invalid value for '--tick'" in r.output and "cannot read" not in r.output
+
+
+def test_a_write_that_fails_names_the_outputs_not_only_the_input() -> None:
+    from monitor.inputs import read_problem
+
+    said = read_problem(OSError(28, "No space left on device"), "in.jsonl")
+    assert said == "cannot read in.jsonl or write the outputs: No space left on device"
