@@ -174,7 +174,10 @@ def parse_instant(value: Any) -> tuple[float, float | None]:
         except ValueError:
             number = None
         if number is not None:
-            return parse_instant(number)
+            if compact_date(text) is not None:
+                raise ValidationError(f"timestamp: {text[:64]!r} is a date without separators or an offset: write "
+                                      "ISO-8601 with its offset (2026-03-02T14:05:00Z)")
+            return epoch_text(text, number), None
         try:
             dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
@@ -185,6 +188,31 @@ def parse_instant(value: Any) -> tuple[float, float | None]:
     if not (MIN_TIMESTAMP <= ts < MAX_TIMESTAMP):
         raise ValidationError(f"timestamp: {value!s:.64} is outside 1970..2200 (as epoch seconds or milliseconds)")
     return ts, offset
+
+
+MIN_EPOCH_TEXT = 1e8  # 1973-03-03: a number written as text below it is no epoch time (20260302, Excel's 45353.5)
+_COMPACT = {8: "%Y%m%d", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}  # digits only, by length
+
+
+def compact_date(text: str) -> datetime | None:
+    """``text`` as a date written compactly (``20260302``, ``202603021430``, ``20260302143015``), naive;
+    None when it is not one. Such digits are a date, not seconds in 1970 or milliseconds in 1976."""
+    fmt = _COMPACT.get(len(text)) if text[:2] in ("19", "20") and text.isdigit() else None
+    if fmt is None:
+        return None
+    try:
+        return datetime.strptime(text, fmt)
+    except ValueError:
+        return None
+
+
+def epoch_text(text: str, number: float) -> float:
+    """Epoch text (``number`` read from ``text``) as epoch seconds; before 1973 it is no time."""
+    ts = epoch_seconds(number)
+    if not ts >= MIN_EPOCH_TEXT:  # NaN too
+        raise ValidationError(f"timestamp: {text[:64]!r} is not a time: as epoch seconds or milliseconds it would be "
+                              "before 1973 (a spreadsheet's day number? export the column as a date)")
+    return ts
 
 
 def epoch_seconds(number: float) -> float:

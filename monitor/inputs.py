@@ -33,7 +33,7 @@ def read_problem(exc: BaseException, path: str | Path) -> str:
     ``path``'s (a .gz that is not gzip, no time column in a CSV)."""
     if isinstance(exc, OSError) and exc.filename:
         return f"cannot read or write {exc.filename}: {exc.strerror}"
-    if isinstance(exc, OSError):  # a failed write (a full disk) names no file: it may be any output
+    if isinstance(exc, OSError) and exc.errno is not None:  # a failed write (a full disk) names no file
         return f"cannot read {path} or write the outputs: {exc.strerror or exc}"
     said = str(exc)
     return said if said.startswith(str(path)) else f"cannot read {path}: {said}"

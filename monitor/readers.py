@@ -49,9 +49,10 @@ from monitor.events import (
     Event,
     ValidationError,
     WireEvent,
+    compact_date,
     decode_event,
     decode_record,
-    epoch_seconds,
+    epoch_text,
     validate,
     validate_common,
 )
@@ -346,10 +347,6 @@ def _read_jsonl(path: Path) -> Iterator[Pair]:
 # --------------------------------------------------------------------------- time parsing
 
 
-MIN_EPOCH_TEXT = 1e8  # 1973-03-03: a number in a time column below it is no epoch time (20260302, Excel's 45353.5)
-_COMPACT = {8: "%Y%m%d", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}  # digits only, by length
-
-
 def _local_time(text: str, tz: ZoneInfo, fmt: str | None = None) -> datetime | float:
     """ISO-8601 (also ``2011/10/01 00:38:44.546``, as process-mining tools export it, and ``20260302``,
     ``202603021430``, ``20260302143015``) or
@@ -364,21 +361,15 @@ def _local_time(text: str, tz: ZoneInfo, fmt: str | None = None) -> datetime | f
         except ValueError:
             raise ValidationError(f"timestamp: {s[:64]!r} does not match the format {fmt!r}") from None
         return dt if dt.tzinfo is not None else dt.replace(tzinfo=tz)
-    compact = _COMPACT.get(len(s)) if s[:2] in ("19", "20") and s.isdigit() else None
-    if compact is not None and _parses(s, compact):
-        # a date written compactly (YYYYMMDD, YYYYMMDDhhmm, YYYYMMDDhhmmss), not seconds in 1970 or
-        # milliseconds in 1976
-        return datetime.strptime(s, compact).replace(tzinfo=tz)
+    compact = compact_date(s)
+    if compact is not None:
+        return compact.replace(tzinfo=tz)
     try:
         number = float(s)
     except ValueError:
         number = None
     if number is not None:
-        ts = epoch_seconds(number)
-        if not ts >= MIN_EPOCH_TEXT:  # NaN too
-            raise ValidationError(f"timestamp: {s[:64]!r} is not a time: as epoch seconds or milliseconds it would be "
-                                  "before 1973 (a spreadsheet's day number? export the column as a date)")
-        return ts
+        return epoch_text(s, number)
     if len(s) >= 10 and s[4] == "/" and s[7] == "/":  # year first: unambiguous
         s = s[:10].replace("/", "-") + s[10:]
     try:

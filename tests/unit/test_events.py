@@ -258,3 +258,20 @@ def test_a_record_nested_deeper_than_the_decoder_recurses_is_a_bad_record_not_a_
         assert decode_event(raw.encode()) is None
         events, bad = decode_record(raw.encode())
         assert events == [] and len(bad) == 1 and "nested too deeply" in bad[0].reason
+
+
+@pytest.mark.parametrize("text, why", [
+    ("20260101", "a date without separators or an offset"),
+    ("202601011430", "a date without separators or an offset"),
+    ("45353.5", "before 1973"),  # a spreadsheet's day number
+    ("0", "before 1973"),
+])
+def test_a_timestamp_string_of_digits_that_is_no_epoch_time_is_refused_as_csv_refuses_it(text: str, why: str) -> None:
+    """JSON text "20260101" was read as epoch seconds (1970-08-23; a stage learnt a 55-year duration), where
+    a CSV column reads it as a date; epoch text from 1973 on stays a time, a JSON number stays epoch."""
+    with pytest.raises(ValidationError, match=why):
+        parse_timestamp(text)
+    events, bad = decode_record(json.dumps({**GOOD, "timestamp": text}).encode())
+    assert events == [] and why in bad[0].reason
+    assert parse_timestamp(20260101) == 20260101.0  # a number: epoch seconds, as the contract says
+    assert parse_timestamp("1772460300") == parse_timestamp("1772460300000") == 1772460300.0
