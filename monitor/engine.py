@@ -519,7 +519,12 @@ class WorkflowState(Pickled):
     def set_calendar(self, cal: Any) -> bool:
         """Follow the calendar settings; True when the clock changed (durations must be re-measured)."""
         zone = self.zone()
-        self.profile = ActivityProfile(timezone=zone) if cal.mode == "auto" and not self.business else None
+        if cal.mode != "auto":
+            self.profile = None
+        elif self.profile is None and not self.business:
+            self.profile = ActivityProfile(timezone=zone)
+        # (else the week being learned, or a guess waiting for its verdict, goes on: an edit of the
+        # holidays during the first weeks froze the guess for good, a 56-hour week)
         if cal.mode == "business":
             new = BusinessCalendar(zone, cal.workdays, cal.start_hour, cal.end_hour, self.days_off())
             if self.business and self.clock.snapshot() == new.snapshot():

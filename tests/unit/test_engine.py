@@ -659,6 +659,31 @@ def _office_source(days: int, quiet: set[int], zone: str = "UTC", first: str = "
     return out
 
 
+def test_a_calendar_edit_while_auto_learns_the_week_keeps_what_it_learned() -> None:
+    """A holiday added to an ``auto`` calendar in its first week: the week it learns, and decides, is
+    the same as without the edit (the profile was thrown away: a guess froze as a 56-hour week)."""
+    events = _office_source(42, set())
+
+    def settings(holidays: list[str]) -> Any:
+        return load_settings(None, engine={"allowed_lateness_seconds": 0, "silence_enabled": False,
+                                           "backlog_enabled": False},
+                             workflows={"ops": {"calendar": {"mode": "auto", "holidays": holidays}}})
+
+    weeks = []
+    for edit_on in (None, 3, 10):  # never; in the first week; after the first guess
+        eng = Engine(settings([]))
+        for k, e in enumerate(events):
+            if edit_on is not None and e.timestamp >= events[0].timestamp + edit_on * DAY and k and \
+                    events[k - 1].timestamp < events[0].timestamp + edit_on * DAY:
+                eng.reconfigure(settings(["2026-04-02"]))
+            eng.process(e)
+        wf = eng.workflows["ops"]
+        assert wf.profile is None and wf.business  # decided
+        weeks.append(wf.clock.snapshot()["intervals"])
+    assert weeks[0] == weeks[1] == weeks[2]
+    assert 35 <= sum(e - s for s, e in weeks[0]) / 3600 <= 45  # about 9 to 5 on weekdays
+
+
 @pytest.mark.parametrize(("holidays", "quiet", "silent_on"), [
     ((), {17}, ["2026-03-19"]),  # a Thursday off that nobody told it of reads as an outage
     (("2026-03-19",), {17}, []),  # in the settings: no event is due that day
