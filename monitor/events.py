@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -409,13 +410,20 @@ def decode_record(raw: bytes | bytearray | memoryview | str) -> tuple[list[Event
     return _decode_slow(data)
 
 
+# a \uD800-\uDFFF escape not in a high-low pair
+_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|(?<![0-9a-fA-F]{4})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
 def _decode_slow(data: bytes) -> tuple[list[Event], list[BadRecord]]:
     try:
         value = _any_decoder.decode(data)
     except UnicodeDecodeError:
         return [], [BadRecord(data, "invalid UTF-8")]
     except msgspec.DecodeError as exc:
-        reason = "invalid UTF-8" if _bad_utf8(data) else f"invalid JSON: {exc}"
+        lone = _SURROGATE.search(data)  # msgspec calls a lone surrogate escape "truncated"
+        reason = ("invalid UTF-8" if _bad_utf8(data) else
+                  f"invalid JSON: {lone.group().decode()} is half of a UTF-16 pair (an emoji cut in two?), no "
+                  "character" if lone is not None else f"invalid JSON: {exc}")
         return [], [BadRecord(data, reason)]
     except RecursionError:
         return [], [BadRecord(data, "invalid JSON: nested too deeply")]

@@ -275,3 +275,11 @@ def test_a_timestamp_string_of_digits_that_is_no_epoch_time_is_refused_as_csv_re
     assert events == [] and why in bad[0].reason
     assert parse_timestamp(20260101) == 20260101.0  # a number: epoch seconds, as the contract says
     assert parse_timestamp("1772460300") == parse_timestamp("1772460300000") == 1772460300.0
+
+
+def test_half_a_utf16_pair_is_named_not_called_truncated() -> None:
+    head = '{"workflow": "w", "entity_id": "e", "stage": "a", "timestamp": "2026-01-01T00:00:00Z", "attributes": '
+    _, bad = decode_record((head + '{"n": "\\ud83d"}}').encode())
+    assert "\\ud83d is half of a UTF-16 pair" in bad[0].reason and "truncated" not in bad[0].reason
+    events, bad = decode_record((head + '{"n": "\\ud83d\\ude00"}}').encode())  # a whole pair: an emoji
+    assert bad == [] and events[0].attributes["n"] == "\U0001F600"
