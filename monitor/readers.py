@@ -742,6 +742,11 @@ def _parse_xes(path: Path, source: IO[bytes], m: XesMapping, stats: ReadStats) -
                     log_name = value
                 if depth >= 2:
                     continue  # cleared with its parent
+            elif tag == "event" and not (depth == 2 and stack[1] == "trace"):
+                # XES lists a case's events in its trace: one elsewhere (a trace in a trace, the log) is
+                # kept as bad input, not dropped unseen
+                yield None, BadRecord(ET.tostring(elem).strip()[:4096], f"an event in {'/'.join(stack)}, not in a trace of "
+                                                                 "the log (XES lists a case's events in its trace)")
             elif tag == "event" and parent == "trace":
                 pass  # attributes already collected
             elif tag == "trace" and depth == 1:

@@ -321,6 +321,19 @@ def test_xes_without_namespace_falls_back_to_the_file_stem(tmp_path):
     assert ev.workflow == "claims"
 
 
+def test_xes_events_outside_a_trace_are_bad_records_not_dropped_unseen(tmp_path):
+    p = tmp_path / "claims.xes"
+    event = '<event><string key="concept:name" value="{}"/><date key="time:timestamp" value="2026-01-01T00:00:00Z"/></event>'
+    p.write_text('<log><trace><string key="concept:name" value="c1"/>' + event.format("open")
+                 + '<trace><string key="concept:name" value="c2"/>' + event.format("nested") + "</trace></trace>"
+                 + event.format("loose") + "</log>")
+    pairs = list(read_events(p))
+    assert [ev.stage for ev, _ in pairs if ev is not None] == ["open"]
+    bad = [b for _, b in pairs if b is not None]
+    assert [b.reason.split(",")[0] for b in bad] == ["an event in log/trace/trace", "an event in log"]
+    assert b'value="nested"' in bad[0].raw and b'value="loose"' in bad[1].raw
+
+
 @pytest.mark.parametrize("chunk", [1, 7, 1000])
 def test_sort_by_time_spills_chunks_and_merges_stably(tmp_path, sim, chunk):
     events = list(events_only(read_events(write(sim, tmp_path, "xes"))))[:400]
