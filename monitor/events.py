@@ -424,6 +424,8 @@ def _decode_slow(data: bytes) -> tuple[list[Event], list[BadRecord]]:
         reason = ("invalid UTF-8" if _bad_utf8(data) else
                   f"invalid JSON: {lone.group().decode()} is half of a UTF-16 pair (an emoji cut in two?), no "
                   "character" if lone is not None else f"invalid JSON: {exc}")
+        if b"\r" in data and b"\n" not in data and "trailing characters" in str(exc):
+            reason += " (lines ended by a bare CR? JSONL lines end with LF or CRLF)"
         return [], [BadRecord(data, reason)]
     except RecursionError:
         return [], [BadRecord(data, "invalid JSON: nested too deeply")]

@@ -283,3 +283,11 @@ def test_half_a_utf16_pair_is_named_not_called_truncated() -> None:
     assert "\\ud83d is half of a UTF-16 pair" in bad[0].reason and "truncated" not in bad[0].reason
     events, bad = decode_record((head + '{"n": "\\ud83d\\ude00"}}').encode())  # a whole pair: an emoji
     assert bad == [] and events[0].attributes["n"] == "\U0001F600"
+
+
+def test_lines_ended_by_a_bare_cr_are_said_to_be() -> None:
+    one = '{"workflow": "w", "entity_id": "e", "stage": "a", "timestamp": "2026-01-01T00:00:00Z"}'
+    _, bad = decode_record((one + "\r" + one + "\r").encode())
+    assert "bare CR" in bad[0].reason
+    _, bad = decode_record((one + " x").encode())
+    assert "bare CR" not in bad[0].reason
