@@ -163,13 +163,8 @@ def test_out_of_order_within_lateness_gives_the_same_alerts_as_in_order():
 def test_a_slow_stage_ticket_of_an_item_that_then_ends_is_resolved_not_left_firing():
     """A stage completed far past its limit straight into an end: the ticket fires and, the item being
     done, resolves; the resolution was dropped (Alertmanager kept the ticket firing)."""
-    eng = Engine(make_settings())
-    history = normal_history()
-    feed(eng, history)
-    t = history[-1].timestamp
-    eng.process(ev("deal-42", "lead", t))
-    eng.process(ev("deal-42", "contract", t + 60))
-    limit = eng.item_view("deal-42", t + 60).threshold_seconds
+    eng, t = _warm(make_settings())
+    limit = _in_contract(eng, t)
     out = eng.process(ev("deal-42", "won", t + 60 + 2 * limit))
     assert [(a.kind, a.status) for a in out] == [("slow_stage", "firing"), ("slow_stage", "resolved")]
     assert out[1].details["resolution"] == "the item closed" and eng.active_alerts() == []
