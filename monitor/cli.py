@@ -18,6 +18,8 @@ app = typer.Typer(
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="YAML settings file (env STAGEWATCH_* overrides it).")
 FormatOpt = typer.Option("auto", "--format", help="auto (from the file name) | jsonl | csv | xes")
+
+
 def _tick_step(value: float) -> float:
     """--tick: a positive, finite number of seconds (inf and nan passed typer's bounds)."""
     from monitor.engine import check_step

@@ -305,19 +305,23 @@ def load_steps(events_path: str | Path) -> list[Step]:
                 seen.add(ev.event_id)
                 yield ev
 
-    bad: list[str] = []
+    bad = 0
+    first_bad: list[str] = []  # the first invalid record's reason
 
     def counted(pairs: Iterable[Pair]) -> Iterator[Pair]:
+        nonlocal bad
         for ev, why in pairs:
             if why is not None:
-                bad.append(why.reason)
+                bad += 1
+                if not first_bad:
+                    first_bad.append(why.reason)
             yield ev, why
 
     steps = [
         Step(ev.timestamp, ev.workflow, ev.entity_id, ev.stage, ev.attributes.get("segment", "*"))
         for ev in sort_by_time(unique(events_only(counted(read_events(events_path)))))
     ]
-    problem = nothing_read(events_path, len(steps), len(bad), bad[0] if bad else None)
+    problem = nothing_read(events_path, len(steps), bad, first_bad[0] if first_bad else None)
     if problem:  # every record invalid: not an evaluation of nothing, scored zero
         raise ValueError(problem)
     return steps

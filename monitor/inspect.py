@@ -201,6 +201,8 @@ def run(what: str, worker: str, as_json: bool, **args: Any) -> int:
 
     from rich.console import Console
 
+    if what not in ("item", "stage", "alerts"):
+        raise ValueError(f"unknown inspect target {what!r}")  # a caller's mistake, not the worker's answer
     console = Console()
     err = Console(stderr=True)
     try:
@@ -211,12 +213,10 @@ def run(what: str, worker: str, as_json: bool, **args: Any) -> int:
             baselines, stages = fetch(worker, "/baselines"), fetch(worker, "/stages")
             renderables = stage_tables(args["workflow"], args["stage"], baselines, stages)
             doc = select_stage(args["workflow"], args["stage"], baselines, stages)
-        elif what == "alerts":
+        else:
             alerts = fetch(worker, "/alerts")
             renderables = [alerts_table(alerts, args.get("workflow"), args.get("kind"))]
             doc = select_alerts(alerts, args.get("workflow"), args.get("kind"))
-        else:
-            raise ValueError(f"unknown inspect target {what!r}")
     except WorkerUnreachable as exc:
         err.print(f"[red]{exc}[/red]")
         return 2
